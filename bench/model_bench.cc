@@ -1,0 +1,169 @@
+// model-bench: what the ∞-former's constant-size memory buys, measured. Prints a table of
+// decode-step latency (median) against context length for `infinite` mode (flat) and `full`
+// mode (an unbounded KV cache: grows), prefill throughput against the machine's GEMM rate,
+// and the state bytes per session. Not a test: figures go into reports, never assertions.
+//   model-bench [--device=cpu] [--threads=2] [--contexts=1024,16384,262144,1048576]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "server/model/model.h"
+
+ABSL_FLAG(std::string, device, "cpu", "cpu, cuda, cuda:N or auto.");
+ABSL_FLAG(int, threads, 0, "CPU threads (0 = all cores).");
+ABSL_FLAG(std::string, contexts, "1024,16384,262144,1048576",
+          "Context lengths for infinite mode (ascending).");
+ABSL_FLAG(std::string, full_contexts, "1024,4096,16384,32768",
+          "Context lengths for full mode (ascending).");
+ABSL_FLAG(int, decode_steps, 64, "Decode steps timed at each context.");
+ABSL_FLAG(int, dim, 256, "Model width of the benchmark model.");
+ABSL_FLAG(int, layers, 2, "Layers of the benchmark model.");
+ABSL_FLAG(int, segment_length, 256, "Segment length L.");
+ABSL_FLAG(int, num_basis, 256, "LTM basis functions N (= samples M).");
+
+namespace {
+
+using infmem::model::MemoryMode;
+using infmem::model::Model;
+using infmem::model::ModelConfig;
+using infmem::model::SessionState;
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+std::vector<int64_t> ParseList(const std::string& text) {
+  std::vector<int64_t> out;
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    int64_t v;
+    if (!absl::SimpleAtoi(part, &v) || v <= 0) {
+      std::fprintf(stderr, "model-bench: bad context '%s'\n", std::string(part).c_str());
+      std::exit(2);
+    }
+    out.push_back(v);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+ModelConfig BenchConfig(MemoryMode mode) {
+  ModelConfig c;
+  c.name = "bench";
+  c.vocab_size = 4096;
+  c.dim = absl::GetFlag(FLAGS_dim);
+  c.n_layers = absl::GetFlag(FLAGS_layers);
+  c.n_heads = c.dim / 64 > 0 ? c.dim / 64 : 1;
+  c.ffn_dim = (c.dim * 8 / 3 + 63) / 64 * 64;
+  c.segment_length = absl::GetFlag(FLAGS_segment_length);
+  c.memory = mode;
+  c.ltm.num_basis = c.ltm.num_samples = absl::GetFlag(FLAGS_num_basis);
+  c.tokenizer.kind = "symbol";
+  c.tokenizer.file = "";
+  return c;
+}
+
+struct Row {
+  std::string mode;
+  int64_t context;
+  double decode_ms;
+  int64_t state_bytes;
+};
+
+void Check(const absl::Status& s) {
+  if (!s.ok()) {
+    std::fprintf(stderr, "model-bench: %s\n", s.ToString().c_str());
+    std::exit(1);
+  }
+}
+
+// Grows `state` to each context by prefill and times decode steps there.
+void RunMode(MemoryMode mode, const std::vector<int64_t>& contexts, std::vector<Row>& rows,
+             double* prefill_tokens_per_s, double* prefill_flops_per_token) {
+  const infmem::model::ModelOptions options{absl::GetFlag(FLAGS_device), "float32",
+                                            absl::GetFlag(FLAGS_threads)};
+  auto model = Model::CreateRandom(BenchConfig(mode), 1, options);
+  Check(model.status());
+  const Model& m = **model;
+  auto state = m.NewSession(1);
+  std::mt19937 rng(1);
+  std::uniform_int_distribution<int32_t> token(0, m.config().vocab_size - 1);
+  double prefill_secs = 0;
+  int64_t prefilled = 0;
+  const int steps = absl::GetFlag(FLAGS_decode_steps);
+  for (int64_t context : contexts) {
+    // Prefill in blocks of 64k tokens up to the context.
+    while (state->tokens_seen() < context) {
+      const int64_t n = std::min<int64_t>(context - state->tokens_seen(), 65536);
+      std::vector<int32_t> block(n);
+      for (auto& t : block) t = token(rng);
+      const auto start = Clock::now();
+      Check(m.Prefill(*state, block).status());
+      prefill_secs += Seconds(start);
+      prefilled += n;
+    }
+    std::vector<double> ms;
+    int32_t next = token(rng);
+    for (int i = 0; i < steps; ++i) {
+      SessionState* batch[] = {state.get()};
+      const auto start = Clock::now();
+      auto logits = m.DecodeStep(batch, {next});
+      ms.push_back(Seconds(start) * 1e3);
+      Check(logits.status());
+      next = static_cast<int32_t>(std::max_element(logits->begin(), logits->end()) - logits->begin());
+    }
+    std::sort(ms.begin(), ms.end());
+    rows.push_back({std::string(infmem::model::MemoryModeName(mode)), context, ms[ms.size() / 2],
+                    state->ByteSize()});
+    std::fprintf(stderr, "  %s context %lld: decode median %.3f ms (prefill so far %.1f s)\n",
+                 rows.back().mode.c_str(), static_cast<long long>(context), rows.back().decode_ms,
+                 prefill_secs);
+  }
+  *prefill_tokens_per_s = prefilled / prefill_secs;
+  *prefill_flops_per_token = m.PrefillFlopsPerToken();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  const infmem::model::ModelOptions options{absl::GetFlag(FLAGS_device), "float32",
+                                            absl::GetFlag(FLAGS_threads)};
+  auto gemm = infmem::model::MeasureGemmGflops(options, 1024, 9);
+  Check(gemm.status());
+  const ModelConfig shape = BenchConfig(MemoryMode::kInfinite);
+  std::printf("model-bench: dim %d, %d layers, %d heads, L=%d, N=M=%d, vocab %d, device %s\n",
+              shape.dim, shape.n_layers, shape.n_heads, shape.segment_length, shape.ltm.num_basis,
+              shape.vocab_size, options.device.c_str());
+  std::printf("GEMM 1024x1024x1024 float32: %.1f GFLOP/s (median of 9)\n\n", *gemm);
+
+  std::vector<Row> rows;
+  double inf_tps = 0, inf_flops = 0, full_tps = 0, full_flops = 0;
+  RunMode(MemoryMode::kInfinite, ParseList(absl::GetFlag(FLAGS_contexts)), rows, &inf_tps, &inf_flops);
+  RunMode(MemoryMode::kFull, ParseList(absl::GetFlag(FLAGS_full_contexts)), rows, &full_tps, &full_flops);
+
+  std::printf("| mode | context (tokens) | decode step median (ms) | ratio to first | state bytes |\n");
+  std::printf("|---|---:|---:|---:|---:|\n");
+  double first = 0;
+  std::string mode;
+  for (const Row& r : rows) {
+    if (r.mode != mode) {
+      mode = r.mode;
+      first = r.decode_ms;
+    }
+    std::printf("| %s | %lld | %.3f | %.2f | %lld |\n", r.mode.c_str(),
+                static_cast<long long>(r.context), r.decode_ms, r.decode_ms / first,
+                static_cast<long long>(r.state_bytes));
+  }
+  const double inf_gflops = inf_tps * inf_flops / 1e9;
+  std::printf("\nprefill (infinite): %.0f tokens/s x %.2f MFLOP/token = %.1f GFLOP/s = %.0f%% of GEMM\n",
+              inf_tps, inf_flops / 1e6, inf_gflops, 100.0 * inf_gflops / *gemm);
+  return 0;
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages infmem needs to build, test and run.
+# Idempotent: packages already present are skipped, so a second run does nothing.
+# Usage: scripts/install-deps.sh            (must run as root, or with sudo available)
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build ccache pkg-config git
+  # libraries
+  libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libtorch-dev libabsl-dev prometheus-cpp-dev libsentencepiece-dev nlohmann-json3-dev
+  libgoogle-glog-dev libgflags-dev
+  # BLAS: BLIS, never OpenBLAS (its static TLS breaks prometheus-cpp's Exposer threads)
+  libblis4-openmp
+  # tests and benchmarks
+  libgtest-dev libgmock-dev googletest libbenchmark-dev clang-format
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"

@@ -1,0 +1,78 @@
+// ModelConfig: the architecture and constants of one ∞-former model, read from the model
+// directory's config.json (MODEL.md §2, §7). Plain data; no torch. Immutable once loaded.
+#ifndef INFMEM_SERVER_MODEL_CONFIG_H_
+#define INFMEM_SERVER_MODEL_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace infmem::model {
+
+// How a model remembers what is older than its short-term window.
+enum class MemoryMode {
+  kInfinite,  // STM + continuous LTM (the product)
+  kWindow,    // STM only: the Transformer-XL-style baseline
+  kFull,      // unbounded KV cache: the vanilla-transformer baseline
+};
+
+absl::string_view MemoryModeName(MemoryMode mode);
+
+// Long-term memory constants (MODEL.md §2, §4).
+struct LtmConfig {
+  int num_basis = 512;            // N, even
+  int num_samples = 512;          // M
+  double tau = 0.5;               // τ in (0, 1)
+  double ridge_lambda = 0.5;      // λ > 0
+  std::vector<double> widths = {0.005, 0.01};  // basis widths; 2 entries
+  bool sticky = true;             // sticky memories on/off
+  int sticky_bins = 128;          // D
+  double sigma0 = 0.05;           // σ0 of the KL term
+  double kl_weight = 1e-6;        // weight of the KL term (training only)
+};
+
+struct TokenizerConfig {
+  std::string kind = "sentencepiece";  // "sentencepiece" | "symbol"
+  std::string file = "tokenizer.model";  // relative to the model directory; empty for symbol
+};
+
+struct ModelConfig {
+  std::string architecture = "infformer-llama";
+  std::string name;                // free-form model name, shown by GetModel
+  int vocab_size = 0;              // V
+  int dim = 0;                     // e
+  int n_layers = 0;
+  int n_heads = 0;                 // h; dim % n_heads == 0
+  int ffn_dim = 0;                 // SwiGLU hidden width
+  int segment_length = 0;          // L
+  double norm_eps = 1e-5;
+  double rope_theta = 10000.0;
+  bool tie_embeddings = false;
+  MemoryMode memory = MemoryMode::kInfinite;
+  LtmConfig ltm;
+  TokenizerConfig tokenizer;
+  int bos_id = -1;                 // -1: none
+  int eos_id = -1;                 // -1: none
+
+  int head_dim() const { return dim / n_heads; }
+};
+
+// The one architecture this code implements.
+inline constexpr absl::string_view kArchitecture = "infformer-llama";
+
+// Parses and validates config.json text. Errors are InvalidArgument and name the field
+// (for example "config.json: field 'dim' must be a positive integer, got -3").
+absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json_text);
+
+// Reads and parses `path`; NotFound when the file is missing.
+absl::StatusOr<ModelConfig> ReadModelConfig(const std::string& path);
+
+// Serialises `config` to config.json text that ParseModelConfig reads back unchanged.
+std::string ModelConfigToJson(const ModelConfig& config);
+
+}  // namespace infmem::model
+
+#endif  // INFMEM_SERVER_MODEL_CONFIG_H_

@@ -1,0 +1,420 @@
+// The forward pass of MODEL.md §3-§5 and the public Model entry points.
+#include "server/model/model.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "server/common/hash.h"
+#include "server/common/status_macros.h"
+#include "server/model/model_impl.h"
+
+namespace infmem::model {
+namespace {
+
+using torch::indexing::Slice;
+
+torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& w, double eps) {
+  return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps) * w;
+}
+
+torch::Tensor Linear(const torch::Tensor& x, const std::shared_ptr<Param>& p) {
+  return torch::linear(x, p->weight);
+}
+
+// Rotates interleaved pairs (x[2j], x[2j+1]) of `x` [R, T, h, d] by the angles `pos` ·
+// inv_freq, computed in float64 so absolute positions in the hundreds of millions keep full
+// precision, then cast to x's dtype.
+torch::Tensor Rope(const torch::Tensor& x, const torch::Tensor& pos, const torch::Tensor& inv_freq) {
+  torch::Tensor angle = pos.to(torch::kFloat64).unsqueeze(-1) * inv_freq;  // [R, T, d/2]
+  torch::Tensor cos = torch::cos(angle).to(x.scalar_type()).unsqueeze(2);  // [R, T, 1, d/2]
+  torch::Tensor sin = torch::sin(angle).to(x.scalar_type()).unsqueeze(2);
+  auto sizes = x.sizes().vec();
+  sizes.back() /= 2;
+  sizes.push_back(2);
+  torch::Tensor pairs = x.reshape(sizes);
+  torch::Tensor x0 = pairs.select(-1, 0), x1 = pairs.select(-1, 1);
+  return torch::stack({x0 * cos - x1 * sin, x0 * sin + x1 * cos}, -1).flatten(-2);
+}
+
+// Softmax attention of `q` [T, h, d] over `k`, `v` [S + T, h, d] whose last T entries are
+// the queries' own tokens (causal among themselves). Returns [T, h, d].
+torch::Tensor StmAttention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+  const int64_t t = q.size(0);
+  const int64_t s = k.size(0) - t;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(2)));
+  torch::Tensor scores = torch::einsum("thd,shd->hts", {q, k}) * scale;  // [h, T, S+T]
+  if (t > 1) {
+    auto bool_opts = torch::TensorOptions().dtype(torch::kBool).device(q.device());
+    torch::Tensor causal = torch::ones({t, t}, bool_opts).tril();
+    torch::Tensor allowed = torch::cat({torch::ones({t, s}, bool_opts), causal}, 1);
+    scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity());
+  }
+  return torch::einsum("hts,shd->thd", {torch::softmax(scores, -1), v});
+}
+
+// The LTM of one layer of one row as this forward sees it.
+struct LiveLtm {
+  torch::Tensor k, v;  // [N, h, d]; undefined while the LTM is empty
+};
+
+}  // namespace
+
+ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
+                                   const torch::Tensor& tokens, bool all_logits) const {
+  const ModelConfig& c = config;
+  const int64_t num_rows = tokens.size(0), t = tokens.size(1);
+  const int64_t seg = c.segment_length, h = c.n_heads, d = c.head_dim(), e = c.dim;
+  const bool infinite = c.memory == MemoryMode::kInfinite;
+  const bool full = c.memory == MemoryMode::kFull;
+  const bool grad = torch::GradMode::is_enabled();
+  const int num_layers = c.n_layers;
+
+  // Segment boundaries (MODEL.md §5) are applied lazily, when the first token of the next
+  // segment arrives: the previous segment's inputs enter the LTM, the current segment becomes
+  // the previous one. Done here so that in training the gate and the LTM projections join
+  // the autograd graph of the segment that uses them.
+  std::vector<std::vector<LiveLtm>> live(num_rows, std::vector<LiveLtm>(num_layers));
+  std::vector<int64_t> offset(num_rows);
+  std::vector<torch::Tensor> positions(num_rows);
+  for (int64_t r = 0; r < num_rows; ++r) {
+    SessionState::Impl& s = *rows[r];
+    const int64_t n = s.tokens_seen;
+    const bool boundary = !full && n > 0 && n % seg == 0;
+    for (int l = 0; l < num_layers && infinite; ++l) {
+      LayerState& ls = s.layers[l];
+      const LtmWeights& w = *net->layers[l]->ltm;
+      torch::Tensor coef;
+      if (boundary && n >= 2 * seg) {
+        torch::Tensor x = ls.inputs.narrow(0, 0, seg);  // [L, e], segment s-1
+        torch::Tensor gate = torch::conv1d(x.t().unsqueeze(0), w.gate->weight, w.gate->bias,
+                                           /*stride=*/1, /*padding=*/1);  // [1, e, L]
+        x = x * torch::sigmoid(gate.squeeze(0).t());
+        if (s.ltm_updates == 0) {
+          coef = torch::matmul(ltm.g_first, x);
+        } else {
+          torch::Tensor psi = ltm.psi_uniform;
+          if (c.ltm.sticky) {
+            const uint64_t draw_seed =
+                MixSeed(MixSeed(s.seed, static_cast<uint64_t>(l)), s.ltm_updates);
+            torch::Tensor u = DrawStickyPositions(ls.hist, c.ltm.num_samples, draw_seed);
+            psi = EvaluateBasis(ltm.basis64, u).to(options);
+          }
+          torch::Tensor old = torch::matmul(psi.t(), ls.coef);  // [M, e]
+          coef = torch::matmul(ltm.g_inf, torch::cat({old, x}));
+        }
+        ls.coef.copy_(coef.detach());
+        ls.hist.zero_();
+      } else if (s.ltm_updates > 0) {
+        coef = ls.coef;
+      }
+      if (coef.defined() && (grad || (boundary && n >= 2 * seg))) {
+        live[r][l].k = Linear(coef, w.wk).view({-1, h, d});
+        live[r][l].v = Linear(coef, w.wv).view({-1, h, d});
+        ls.k_ltm.copy_(live[r][l].k.detach());
+        ls.v_ltm.copy_(live[r][l].v.detach());
+      } else if (coef.defined()) {
+        live[r][l] = {ls.k_ltm, ls.v_ltm};
+      }
+    }
+    if (boundary) {
+      if (infinite && n >= 2 * seg) ++s.ltm_updates;
+      for (LayerState& ls : s.layers) {
+        for (torch::Tensor* buf : {&ls.stm_k, &ls.stm_v, &ls.inputs}) {
+          if (buf->defined()) buf->narrow(0, 0, seg).copy_(buf->narrow(0, seg, seg));
+        }
+      }
+    }
+    offset[r] = full ? n : n % seg;
+    positions[r] = torch::arange(n, n + t, torch::dtype(torch::kInt64).device(device));
+  }
+  torch::Tensor pos = torch::stack(positions);  // [R, T]
+
+  torch::Tensor x = torch::embedding(net->tok_embeddings->weight, tokens);  // [R, T, e]
+  torch::Tensor kl_sum = torch::zeros({}, options);
+  int64_t kl_count = 0;
+  for (int l = 0; l < num_layers; ++l) {
+    const Layer& layer = *net->layers[l];
+    torch::Tensor xn = RmsNorm(x, layer.attention_norm->weight, c.norm_eps);
+    torch::Tensor q = Linear(xn, layer.attention->wq).view({num_rows, t, h, d});
+    torch::Tensor k = Rope(Linear(xn, layer.attention->wk).view({num_rows, t, h, d}), pos, inv_freq);
+    torch::Tensor v = Linear(xn, layer.attention->wv).view({num_rows, t, h, d});
+    torch::Tensor qr = Rope(q, pos, inv_freq);
+
+    std::vector<torch::Tensor> stm_out(num_rows), ltm_out(num_rows);
+    bool any_ltm = false;
+    for (int64_t r = 0; r < num_rows; ++r) {
+      SessionState::Impl& s = *rows[r];
+      LayerState& ls = s.layers[l];
+      const int64_t o = offset[r];
+      // STM keys: the previous segment (once there is one) and this segment so far.
+      int64_t begin = 0, len = o;
+      if (!full) {
+        const bool has_prev = s.tokens_seen >= seg;
+        begin = has_prev ? 0 : seg;
+        len = has_prev ? seg + o : o;
+      }
+      torch::Tensor keys = torch::cat({ls.stm_k.narrow(0, begin, len), k[r]});
+      torch::Tensor values = torch::cat({ls.stm_v.narrow(0, begin, len), v[r]});
+      stm_out[r] = StmAttention(qr[r], keys, values);
+      if (live[r][l].k.defined()) {
+        const LtmWeights& w = *layer.ltm;
+        ContinuousAttentionOut a = ContinuousAttention(q[r], live[r][l].k, live[r][l].v, w.w_mu,
+                                                       w.w_sigma, ltm.centres, ltm.widths_sq);
+        ltm_out[r] = a.z;
+        any_ltm = true;
+        if (c.ltm.sticky) ls.hist.add_(StickyMass(a.mu, a.var, c.ltm.sticky_bins));
+        if (grad) {
+          kl_sum = kl_sum + KlToPrior(a.var, c.ltm.sigma0);
+          kl_count += a.var.numel();
+        }
+      }
+    }
+    // Write this chunk's keys, values and inputs into the rows' STM buffers.
+    for (int64_t r = 0; r < num_rows; ++r) {
+      LayerState& ls = rows[r]->layers[l];
+      const int64_t slot = full ? offset[r] : seg + offset[r];
+      if (full && slot + t > ls.stm_k.size(0)) {
+        const int64_t capacity = std::max<int64_t>(2 * ls.stm_k.size(0), slot + t);
+        for (torch::Tensor* buf : {&ls.stm_k, &ls.stm_v}) {
+          torch::Tensor grown = torch::empty({capacity, h, d}, options);
+          grown.narrow(0, 0, slot).copy_(buf->narrow(0, 0, slot));
+          *buf = grown;
+        }
+      }
+      ls.stm_k.narrow(0, slot, t).copy_(k[r].detach());
+      ls.stm_v.narrow(0, slot, t).copy_(v[r].detach());
+      if (infinite) ls.inputs.narrow(0, slot, t).copy_(xn[r].detach());
+    }
+
+    torch::Tensor attn = torch::stack(stm_out).view({num_rows, t, e});
+    x = x + Linear(attn, layer.attention->wo);
+    if (any_ltm) {
+      for (int64_t r = 0; r < num_rows; ++r) {
+        if (!ltm_out[r].defined()) ltm_out[r] = torch::zeros({t, h, d}, options);
+      }
+      x = x + Linear(torch::stack(ltm_out).view({num_rows, t, e}), layer.ltm->wo);
+    }
+    torch::Tensor xf = RmsNorm(x, layer.ffn_norm->weight, c.norm_eps);
+    const FeedForward& ff = *layer.feed_forward;
+    x = x + Linear(torch::silu(Linear(xf, ff.w1)) * Linear(xf, ff.w3), ff.w2);
+  }
+  for (int64_t r = 0; r < num_rows; ++r) rows[r]->tokens_seen += t;
+
+  if (!all_logits) x = x.narrow(1, t - 1, 1);
+  torch::Tensor logits = torch::linear(RmsNorm(x, net->norm->weight, c.norm_eps), net->OutputWeight());
+  if (kl_count > 0) kl_sum = kl_sum / static_cast<double>(kl_count);
+  return {logits, kl_sum};
+}
+
+absl::StatusOr<std::unique_ptr<Model::Impl>> Model::Impl::Create(const ModelConfig& config,
+                                                                 const ModelOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+  std::string dev = options.device;
+  if (dev == "auto") dev = torch::cuda::is_available() ? "cuda" : "cpu";
+  if (dev != "cpu" && dev.rfind("cuda", 0) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("device must be 'cpu', 'cuda', 'cuda:N' or 'auto', got '", dev, "'"));
+  }
+  if (dev.rfind("cuda", 0) == 0 && !torch::cuda::is_available()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("device '", dev, "' requested but this LibTorch sees no CUDA device"));
+  }
+  torch::ScalarType dtype;
+  if (options.dtype == "float32") {
+    dtype = torch::kFloat32;
+  } else if (options.dtype == "float64") {
+    dtype = torch::kFloat64;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dtype must be 'float32' or 'float64', got '", options.dtype, "'"));
+  }
+  try {
+    impl->device = torch::Device(dev);
+    if (impl->device.is_cuda() && static_cast<size_t>(impl->device.index()) >= torch::cuda::device_count()) {
+      return absl::InvalidArgumentError(absl::StrCat("device '", dev, "' does not exist"));
+    }
+  } catch (const c10::Error& e) {
+    return absl::InvalidArgumentError(absl::StrCat("bad device '", dev, "': ", e.what_without_backtrace()));
+  }
+  const int threads = options.threads > 0 ? options.threads
+                                          : std::max(1u, std::thread::hardware_concurrency());
+  torch::set_num_threads(threads);
+  impl->options = torch::TensorOptions().dtype(dtype).device(impl->device);
+  impl->net = std::make_shared<Net>(config);
+  impl->net->to(impl->device, dtype);
+  if (config.memory == MemoryMode::kInfinite) {
+    impl->ltm = MakeLtmConstants(config.ltm, config.segment_length, impl->options);
+  }
+  const int64_t half = config.head_dim() / 2;
+  auto f64 = torch::dtype(torch::kFloat64);
+  impl->inv_freq =
+      torch::pow(config.rope_theta, -torch::arange(0, half, f64) * 2.0 / config.head_dim())
+          .to(impl->device);
+  return impl;
+}
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& model_dir,
+                                                   const ModelOptions& options) {
+  ASSIGN_OR_RETURN(ModelConfig config, ReadModelConfig(model_dir + "/config.json"));
+  ASSIGN_OR_RETURN(auto impl, Impl::Create(config, options));
+  RETURN_IF_ERROR(impl->LoadWeights(model_dir + "/model.safetensors"));
+  impl->ComputeFingerprint();
+  return std::unique_ptr<Model>(new Model(std::move(impl)));
+}
+
+absl::StatusOr<std::unique_ptr<Model>> Model::CreateRandom(const ModelConfig& config,
+                                                           uint64_t seed,
+                                                           const ModelOptions& options) {
+  ASSIGN_OR_RETURN(auto impl, Impl::Create(config, options));
+  impl->InitRandom(seed);
+  impl->ComputeFingerprint();
+  return std::unique_ptr<Model>(new Model(std::move(impl)));
+}
+
+absl::Status Model::Save(const std::string& model_dir, WeightStorage storage) const {
+  std::error_code ec;
+  std::filesystem::create_directories(model_dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", model_dir, ": ", ec.message()));
+  RETURN_IF_ERROR(impl_->SaveWeights(model_dir + "/model.safetensors", storage));
+  std::ofstream out(model_dir + "/config.json", std::ios::trunc);
+  out << ModelConfigToJson(impl_->config);
+  out.close();
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", model_dir, "/config.json"));
+  return absl::OkStatus();
+}
+
+double Model::PrefillFlopsPerToken() const {
+  const ModelConfig& c = impl_->config;
+  const double e = c.dim, f = c.ffn_dim, seg = c.segment_length;
+  double per_layer = 2 * (4 * e * e + 3 * e * f);  // q, k, v, o and SwiGLU
+  // STM attention (scores and weighted sum) over 1.5 L keys on average.
+  per_layer += 4 * e * (c.memory == MemoryMode::kFull ? 0 : 1.5 * seg);
+  if (c.memory == MemoryMode::kInfinite) {
+    const double n = c.ltm.num_basis, m = c.ltm.num_samples;
+    per_layer += 2 * e * e + 4 * e * n;  // LTM output projection, scores and z
+    // Per segment: gate conv, old-signal samples, the fit, K_ltm and V_ltm.
+    per_layer += (2 * 3 * e * e * seg + 2 * n * m * e + 2 * n * (m + seg) * e + 4 * n * e * e) / seg;
+  }
+  return per_layer * c.n_layers;
+}
+
+absl::StatusOr<double> MeasureGemmGflops(const ModelOptions& options, int n, int reps) {
+  ModelConfig probe;
+  probe.vocab_size = probe.dim = probe.n_heads = probe.ffn_dim = probe.segment_length = 2;
+  probe.n_layers = 1;
+  probe.memory = MemoryMode::kWindow;
+  ASSIGN_OR_RETURN(auto impl, Model::Impl::Create(probe, options));  // device, dtype, threads
+  try {
+    torch::NoGradGuard no_grad;
+    torch::Tensor a = torch::randn({n, n}, impl->options), b = torch::randn({n, n}, impl->options);
+    std::vector<double> rates;
+    for (int i = 0; i < reps + 1; ++i) {
+      if (impl->device.is_cuda()) torch::cuda::synchronize();
+      const auto start = std::chrono::steady_clock::now();
+      torch::Tensor c = torch::matmul(a, b);
+      if (impl->device.is_cuda()) torch::cuda::synchronize();
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (i > 0) rates.push_back(2.0 * n * n * n / secs / 1e9);  // the first call warms up
+    }
+    std::sort(rates.begin(), rates.end());
+    return rates[rates.size() / 2];
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("GEMM probe failed: ", e.what_without_backtrace()));
+  }
+}
+
+const ModelConfig& Model::config() const { return impl_->config; }
+const std::string& Model::fingerprint() const { return impl_->fingerprint; }
+std::string Model::device() const { return impl_->device.str(); }
+
+int64_t Model::ParameterCount() const {
+  int64_t n = 0;
+  for (const auto& p : impl_->net->parameters()) n += p.numel();
+  return n;
+}
+
+namespace {
+
+absl::Status CheckTokens(absl::Span<const int32_t> tokens, int vocab) {
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= vocab) {
+      return absl::InvalidArgumentError(absl::StrCat("token id ", tokens[i], " at index ", i,
+                                                     " is outside the vocabulary [0, ", vocab,
+                                                     ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::vector<float> ToVector(const torch::Tensor& t) {
+  torch::Tensor cpu = t.to(torch::kCPU, torch::kFloat32).contiguous();
+  return std::vector<float>(cpu.data_ptr<float>(), cpu.data_ptr<float>() + cpu.numel());
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<float>> Model::Prefill(SessionState& state,
+                                                  absl::Span<const int32_t> tokens) const {
+  if (tokens.empty()) return absl::InvalidArgumentError("no tokens to prefill");
+  RETURN_IF_ERROR(CheckTokens(tokens, impl_->config.vocab_size));
+  try {
+    torch::NoGradGuard no_grad;
+    const int64_t seg = impl_->config.segment_length;
+    SessionState::Impl* row = &state.impl();
+    torch::Tensor all = torch::tensor(std::vector<int64_t>(tokens.begin(), tokens.end()),
+                                      torch::dtype(torch::kInt64))
+                            .to(impl_->device);
+    torch::Tensor logits;
+    for (int64_t i = 0, n = all.size(0); i < n;) {
+      // A chunk never crosses a segment boundary (full mode: bounded to L for memory).
+      const int64_t room = impl_->config.memory == MemoryMode::kFull
+                               ? seg
+                               : seg - row->tokens_seen % seg;
+      const int64_t len = std::min(room, n - i);
+      logits = impl_->Forward({&row, 1}, all.narrow(0, i, len).unsqueeze(0), false).logits;
+      i += len;
+    }
+    return ToVector(logits);
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("prefill failed: ", e.what_without_backtrace()));
+  }
+}
+
+absl::StatusOr<std::vector<float>> Model::DecodeStep(absl::Span<SessionState* const> states,
+                                                     absl::Span<const int32_t> tokens) const {
+  if (states.size() != tokens.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("decode step got ", states.size(),
+                                                   " sessions but ", tokens.size(), " tokens"));
+  }
+  if (states.empty()) return std::vector<float>();
+  RETURN_IF_ERROR(CheckTokens(tokens, impl_->config.vocab_size));
+  std::vector<SessionState::Impl*> rows;
+  for (SessionState* s : states) {
+    for (SessionState::Impl* seen : rows) {
+      if (seen == &s->impl()) return absl::InvalidArgumentError("a session appears twice in a decode step");
+    }
+    rows.push_back(&s->impl());
+  }
+  try {
+    torch::NoGradGuard no_grad;
+    torch::Tensor ids = torch::tensor(std::vector<int64_t>(tokens.begin(), tokens.end()),
+                                      torch::dtype(torch::kInt64))
+                            .to(impl_->device)
+                            .unsqueeze(1);
+    return ToVector(impl_->Forward(rows, ids, false).logits);
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("decode step failed: ", e.what_without_backtrace()));
+  }
+}
+
+}  // namespace infmem::model

@@ -1,0 +1,47 @@
+// Tokenizer: text <-> token ids for one model. Implementations: SentencePiece (text models)
+// and Symbol (whitespace-separated integer ids, for synthetic tasks such as sorting).
+// Thread-safety: implementations are immutable after construction and safe to share.
+#ifndef INFMEM_SERVER_TOKENIZER_TOKENIZER_H_
+#define INFMEM_SERVER_TOKENIZER_TOKENIZER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+
+namespace infmem::tokenizer {
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+
+  // Converts `text` to ids. InvalidArgument for text that is not valid UTF-8 (naming the byte
+  // offset) or, for the symbol tokenizer, for a symbol that is not an id in [0, vocab_size).
+  virtual absl::StatusOr<std::vector<int32_t>> Encode(absl::string_view text) const = 0;
+  // Converts ids back to text; InvalidArgument for an id outside [0, vocab_size).
+  virtual absl::StatusOr<std::string> Decode(absl::Span<const int32_t> ids) const = 0;
+  // Returns the text of one token as it continues a stream (SentencePiece's "▁" becomes a
+  // space), for streaming output token by token.
+  virtual absl::StatusOr<std::string> TokenText(int32_t id) const = 0;
+  virtual int vocab_size() const = 0;
+  virtual int bos_id() const = 0;  // -1 when the tokenizer has none
+  virtual int eos_id() const = 0;  // -1 when the tokenizer has none
+};
+
+// Returns InvalidArgument naming the byte offset of the first invalid UTF-8 sequence.
+absl::Status ValidateUtf8(absl::string_view text);
+
+// Builds the tokenizer a model directory declares: kind "sentencepiece" loads
+// `model_dir/file`; kind "symbol" needs only `vocab_size`. InvalidArgument for an unknown
+// kind, NotFound / InvalidArgument for a missing or unreadable tokenizer file.
+absl::StatusOr<std::unique_ptr<Tokenizer>> MakeTokenizer(absl::string_view kind,
+                                                         const std::string& model_dir,
+                                                         const std::string& file, int vocab_size);
+
+}  // namespace infmem::tokenizer
+
+#endif  // INFMEM_SERVER_TOKENIZER_TOKENIZER_H_

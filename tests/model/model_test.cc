@@ -1,0 +1,337 @@
+// Behaviour of the model core through its public, torch-free interface: the segment rule's
+// chunk invariance, batched decoding, sticky memories, memory modes, state persistence.
+#include "server/model/model.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "tests/testing/tiny_model.h"
+
+namespace infmem::model {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::TinyConfig;
+
+const ModelOptions kCpu{"cpu", "float32", 1};
+
+std::vector<int32_t> RandomTokens(int n, int vocab, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int32_t> dist(0, vocab - 1);
+  std::vector<int32_t> out(n);
+  for (auto& t : out) t = dist(rng);
+  return out;
+}
+
+// Returns max |a-b| / max(1, max |b|).
+double RelError(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double diff = 0, scale = 1;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    diff = std::max(diff, static_cast<double>(std::fabs(a[i] - b[i])));
+    scale = std::max(scale, static_cast<double>(std::fabs(b[i])));
+  }
+  return diff / scale;
+}
+
+std::unique_ptr<Model> MakeModel(MemoryMode mode = MemoryMode::kInfinite, uint64_t seed = 7,
+                                 bool sticky = true) {
+  ModelConfig c = TinyConfig(mode);
+  c.ltm.sticky = sticky;
+  auto m = Model::CreateRandom(c, seed, kCpu);
+  EXPECT_TRUE(m.ok()) << m.status();
+  return std::move(m).value();
+}
+
+// Feeds tokens[0..n-2] one by one through DecodeStep and returns the last logits.
+std::vector<float> FeedByDecode(const Model& m, SessionState& s, const std::vector<int32_t>& t) {
+  std::vector<float> logits;
+  for (int32_t tok : t) {
+    SessionState* rows[] = {&s};
+    logits = m.DecodeStep(rows, {tok}).value();
+  }
+  return logits;
+}
+
+class ChunkInvarianceTest : public ::testing::TestWithParam<MemoryMode> {};
+
+TEST_P(ChunkInvarianceTest, OneCallRandomChunksAndDecodeAgree) {
+  auto model = MakeModel(GetParam());
+  const int n = GetParam() == MemoryMode::kFull ? 600 : 3000;
+  const auto tokens = RandomTokens(n, model->config().vocab_size, 1);
+
+  auto whole = model->NewSession(42);
+  const auto logits_whole = model->Prefill(*whole, tokens).value();
+
+  // 37 chunks at random cut points.
+  auto chunked = model->NewSession(42);
+  std::mt19937_64 rng(3);
+  std::vector<int> cuts;
+  std::uniform_int_distribution<int> cut(1, n - 1);
+  while (cuts.size() < 36) {
+    int c = cut(rng);
+    if (std::find(cuts.begin(), cuts.end(), c) == cuts.end()) cuts.push_back(c);
+  }
+  std::sort(cuts.begin(), cuts.end());
+  cuts.push_back(n);
+  std::vector<float> logits_chunked;
+  int begin = 0;
+  for (int end : cuts) {
+    logits_chunked = model->Prefill(*chunked, {tokens.data() + begin, size_t(end - begin)}).value();
+    begin = end;
+  }
+
+  auto decoded = model->NewSession(42);
+  const auto logits_decoded = FeedByDecode(*model, *decoded, tokens);
+
+  EXPECT_LT(RelError(logits_chunked, logits_whole), 1e-4);
+  EXPECT_LT(RelError(logits_decoded, logits_whole), 1e-4);
+  EXPECT_EQ(chunked->tokens_seen(), n);
+  EXPECT_EQ(decoded->ltm_updates(), whole->ltm_updates());
+  if (GetParam() == MemoryMode::kInfinite) {
+    EXPECT_GT(whole->ltm_updates(), 100);
+  }
+
+  // The states agree too: continuing all three with the same token gives the same logits.
+  const auto probe = RandomTokens(40, model->config().vocab_size, 9);
+  const auto a = model->Prefill(*whole, probe).value();
+  const auto b = model->Prefill(*chunked, probe).value();
+  const auto c = model->Prefill(*decoded, probe).value();
+  EXPECT_LT(RelError(b, a), 1e-4);
+  EXPECT_LT(RelError(c, a), 1e-4);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, ChunkInvarianceTest,
+                         ::testing::Values(MemoryMode::kInfinite, MemoryMode::kWindow,
+                                           MemoryMode::kFull),
+                         [](const auto& info) { return std::string(MemoryModeName(info.param)); });
+
+TEST(ModelTest, BatchedDecodeEqualsSeparateDecodes) {
+  auto model = MakeModel();
+  const int lengths[] = {1, 15, 16, 57, 300};  // different segment offsets and LTM states
+  std::vector<std::unique_ptr<SessionState>> batched, alone;
+  for (int i = 0; i < 5; ++i) {
+    const auto t = RandomTokens(lengths[i], model->config().vocab_size, 100 + i);
+    batched.push_back(model->NewSession(i));
+    alone.push_back(model->NewSession(i));
+    ASSERT_TRUE(model->Prefill(*batched.back(), t).ok());
+    ASSERT_TRUE(model->Prefill(*alone.back(), t).ok());
+  }
+  const int vocab = model->config().vocab_size;
+  for (int step = 0; step < 40; ++step) {  // crosses segment boundaries for every session
+    std::vector<SessionState*> rows;
+    std::vector<int32_t> next;
+    for (int i = 0; i < 5; ++i) {
+      rows.push_back(batched[i].get());
+      next.push_back((step * 7 + i * 13) % vocab);
+    }
+    const auto logits = model->DecodeStep(rows, next).value();
+    ASSERT_EQ(logits.size(), size_t(5 * vocab));
+    for (int i = 0; i < 5; ++i) {
+      SessionState* one[] = {alone[i].get()};
+      const auto expect = model->DecodeStep(one, {next[i]}).value();
+      const std::vector<float> got(logits.begin() + i * vocab, logits.begin() + (i + 1) * vocab);
+      ASSERT_LT(RelError(got, expect), 1e-4) << "session " << i << " step " << step;
+    }
+  }
+}
+
+TEST(ModelTest, StickyMemoriesDependOnTheSeedOnly) {
+  auto model = MakeModel();
+  const auto tokens = RandomTokens(400, model->config().vocab_size, 5);
+  auto a = model->NewSession(1), b = model->NewSession(1), c = model->NewSession(2);
+  const auto la = model->Prefill(*a, tokens).value();
+  const auto lb = model->Prefill(*b, tokens).value();
+  const auto lc = model->Prefill(*c, tokens).value();
+  EXPECT_EQ(la, lb);
+  EXPECT_EQ(model->SerializeState(*a).value(), model->SerializeState(*b).value());
+  EXPECT_GT(RelError(lc, la), 1e-6) << "a different seed must draw different sticky positions";
+}
+
+TEST(ModelTest, NonStickySeedDoesNotMatter) {
+  auto model = MakeModel(MemoryMode::kInfinite, 7, /*sticky=*/false);
+  const auto tokens = RandomTokens(400, model->config().vocab_size, 5);
+  auto a = model->NewSession(1), c = model->NewSession(2);
+  EXPECT_EQ(model->Prefill(*a, tokens).value(), model->Prefill(*c, tokens).value());
+}
+
+TEST(ModelTest, WindowEqualsInfiniteWhileLtmIsEmpty) {
+  auto inf = MakeModel(MemoryMode::kInfinite, 11);
+  auto win = MakeModel(MemoryMode::kWindow, 11);
+  const int seg = inf->config().segment_length;
+  const auto tokens = RandomTokens(4 * seg, inf->config().vocab_size, 6);
+  auto si = inf->NewSession(1), sw = win->NewSession(1);
+  // The LTM receives its first segment when token 2L arrives: up to 2L tokens they agree.
+  const auto li = inf->Prefill(*si, {tokens.data(), size_t(2 * seg)}).value();
+  const auto lw = win->Prefill(*sw, {tokens.data(), size_t(2 * seg)}).value();
+  EXPECT_LT(RelError(li, lw), 1e-6);
+  EXPECT_EQ(si->ltm_updates(), 0);
+  const auto li2 = inf->Prefill(*si, {tokens.data() + 2 * seg, size_t(2 * seg)}).value();
+  const auto lw2 = win->Prefill(*sw, {tokens.data() + 2 * seg, size_t(2 * seg)}).value();
+  EXPECT_GT(si->ltm_updates(), 0);
+  EXPECT_GT(RelError(li2, lw2), 1e-5) << "once the LTM holds a segment the modes must differ";
+}
+
+TEST(ModelTest, StateSizeIsConstant) {
+  auto model = MakeModel();
+  auto s = model->NewSession(1);
+  const int64_t fresh = s->ByteSize();
+  EXPECT_EQ(fresh, model->StateBytes());
+  ASSERT_TRUE(model->Prefill(*s, RandomTokens(2000, model->config().vocab_size, 1)).ok());
+  EXPECT_EQ(s->ByteSize(), fresh);
+  // Snapshots differ only by the digits of the counters in their metadata.
+  const auto grown = model->SerializeState(*s).value().size();
+  const auto empty = model->SerializeState(*model->NewSession(1)).value().size();
+  EXPECT_LE(grown - empty, 16u);
+}
+
+TEST(ModelTest, StateRoundTripIsBitExact) {
+  auto model = MakeModel();
+  const auto tokens = RandomTokens(777, model->config().vocab_size, 2);
+  auto s = model->NewSession(99);
+  ASSERT_TRUE(model->Prefill(*s, tokens).ok());
+  const std::string bytes = model->SerializeState(*s).value();
+  const std::string path = ::testing::TempDir() + "/state_roundtrip.safetensors";
+  std::ofstream(path, std::ios::binary) << bytes;
+  std::ifstream in(path, std::ios::binary);
+  std::string read((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto loaded = model->DeserializeState(read);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->tokens_seen(), 777);
+  EXPECT_EQ((*loaded)->seed(), 99u);
+  EXPECT_EQ((*loaded)->ltm_updates(), s->ltm_updates());
+  EXPECT_EQ(model->SerializeState(**loaded).value(), bytes);
+  // Continuing from the loaded copy is bit-identical to continuing the original.
+  const auto more = RandomTokens(50, model->config().vocab_size, 3);
+  EXPECT_EQ(model->Prefill(**loaded, more).value(), model->Prefill(*s, more).value());
+}
+
+TEST(ModelTest, CloneIsIndependent) {
+  auto model = MakeModel();
+  auto s = model->NewSession(1);
+  ASSERT_TRUE(model->Prefill(*s, RandomTokens(100, 64, 1)).ok());
+  auto copy = model->Clone(*s);
+  const auto more = RandomTokens(30, 64, 2);
+  const auto a = model->Prefill(*s, more).value();
+  const auto b = model->Prefill(*copy, more).value();
+  EXPECT_EQ(a, b);
+  ASSERT_TRUE(model->Prefill(*s, {1, 2, 3}).ok());
+  EXPECT_EQ(copy->tokens_seen(), 130);
+}
+
+TEST(ModelTest, StateFromAnotherModelIsRefused) {
+  auto a = MakeModel(MemoryMode::kInfinite, 1);
+  auto b = MakeModel(MemoryMode::kInfinite, 2);
+  EXPECT_NE(a->fingerprint(), b->fingerprint());
+  auto s = a->NewSession(1);
+  ASSERT_TRUE(a->Prefill(*s, {1, 2, 3}).ok());
+  auto loaded = b->DeserializeState(a->SerializeState(*s).value());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(loaded.status().message(), HasSubstr("made by model"));
+}
+
+TEST(ModelTest, TruncatedOrCorruptedStateFailsCleanly) {
+  auto model = MakeModel();
+  auto s = model->NewSession(1);
+  ASSERT_TRUE(model->Prefill(*s, RandomTokens(200, 64, 1)).ok());
+  const std::string bytes = model->SerializeState(*s).value();
+  for (size_t len :
+       {size_t(0), size_t(7), size_t(8), size_t(100), bytes.size() / 2, bytes.size() - 1}) {
+    auto r = model->DeserializeState(bytes.substr(0, len));
+    EXPECT_FALSE(r.ok()) << "truncated at " << len;
+  }
+  // A flipped byte in the tensor data is caught by the checksum.
+  std::string corrupt = bytes;
+  corrupt[corrupt.size() - 5] ^= 0x40;
+  auto r = model->DeserializeState(corrupt);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(r.status().message(), HasSubstr("checksum"));
+  // Random corruption anywhere never crashes.
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 300; ++i) {
+    std::string m = bytes;
+    m[rng() % m.size()] = static_cast<char>(rng());
+    (void)model->DeserializeState(m);
+  }
+}
+
+TEST(ModelTest, WeightsRoundTripThroughADirectory) {
+  auto model = MakeModel();
+  const std::string dir = ::testing::TempDir() + "/weights_roundtrip";
+  ASSERT_TRUE(model->Save(dir, WeightStorage::kFloat32).ok());
+  auto loaded = Model::Load(dir, kCpu);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->fingerprint(), model->fingerprint());
+  const auto t = RandomTokens(100, 64, 1);
+  auto a = model->NewSession(1), b = (*loaded)->NewSession(1);
+  EXPECT_EQ(model->Prefill(*a, t).value(), (*loaded)->Prefill(*b, t).value());
+
+  // bf16 storage halves the file and stays close.
+  const std::string dir16 = ::testing::TempDir() + "/weights_bf16";
+  ASSERT_TRUE(model->Save(dir16, WeightStorage::kBFloat16).ok());
+  EXPECT_LT(std::filesystem::file_size(dir16 + "/model.safetensors"),
+            std::filesystem::file_size(dir + "/model.safetensors") * 0.6);
+  auto loaded16 = Model::Load(dir16, kCpu);
+  ASSERT_TRUE(loaded16.ok()) << loaded16.status();
+}
+
+TEST(ModelTest, MalformedWeightFilesAreRejected) {
+  auto model = MakeModel();
+  const std::string dir = ::testing::TempDir() + "/weights_bad";
+  ASSERT_TRUE(model->Save(dir, WeightStorage::kFloat32).ok());
+  const std::string file = dir + "/model.safetensors";
+  std::ifstream in(file, std::ios::binary);
+  const std::string good((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+
+  // Truncated: offsets past the end.
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << good.substr(0, good.size() - 100);
+  EXPECT_FALSE(Model::Load(dir, kCpu).ok());
+  // Missing file.
+  std::filesystem::remove(file);
+  EXPECT_EQ(Model::Load(dir, kCpu).status().code(), absl::StatusCode::kNotFound);
+  // Weights of a model with other shapes.
+  ModelConfig other = TinyConfig();
+  other.dim = 48;
+  other.n_heads = 4;
+  ASSERT_TRUE(Model::CreateRandom(other, 1, kCpu)
+                  .value()
+                  ->Save(dir + "_other", WeightStorage::kFloat32)
+                  .ok());
+  std::filesystem::copy_file(dir + "_other/model.safetensors", file);
+  auto r = Model::Load(dir, kCpu);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(r.status().message(), HasSubstr("shape"));
+  // Weights of a window model loaded as infinite: missing LTM tensors.
+  ASSERT_TRUE(Model::CreateRandom(TinyConfig(MemoryMode::kWindow), 1, kCpu)
+                  .value()
+                  ->Save(dir + "_window", WeightStorage::kFloat32)
+                  .ok());
+  std::filesystem::copy_file(dir + "_window/model.safetensors", file,
+                             std::filesystem::copy_options::overwrite_existing);
+  r = Model::Load(dir, kCpu);
+  EXPECT_THAT(r.status().message(), HasSubstr("missing tensor 'layers.0.ltm."));
+}
+
+TEST(ModelTest, BadInputsGetClearErrors) {
+  auto model = MakeModel();
+  auto s = model->NewSession(1);
+  EXPECT_EQ(model->Prefill(*s, {}).status().code(), absl::StatusCode::kInvalidArgument);
+  auto r = model->Prefill(*s, {1, 64});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(r.status().message(), HasSubstr("token id 64 at index 1"));
+  EXPECT_EQ(s->tokens_seen(), 0) << "a rejected call must not touch the state";
+  SessionState* twice[] = {s.get(), s.get()};
+  EXPECT_EQ(model->DecodeStep(twice, {1, 2}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Model::CreateRandom(TinyConfig(), 1, {"tpu", "float32", 1}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(Model::CreateRandom(TinyConfig(), 1, {"cpu", "int8", 1}).ok());
+}
+
+}  // namespace
+}  // namespace infmem::model
