@@ -22,7 +22,7 @@ ABSL_FLAG(std::string, contexts, "1024,16384,262144,1048576",
           "Context lengths for infinite mode (ascending).");
 ABSL_FLAG(std::string, full_contexts, "1024,4096,16384,32768",
           "Context lengths for full mode (ascending).");
-ABSL_FLAG(int, decode_steps, 64, "Decode steps timed at each context.");
+ABSL_FLAG(int, decode_steps, 200, "Decode steps timed at each context.");
 ABSL_FLAG(int, dim, 256, "Model width of the benchmark model.");
 ABSL_FLAG(int, layers, 2, "Layers of the benchmark model.");
 ABSL_FLAG(int, segment_length, 256, "Segment length L.");
@@ -84,7 +84,9 @@ void Check(const absl::Status& s) {
   }
 }
 
-// Grows `state` to each context by prefill and times decode steps there.
+// Grows one session to each context by prefill, keeps a copy of it there, then times decode
+// steps round-robin across the copies, so that machine noise and drift fall on every context
+// alike.
 void RunMode(MemoryMode mode, const std::vector<int64_t>& contexts, std::vector<Row>& rows,
              double* prefill_tokens_per_s, double* prefill_flops_per_token) {
   const infmem::model::ModelOptions options{absl::GetFlag(FLAGS_device), "float32",
@@ -97,10 +99,9 @@ void RunMode(MemoryMode mode, const std::vector<int64_t>& contexts, std::vector<
   std::uniform_int_distribution<int32_t> token(0, m.config().vocab_size - 1);
   double prefill_secs = 0;
   int64_t prefilled = 0;
-  const int steps = absl::GetFlag(FLAGS_decode_steps);
+  std::vector<std::unique_ptr<SessionState>> at_context;
   for (int64_t context : contexts) {
-    // Prefill in blocks of 64k tokens up to the context.
-    while (state->tokens_seen() < context) {
+    while (state->tokens_seen() < context) {  // in blocks of 64k tokens
       const int64_t n = std::min<int64_t>(context - state->tokens_seen(), 65536);
       std::vector<int32_t> block(n);
       for (auto& t : block) t = token(rng);
@@ -109,22 +110,29 @@ void RunMode(MemoryMode mode, const std::vector<int64_t>& contexts, std::vector<
       prefill_secs += Seconds(start);
       prefilled += n;
     }
-    std::vector<double> ms;
-    int32_t next = token(rng);
-    for (int i = 0; i < steps; ++i) {
-      SessionState* batch[] = {state.get()};
+    at_context.push_back(m.Clone(*state));
+    std::fprintf(stderr, "  %s: %lld tokens prefilled in %.1f s\n",
+                 std::string(infmem::model::MemoryModeName(mode)).c_str(),
+                 static_cast<long long>(context), prefill_secs);
+  }
+  const int steps = absl::GetFlag(FLAGS_decode_steps);
+  std::vector<std::vector<double>> ms(contexts.size());
+  std::vector<int32_t> next(contexts.size(), 1);
+  for (int i = 0; i < steps; ++i) {
+    for (size_t c = 0; c < contexts.size(); ++c) {
+      SessionState* batch[] = {at_context[c].get()};
       const auto start = Clock::now();
-      auto logits = m.DecodeStep(batch, {next});
-      ms.push_back(Seconds(start) * 1e3);
+      auto logits = m.DecodeStep(batch, {next[c]});
+      ms[c].push_back(Seconds(start) * 1e3);
       Check(logits.status());
-      next = static_cast<int32_t>(std::max_element(logits->begin(), logits->end()) - logits->begin());
+      next[c] =
+          static_cast<int32_t>(std::max_element(logits->begin(), logits->end()) - logits->begin());
     }
-    std::sort(ms.begin(), ms.end());
-    rows.push_back({std::string(infmem::model::MemoryModeName(mode)), context, ms[ms.size() / 2],
-                    state->ByteSize()});
-    std::fprintf(stderr, "  %s context %lld: decode median %.3f ms (prefill so far %.1f s)\n",
-                 rows.back().mode.c_str(), static_cast<long long>(context), rows.back().decode_ms,
-                 prefill_secs);
+  }
+  for (size_t c = 0; c < contexts.size(); ++c) {
+    std::sort(ms[c].begin(), ms[c].end());
+    rows.push_back({std::string(infmem::model::MemoryModeName(mode)), contexts[c],
+                    ms[c][ms[c].size() / 2], at_context[c]->ByteSize()});
   }
   *prefill_tokens_per_s = prefilled / prefill_secs;
   *prefill_flops_per_token = m.PrefillFlopsPerToken();
@@ -146,10 +154,13 @@ int main(int argc, char** argv) {
 
   std::vector<Row> rows;
   double inf_tps = 0, inf_flops = 0, full_tps = 0, full_flops = 0;
-  RunMode(MemoryMode::kInfinite, ParseList(absl::GetFlag(FLAGS_contexts)), rows, &inf_tps, &inf_flops);
-  RunMode(MemoryMode::kFull, ParseList(absl::GetFlag(FLAGS_full_contexts)), rows, &full_tps, &full_flops);
+  RunMode(MemoryMode::kInfinite, ParseList(absl::GetFlag(FLAGS_contexts)), rows, &inf_tps,
+          &inf_flops);
+  RunMode(MemoryMode::kFull, ParseList(absl::GetFlag(FLAGS_full_contexts)), rows, &full_tps,
+          &full_flops);
 
-  std::printf("| mode | context (tokens) | decode step median (ms) | ratio to first | state bytes |\n");
+  std::printf(
+      "| mode | context (tokens) | decode step median (ms) | ratio to first | state bytes |\n");
   std::printf("|---|---:|---:|---:|---:|\n");
   double first = 0;
   std::string mode;
@@ -163,7 +174,8 @@ int main(int argc, char** argv) {
                 static_cast<long long>(r.state_bytes));
   }
   const double inf_gflops = inf_tps * inf_flops / 1e9;
-  std::printf("\nprefill (infinite): %.0f tokens/s x %.2f MFLOP/token = %.1f GFLOP/s = %.0f%% of GEMM\n",
-              inf_tps, inf_flops / 1e6, inf_gflops, 100.0 * inf_gflops / *gemm);
+  std::printf(
+      "\nprefill (infinite): %.0f tokens/s x %.2f MFLOP/token = %.1f GFLOP/s = %.0f%% of GEMM\n",
+      inf_tps, inf_flops / 1e6, inf_gflops, 100.0 * inf_gflops / *gemm);
   return 0;
 }

@@ -9,10 +9,10 @@
 #include "absl/status/statusor.h"
 
 // Evaluates `expr` (an absl::Status); returns it from the enclosing function when not OK.
-#define RETURN_IF_ERROR(expr)                                  \
-  do {                                                         \
-    ::absl::Status infmem_status_ = (expr);                    \
-    if (!infmem_status_.ok()) return infmem_status_;           \
+#define RETURN_IF_ERROR(expr)                        \
+  do {                                               \
+    ::absl::Status infmem_status_ = (expr);          \
+    if (!infmem_status_.ok()) return infmem_status_; \
   } while (false)
 
 #define INFMEM_CONCAT_INNER_(a, b) a##b

@@ -23,39 +23,39 @@ absl::string_view MemoryModeName(MemoryMode mode);
 
 // Long-term memory constants (MODEL.md §2, §4).
 struct LtmConfig {
-  int num_basis = 512;            // N, even
-  int num_samples = 512;          // M
-  double tau = 0.5;               // τ in (0, 1)
-  double ridge_lambda = 0.5;      // λ > 0
+  int num_basis = 512;                         // N, even
+  int num_samples = 512;                       // M
+  double tau = 0.5;                            // τ in (0, 1)
+  double ridge_lambda = 0.5;                   // λ > 0
   std::vector<double> widths = {0.005, 0.01};  // basis widths; 2 entries
-  bool sticky = true;             // sticky memories on/off
-  int sticky_bins = 128;          // D
-  double sigma0 = 0.05;           // σ0 of the KL term
-  double kl_weight = 1e-6;        // weight of the KL term (training only)
+  bool sticky = true;                          // sticky memories on/off
+  int sticky_bins = 128;                       // D
+  double sigma0 = 0.05;                        // σ0 of the KL term
+  double kl_weight = 1e-6;                     // weight of the KL term (training only)
 };
 
 struct TokenizerConfig {
-  std::string kind = "sentencepiece";  // "sentencepiece" | "symbol"
+  std::string kind = "sentencepiece";    // "sentencepiece" | "symbol"
   std::string file = "tokenizer.model";  // relative to the model directory; empty for symbol
 };
 
 struct ModelConfig {
   std::string architecture = "infformer-llama";
-  std::string name;                // free-form model name, shown by GetModel
-  int vocab_size = 0;              // V
-  int dim = 0;                     // e
+  std::string name;    // free-form model name, shown by GetModel
+  int vocab_size = 0;  // V
+  int dim = 0;         // e
   int n_layers = 0;
-  int n_heads = 0;                 // h; dim % n_heads == 0
-  int ffn_dim = 0;                 // SwiGLU hidden width
-  int segment_length = 0;          // L
+  int n_heads = 0;         // h; dim % n_heads == 0
+  int ffn_dim = 0;         // SwiGLU hidden width
+  int segment_length = 0;  // L
   double norm_eps = 1e-5;
   double rope_theta = 10000.0;
   bool tie_embeddings = false;
   MemoryMode memory = MemoryMode::kInfinite;
   LtmConfig ltm;
   TokenizerConfig tokenizer;
-  int bos_id = -1;                 // -1: none
-  int eos_id = -1;                 // -1: none
+  int bos_id = -1;  // -1: none
+  int eos_id = -1;  // -1: none
 
   int head_dim() const { return dim / n_heads; }
 };

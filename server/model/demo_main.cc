@@ -32,11 +32,12 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   using infmem::model::Model;
   const std::string dir = absl::GetFlag(FLAGS_model_dir);
-  auto model = Model::Load(dir, {absl::GetFlag(FLAGS_device), "float32", absl::GetFlag(FLAGS_threads)});
+  auto model =
+      Model::Load(dir, {absl::GetFlag(FLAGS_device), "float32", absl::GetFlag(FLAGS_threads)});
   if (!model.ok()) return Fail(model.status());
   const infmem::model::ModelConfig& config = (*model)->config();
   auto tok = infmem::tokenizer::MakeTokenizer(config.tokenizer.kind, dir, config.tokenizer.file,
-                                               config.vocab_size);
+                                              config.vocab_size);
   if (!tok.ok()) return Fail(tok.status());
   auto ids = (*tok)->Encode(absl::GetFlag(FLAGS_prompt));
   if (!ids.ok()) return Fail(ids.status());

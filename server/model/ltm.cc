@@ -58,8 +58,8 @@ LtmConstants MakeLtmConstants(const LtmConfig& ltm, int segment_length,
   out.centres = out.basis64.centres.to(options);
   out.widths_sq = out.basis64.widths.pow(2).to(options);
   out.g_first = RidgeFitMatrix(out.basis64, Midpoints(len), ltm.ridge_lambda).to(options);
-  out.g_inf = RidgeFitMatrix(out.basis64, torch::cat({old_pos, new_pos}), ltm.ridge_lambda)
-                  .to(options);
+  out.g_inf =
+      RidgeFitMatrix(out.basis64, torch::cat({old_pos, new_pos}), ltm.ridge_lambda).to(options);
   out.psi_uniform = EvaluateBasis(out.basis64, uniform_u).to(options);
   return out;
 }
@@ -72,10 +72,10 @@ ContinuousAttentionOut ContinuousAttention(const torch::Tensor& q, const torch::
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(2)));
   // s[t, h, n] = K_h[n] · q_h[t] / √d
   torch::Tensor s = torch::einsum("thd,nhd->thn", {q, k}) * scale;
-  torch::Tensor mu = torch::sigmoid(torch::matmul(s, w_mu));                          // [T, h]
+  torch::Tensor mu = torch::sigmoid(torch::matmul(s, w_mu));  // [T, h]
   torch::Tensor var = torch::clamp_min(torch::softplus(torch::matmul(s, w_sigma)), kMinVar);
   // r_j = N(μ; c_j, σ² + w_j²): the Gaussian N(μ, σ²) integrated against ψ_j.
-  torch::Tensor total = var.unsqueeze(-1) + widths_sq;                                // [T,h,N]
+  torch::Tensor total = var.unsqueeze(-1) + widths_sq;  // [T,h,N]
   torch::Tensor r = torch::exp(-0.5 * (mu.unsqueeze(-1) - centres).pow(2) / total) *
                     torch::rsqrt(total) * kInvSqrt2Pi;
   torch::Tensor z = torch::einsum("thn,nhd->thd", {r, v});

@@ -1,10 +1,10 @@
 // The forward pass of MODEL.md §3-§5 and the public Model entry points.
 #include "server/model/model.h"
 
-#include <algorithm>
-#include <chrono>
 #include <malloc.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -34,7 +34,8 @@ torch::Tensor Linear(const torch::Tensor& x, const std::shared_ptr<Param>& p) {
 // Rotates interleaved pairs (x[2j], x[2j+1]) of `x` [R, T, h, d] by the angles `pos` ·
 // inv_freq, computed in float64 so absolute positions in the hundreds of millions keep full
 // precision, then cast to x's dtype.
-torch::Tensor Rope(const torch::Tensor& x, const torch::Tensor& pos, const torch::Tensor& inv_freq) {
+torch::Tensor Rope(const torch::Tensor& x, const torch::Tensor& pos,
+                   const torch::Tensor& inv_freq) {
   torch::Tensor angle = pos.to(torch::kFloat64).unsqueeze(-1) * inv_freq;  // [R, T, d/2]
   torch::Tensor cos = torch::cos(angle).to(x.scalar_type()).unsqueeze(2);  // [R, T, 1, d/2]
   torch::Tensor sin = torch::sin(angle).to(x.scalar_type()).unsqueeze(2);
@@ -146,7 +147,8 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
     const Layer& layer = *net->layers[l];
     torch::Tensor xn = RmsNorm(x, layer.attention_norm->weight, c.norm_eps);
     torch::Tensor q = Linear(xn, layer.attention->wq).view({num_rows, t, h, d});
-    torch::Tensor k = Rope(Linear(xn, layer.attention->wk).view({num_rows, t, h, d}), pos, inv_freq);
+    torch::Tensor k =
+        Rope(Linear(xn, layer.attention->wk).view({num_rows, t, h, d}), pos, inv_freq);
     torch::Tensor v = Linear(xn, layer.attention->wv).view({num_rows, t, h, d});
     torch::Tensor qr = Rope(q, pos, inv_freq);
 
@@ -211,7 +213,8 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
   for (int64_t r = 0; r < num_rows; ++r) rows[r]->tokens_seen += t;
 
   if (!all_logits) x = x.narrow(1, t - 1, 1);
-  torch::Tensor logits = torch::linear(RmsNorm(x, net->norm->weight, c.norm_eps), net->OutputWeight());
+  torch::Tensor logits =
+      torch::linear(RmsNorm(x, net->norm->weight, c.norm_eps), net->OutputWeight());
   if (kl_count > 0) kl_sum = kl_sum / static_cast<double>(kl_count);
   return {logits, kl_sum};
 }
@@ -241,14 +244,16 @@ absl::StatusOr<std::unique_ptr<Model::Impl>> Model::Impl::Create(const ModelConf
   }
   try {
     impl->device = torch::Device(dev);
-    if (impl->device.is_cuda() && static_cast<size_t>(impl->device.index()) >= torch::cuda::device_count()) {
+    if (impl->device.is_cuda() &&
+        static_cast<size_t>(impl->device.index()) >= torch::cuda::device_count()) {
       return absl::InvalidArgumentError(absl::StrCat("device '", dev, "' does not exist"));
     }
   } catch (const c10::Error& e) {
-    return absl::InvalidArgumentError(absl::StrCat("bad device '", dev, "': ", e.what_without_backtrace()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad device '", dev, "': ", e.what_without_backtrace()));
   }
-  const int threads = options.threads > 0 ? options.threads
-                                          : std::max(1u, std::thread::hardware_concurrency());
+  const int threads =
+      options.threads > 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
   torch::set_num_threads(threads);
   static std::once_flag malloc_tuned;
   std::call_once(malloc_tuned, [] {
@@ -289,8 +294,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& model_dir,
   return std::unique_ptr<Model>(new Model(std::move(impl)));
 }
 
-absl::StatusOr<std::unique_ptr<Model>> Model::CreateRandom(const ModelConfig& config,
-                                                           uint64_t seed,
+absl::StatusOr<std::unique_ptr<Model>> Model::CreateRandom(const ModelConfig& config, uint64_t seed,
                                                            const ModelOptions& options) {
   ASSIGN_OR_RETURN(auto impl, Impl::Create(config, options));
   impl->InitRandom(seed);
@@ -320,7 +324,8 @@ double Model::PrefillFlopsPerToken() const {
     const double n = c.ltm.num_basis, m = c.ltm.num_samples;
     per_layer += 2 * e * e + 4 * e * n;  // LTM output projection, scores and z
     // Per segment: gate conv, old-signal samples, the fit, K_ltm and V_ltm.
-    per_layer += (2 * 3 * e * e * seg + 2 * n * m * e + 2 * n * (m + seg) * e + 4 * n * e * e) / seg;
+    per_layer +=
+        (2 * 3 * e * e * seg + 2 * n * m * e + 2 * n * (m + seg) * e + 4 * n * e * e) / seg;
   }
   return per_layer * c.n_layers;
 }
@@ -340,7 +345,8 @@ absl::StatusOr<double> MeasureGemmGflops(const ModelOptions& options, int n, int
       const auto start = std::chrono::steady_clock::now();
       torch::Tensor c = torch::matmul(a, b);
       if (impl->device.is_cuda()) torch::cuda::synchronize();
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       if (i > 0) rates.push_back(2.0 * n * n * n / secs / 1e9);  // the first call warms up
     }
     std::sort(rates.begin(), rates.end());
@@ -365,9 +371,8 @@ namespace {
 absl::Status CheckTokens(absl::Span<const int32_t> tokens, int vocab) {
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (tokens[i] < 0 || tokens[i] >= vocab) {
-      return absl::InvalidArgumentError(absl::StrCat("token id ", tokens[i], " at index ", i,
-                                                     " is outside the vocabulary [0, ", vocab,
-                                                     ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "token id ", tokens[i], " at index ", i, " is outside the vocabulary [0, ", vocab, ")"));
     }
   }
   return absl::OkStatus();
@@ -394,9 +399,8 @@ absl::StatusOr<std::vector<float>> Model::Prefill(SessionState& state,
     torch::Tensor logits;
     for (int64_t i = 0, n = all.size(0); i < n;) {
       // A chunk never crosses a segment boundary (full mode: bounded to L for memory).
-      const int64_t room = impl_->config.memory == MemoryMode::kFull
-                               ? seg
-                               : seg - row->tokens_seen % seg;
+      const int64_t room =
+          impl_->config.memory == MemoryMode::kFull ? seg : seg - row->tokens_seen % seg;
       const int64_t len = std::min(room, n - i);
       logits = impl_->Forward({&row, 1}, all.narrow(0, i, len).unsqueeze(0), false).logits;
       i += len;
@@ -418,7 +422,8 @@ absl::StatusOr<std::vector<float>> Model::DecodeStep(absl::Span<SessionState* co
   std::vector<SessionState::Impl*> rows;
   for (SessionState* s : states) {
     for (SessionState::Impl* seen : rows) {
-      if (seen == &s->impl()) return absl::InvalidArgumentError("a session appears twice in a decode step");
+      if (seen == &s->impl())
+        return absl::InvalidArgumentError("a session appears twice in a decode step");
     }
     rows.push_back(&s->impl());
   }

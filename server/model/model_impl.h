@@ -99,8 +99,8 @@ struct Model::Impl {
   torch::Device device{torch::kCPU};
   torch::TensorOptions options;  // dtype + device of weights and state
   std::shared_ptr<Net> net;
-  LtmConstants ltm;              // infinite mode only
-  torch::Tensor inv_freq;        // [d/2] float64 on the device: RoPE frequencies
+  LtmConstants ltm;        // infinite mode only
+  torch::Tensor inv_freq;  // [d/2] float64 on the device: RoPE frequencies
   std::string fingerprint;
 
   // Builds the impl with uninitialised weights on `device`.

@@ -75,8 +75,7 @@ class SafetensorsFile {
 // Serialises `tensors` and `metadata` into one safetensors image (tensors laid out in the
 // given order, header padded with spaces to a multiple of 8 bytes).
 absl::StatusOr<std::string> SerializeSafetensors(
-    const std::vector<TensorToWrite>& tensors,
-    const std::map<std::string, std::string>& metadata);
+    const std::vector<TensorToWrite>& tensors, const std::map<std::string, std::string>& metadata);
 
 }  // namespace infmem::model
 

@@ -127,13 +127,14 @@ absl::StatusOr<std::unique_ptr<SessionState>> Model::DeserializeState(std::strin
   const auto& meta = file.metadata();
   auto field = [&](const std::string& key) -> absl::StatusOr<std::string> {
     auto it = meta.find(key);
-    if (it == meta.end()) return absl::DataLossError(absl::StrCat("state: missing metadata '", key, "'"));
+    if (it == meta.end())
+      return absl::DataLossError(absl::StrCat("state: missing metadata '", key, "'"));
     return it->second;
   };
   ASSIGN_OR_RETURN(std::string version, field("format_version"));
   if (version != kFormatVersion) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("state: format version ", version, " is not supported (expected ", kFormatVersion, ")"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "state: format version ", version, " is not supported (expected ", kFormatVersion, ")"));
   }
   ASSIGN_OR_RETURN(std::string fingerprint, field("model_fingerprint"));
   if (fingerprint != impl_->fingerprint) {
@@ -152,8 +153,9 @@ absl::StatusOr<std::unique_ptr<SessionState>> Model::DeserializeState(std::strin
     return absl::DataLossError("state: bad counters in metadata");
   }
   const int64_t seg = c.segment_length;
-  const int64_t expected_updates =
-      c.memory == MemoryMode::kInfinite ? std::max<int64_t>(0, (state->tokens_seen - 1) / seg - 1) : 0;
+  const int64_t expected_updates = c.memory == MemoryMode::kInfinite
+                                       ? std::max<int64_t>(0, (state->tokens_seen - 1) / seg - 1)
+                                       : 0;
   if (state->ltm_updates != expected_updates) {
     return absl::DataLossError(absl::StrCat("state: ltm_updates ", state->ltm_updates,
                                             " inconsistent with tokens_seen ", state->tokens_seen));
@@ -164,11 +166,13 @@ absl::StatusOr<std::unique_ptr<SessionState>> Model::DeserializeState(std::strin
     torch::NoGradGuard no_grad;
     auto read = [&](const std::string& name, torch::Tensor& dst, int64_t rows) -> absl::Status {
       auto view = file.Get(name);
-      if (!view.ok()) return absl::DataLossError(absl::StrCat("state: missing tensor '", name, "'"));
+      if (!view.ok())
+        return absl::DataLossError(absl::StrCat("state: missing tensor '", name, "'"));
       std::vector<int64_t> want = dst.sizes().vec();
       want[0] = rows;
       if (view->shape != want || view->dtype != StateDType(dst.scalar_type())) {
-        return absl::DataLossError(absl::StrCat("state: tensor '", name, "' has the wrong shape or dtype"));
+        return absl::DataLossError(
+            absl::StrCat("state: tensor '", name, "' has the wrong shape or dtype"));
       }
       checksum = Fnv1a64(view->data, view->size_bytes, checksum);
       torch::Tensor cpu = torch::empty(want, torch::dtype(dst.scalar_type()));
@@ -200,7 +204,8 @@ absl::StatusOr<std::unique_ptr<SessionState>> Model::DeserializeState(std::strin
   if (absl::StrFormat("%016x", checksum) != checksum_text) {
     return absl::DataLossError("state: checksum mismatch (the snapshot is corrupted)");
   }
-  if (file.Names().size() != static_cast<size_t>(c.n_layers) * (c.memory == MemoryMode::kInfinite ? 5 : 2)) {
+  if (file.Names().size() !=
+      static_cast<size_t>(c.n_layers) * (c.memory == MemoryMode::kInfinite ? 5 : 2)) {
     return absl::DataLossError("state: unexpected tensors in the snapshot");
   }
   return std::make_unique<SessionState>(std::move(state));

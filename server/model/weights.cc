@@ -1,4 +1,6 @@
 // Weight modules, random initialisation, safetensors load/save and the model fingerprint.
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <cstring>
 #include <fstream>
 
@@ -9,8 +11,6 @@
 #include "server/common/status_macros.h"
 #include "server/model/model_impl.h"
 #include "server/model/safetensors.h"
-
-#include <ATen/CPUGeneratorImpl.h>
 
 namespace infmem::model {
 
@@ -39,18 +39,20 @@ LtmWeights::LtmWeights(int64_t dim, int64_t num_basis)
       w_sigma(register_parameter("w_sigma", torch::empty({num_basis}))) {}
 
 Layer::Layer(const ModelConfig& c)
-    : attention_norm(register_module("attention_norm", std::make_shared<Param>(torch::IntArrayRef{c.dim}))),
+    : attention_norm(
+          register_module("attention_norm", std::make_shared<Param>(torch::IntArrayRef{c.dim}))),
       ffn_norm(register_module("ffn_norm", std::make_shared<Param>(torch::IntArrayRef{c.dim}))),
       attention(register_module("attention", std::make_shared<Attention>(c.dim))),
-      feed_forward(register_module("feed_forward", std::make_shared<FeedForward>(c.dim, c.ffn_dim))) {
+      feed_forward(
+          register_module("feed_forward", std::make_shared<FeedForward>(c.dim, c.ffn_dim))) {
   if (c.memory == MemoryMode::kInfinite) {
     ltm = register_module("ltm", std::make_shared<LtmWeights>(c.dim, c.ltm.num_basis));
   }
 }
 
 Net::Net(const ModelConfig& c)
-    : tok_embeddings(register_module("tok_embeddings",
-                                     std::make_shared<Param>(torch::IntArrayRef{c.vocab_size, c.dim}))),
+    : tok_embeddings(register_module(
+          "tok_embeddings", std::make_shared<Param>(torch::IntArrayRef{c.vocab_size, c.dim}))),
       norm(register_module("norm", std::make_shared<Param>(torch::IntArrayRef{c.dim}))) {
   auto list = register_module("layers", torch::nn::ModuleList());
   for (int i = 0; i < c.n_layers; ++i) {
@@ -58,16 +60,17 @@ Net::Net(const ModelConfig& c)
     list->push_back(layers.back());
   }
   if (!c.tie_embeddings) {
-    output = register_module("output", std::make_shared<Param>(torch::IntArrayRef{c.vocab_size, c.dim}));
+    output =
+        register_module("output", std::make_shared<Param>(torch::IntArrayRef{c.vocab_size, c.dim}));
   }
 }
 
 void Model::Impl::InitRandom(uint64_t seed) {
   // Drawn on the CPU from a generator seeded by (seed, parameter name), so the same seed
   // gives the same weights on every device, and the backbone of an `infinite` model equals
-  // that of the `window` or `full` model of the same seed. LLaMA-style: normal(0, 0.02); projections that
-  // write into the residual stream scaled by 1/sqrt(2 n_layers); norms at 1; the gate bias
-  // at 0 (gate half open); w_mu, w_sigma normal(0, 1/sqrt(N)).
+  // that of the `window` or `full` model of the same seed. LLaMA-style: normal(0, 0.02);
+  // projections that write into the residual stream scaled by 1/sqrt(2 n_layers); norms at 1; the
+  // gate bias at 0 (gate half open); w_mu, w_sigma normal(0, 1/sqrt(N)).
   torch::NoGradGuard no_grad;
   const double residual = 0.02 / std::sqrt(2.0 * config.n_layers);
   for (auto& item : net->named_parameters()) {
@@ -98,13 +101,20 @@ namespace {
 
 torch::ScalarType TorchType(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return torch::kFloat32;
-    case DType::kF16: return torch::kFloat16;
-    case DType::kBF16: return torch::kBFloat16;
-    case DType::kF64: return torch::kFloat64;
-    case DType::kI64: return torch::kInt64;
-    case DType::kI32: return torch::kInt32;
-    case DType::kU8: return torch::kUInt8;
+    case DType::kF32:
+      return torch::kFloat32;
+    case DType::kF16:
+      return torch::kFloat16;
+    case DType::kBF16:
+      return torch::kBFloat16;
+    case DType::kF64:
+      return torch::kFloat64;
+    case DType::kI64:
+      return torch::kInt64;
+    case DType::kI32:
+      return torch::kInt32;
+    case DType::kU8:
+      return torch::kUInt8;
   }
   return torch::kFloat32;
 }
@@ -117,8 +127,8 @@ absl::Status Model::Impl::LoadWeights(const std::string& path) {
   auto params = net->named_parameters();
   for (const std::string& name : file.Names()) {
     if (!params.contains(name)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ": unexpected tensor '", name, "' (does the config's memory mode match?)"));
+      return absl::InvalidArgumentError(absl::StrCat(path, ": unexpected tensor '", name,
+                                                     "' (does the config's memory mode match?)"));
     }
   }
   for (auto& item : params) {
@@ -135,9 +145,9 @@ absl::Status Model::Impl::LoadWeights(const std::string& path) {
     }
     torch::Tensor& p = item.value();
     if (view->shape != p.sizes().vec()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ": tensor '", name, "' has shape [", absl::StrJoin(view->shape, ","),
-          "], the config implies [", absl::StrJoin(p.sizes().vec(), ","), "]"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": tensor '", name, "' has shape [", absl::StrJoin(view->shape, ","),
+                       "], the config implies [", absl::StrJoin(p.sizes().vec(), ","), "]"));
     }
     // Copy through an aligned buffer: safetensors offsets need not be aligned.
     torch::Tensor cpu = torch::empty(p.sizes(), torch::dtype(TorchType(view->dtype)));
@@ -148,10 +158,10 @@ absl::Status Model::Impl::LoadWeights(const std::string& path) {
 }
 
 absl::Status Model::Impl::SaveWeights(const std::string& path, WeightStorage storage) const {
-  const torch::ScalarType type = storage == WeightStorage::kBFloat16 ? torch::kBFloat16
+  const torch::ScalarType type = storage == WeightStorage::kBFloat16  ? torch::kBFloat16
                                  : storage == WeightStorage::kFloat16 ? torch::kFloat16
                                                                       : torch::kFloat32;
-  const DType dtype = storage == WeightStorage::kBFloat16 ? DType::kBF16
+  const DType dtype = storage == WeightStorage::kBFloat16  ? DType::kBF16
                       : storage == WeightStorage::kFloat16 ? DType::kF16
                                                            : DType::kF32;
   std::vector<torch::Tensor> keep;

@@ -52,7 +52,8 @@ const SentencePieceLibrary* GetSentencePieceLibrary(std::string* error) {
         tried += " " + path;
         continue;
       }
-      void* handle = dlopen(path.c_str(), OpenFlags());  // never closed: lives as long as the process
+      void* handle =
+          dlopen(path.c_str(), OpenFlags());  // never closed: lives as long as the process
       if (handle == nullptr) {
         load_error = std::string("cannot open ") + path + ": " + dlerror();
         return;

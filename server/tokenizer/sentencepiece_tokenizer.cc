@@ -90,8 +90,8 @@ absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::
   const internal::SentencePieceLibrary* library = internal::GetSentencePieceLibrary(&library_error);
   if (library == nullptr) return absl::FailedPreconditionError(library_error);
   internal::SpStatus load_status;
-  std::unique_ptr<internal::SentencePieceModel> model = library->FromSerialized(
-      std::string_view(serialized.data(), serialized.size()), &load_status);
+  std::unique_ptr<internal::SentencePieceModel> model =
+      library->FromSerialized(std::string_view(serialized.data(), serialized.size()), &load_status);
   if (model == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("'", path, "' is not a valid SentencePiece model: ", load_status.message));

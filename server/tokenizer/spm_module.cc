@@ -69,7 +69,8 @@ class Library : public SentencePieceLibrary {
 }  // namespace
 }  // namespace infmem::tokenizer::internal
 
-extern "C" __attribute__((visibility("default"))) const infmem::tokenizer::internal::SentencePieceLibrary*
+extern "C" __attribute__((visibility("default")))
+const infmem::tokenizer::internal::SentencePieceLibrary*
 InfmemSentencePieceLibrary() {
   static const infmem::tokenizer::internal::Library library;
   return &library;

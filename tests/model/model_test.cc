@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -19,7 +20,13 @@ namespace {
 using ::testing::HasSubstr;
 using testing::TinyConfig;
 
-const ModelOptions kCpu{"cpu", "float32", 1};
+// The device under test: cpu unless INFMEM_TEST_DEVICE says otherwise (scripts/gpu-check.sh
+// runs these tests with INFMEM_TEST_DEVICE=cuda).
+ModelOptions TestOptions() {
+  const char* dev = std::getenv("INFMEM_TEST_DEVICE");
+  return {dev != nullptr && *dev != '\0' ? dev : "cpu", "float32", 1};
+}
+const ModelOptions kCpu = TestOptions();
 
 std::vector<int32_t> RandomTokens(int n, int vocab, uint64_t seed) {
   std::mt19937_64 rng(seed);

@@ -91,12 +91,13 @@ int main(int argc, char** argv) {
   } else {
     return Fail("--tokenizer must be sentencepiece or symbol");
   }
-  auto model = infmem::model::Model::CreateRandom(c, absl::GetFlag(FLAGS_seed), {"cpu", "float32", 1});
+  auto model =
+      infmem::model::Model::CreateRandom(c, absl::GetFlag(FLAGS_seed), {"cpu", "float32", 1});
   if (!model.ok()) return Fail(model.status().ToString());
   if (auto s = (*model)->Save(out, infmem::model::WeightStorage::kFloat32); !s.ok()) {
     return Fail(s.ToString());
   }
-  std::cout << "wrote " << out << " (" << (*model)->ParameterCount() << " parameters, "
-            << memory << ")\n";
+  std::cout << "wrote " << out << " (" << (*model)->ParameterCount() << " parameters, " << memory
+            << ")\n";
   return 0;
 }

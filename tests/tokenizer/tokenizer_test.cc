@@ -20,8 +20,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/tokenizer/sentencepiece_tokenizer.h"
-#include "server/tokenizer/symbol_tokenizer.h"
 #include "server/tokenizer/sentencepiece_trainer.h"
+#include "server/tokenizer/symbol_tokenizer.h"
 
 namespace infmem::tokenizer {
 namespace {
@@ -263,8 +263,8 @@ class SentencePieceTokenizerTest : public ::testing::Test {
     std::string error = TrainSentencePiece(
         absl::StrCat(common, " --model_prefix=", *dir_, "/small", " --vocab_size=64"));
     ASSERT_EQ(error, "");
-    error = TrainSentencePiece(absl::StrCat(
-        common, " --model_prefix=", *dir_, "/bytes --vocab_size=320 --byte_fallback=true"));
+    error = TrainSentencePiece(absl::StrCat(common, " --model_prefix=", *dir_,
+                                            "/bytes --vocab_size=320 --byte_fallback=true"));
     ASSERT_EQ(error, "");
   }
 
