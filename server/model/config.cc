@@ -44,10 +44,6 @@
 
 #include "server/model/config.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <climits>
 #include <cmath>
@@ -64,6 +60,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
+#include "server/common/file_io.h"
 #include "server/common/status_macros.h"
 
 namespace infmem::model {
@@ -431,42 +428,6 @@ absl::StatusOr<ModelConfig> ParseModelConfigImpl(absl::string_view json_text) {
   return config;
 }
 
-// Reads the whole of `path`. NotFound when it does not exist; Internal naming the path for
-// any other failure (permissions, a directory, a read error).
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    if (err == ENOENT || err == ENOTDIR) {
-      return absl::NotFoundError(absl::StrCat(path, ": no such file"));
-    }
-    return absl::InternalError(absl::StrCat("cannot open ", path, ": ", std::strerror(err)));
-  }
-  std::string data;
-  struct stat st {};
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-    data.reserve(static_cast<size_t>(st.st_size));
-  }
-  char buffer[1 << 16];
-  while (true) {
-    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
-    if (n == 0) {
-      break;
-    }
-    if (n < 0) {
-      const int err = errno;
-      if (err == EINTR) {
-        continue;
-      }
-      ::close(fd);
-      return absl::InternalError(absl::StrCat("cannot read ", path, ": ", std::strerror(err)));
-    }
-    data.append(buffer, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return data;
-}
-
 }  // namespace
 
 absl::string_view MemoryModeName(MemoryMode mode) {
@@ -490,7 +451,7 @@ absl::StatusOr<ModelConfig> ParseModelConfig(absl::string_view json_text) {
 }
 
 absl::StatusOr<ModelConfig> ReadModelConfig(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path));
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
   return ParseModelConfig(text);
 }
 

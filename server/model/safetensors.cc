@@ -12,10 +12,6 @@
 
 #include "server/model/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -33,6 +29,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
+#include "server/common/file_io.h"
 #include "server/common/status_macros.h"
 
 namespace infmem::model {
@@ -397,36 +394,7 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Parse(std::string bytes) {
 }
 
 absl::StatusOr<SafetensorsFile> SafetensorsFile::Read(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    if (err == ENOENT || err == ENOTDIR) {
-      return absl::NotFoundError(absl::StrCat(path, ": no such file"));
-    }
-    return absl::InternalError(absl::StrCat("cannot open ", path, ": ", std::strerror(err)));
-  }
-  std::string bytes;
-  struct stat st {};
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-    bytes.reserve(static_cast<size_t>(st.st_size));
-  }
-  char buffer[1 << 16];
-  while (true) {
-    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
-    if (n == 0) {
-      break;
-    }
-    if (n < 0) {
-      const int err = errno;
-      if (err == EINTR) {
-        continue;
-      }
-      ::close(fd);
-      return absl::InternalError(absl::StrCat("cannot read ", path, ": ", std::strerror(err)));
-    }
-    bytes.append(buffer, static_cast<size_t>(n));
-  }
-  ::close(fd);
+  ASSIGN_OR_RETURN(std::string bytes, ReadFile(path));
   absl::StatusOr<SafetensorsFile> file = Parse(std::move(bytes));
   if (!file.ok()) {
     return Prefixed(absl::StrCat(path, ": "), file.status());

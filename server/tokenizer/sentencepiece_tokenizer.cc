@@ -55,14 +55,6 @@ std::string PieceText(const internal::SentencePieceModel& model, int id) {
   return absl::StrReplaceAll(piece, {{kSpaceSymbol, " "}});
 }
 
-absl::Status CheckId(int32_t id, int vocab_size) {
-  if (id < 0 || id >= vocab_size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("token id ", id, " out of range [0, ", vocab_size, ")"));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::Load(
@@ -121,7 +113,7 @@ absl::StatusOr<std::vector<int32_t>> SentencePieceTokenizer::Encode(absl::string
 absl::StatusOr<std::string> SentencePieceTokenizer::Decode(absl::Span<const int32_t> ids) const {
   const int size = vocab_size();
   for (int32_t id : ids) {
-    RETURN_IF_ERROR(CheckId(id, size));
+    RETURN_IF_ERROR(CheckTokenId(id, size));
   }
   std::string text;
   RETURN_IF_ERROR(ToAbsl(model_->Decode(std::vector<int>(ids.begin(), ids.end()), &text),
@@ -130,7 +122,7 @@ absl::StatusOr<std::string> SentencePieceTokenizer::Decode(absl::Span<const int3
 }
 
 absl::StatusOr<std::string> SentencePieceTokenizer::TokenText(int32_t id) const {
-  RETURN_IF_ERROR(CheckId(id, vocab_size()));
+  RETURN_IF_ERROR(CheckTokenId(id, vocab_size()));
   return token_texts_[id];
 }
 

@@ -36,14 +36,6 @@ std::string Quote(absl::string_view symbol) {
   return absl::StrCat("'", symbol.substr(0, cut), "...'");
 }
 
-absl::Status CheckId(int32_t id, int vocab_size) {
-  if (id < 0 || id >= vocab_size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("token id ", id, " out of range [0, ", vocab_size, ")"));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 SymbolTokenizer::SymbolTokenizer(int vocab_size) : vocab_size_(vocab_size) {}
@@ -102,7 +94,7 @@ absl::StatusOr<std::vector<int32_t>> SymbolTokenizer::Encode(absl::string_view t
 absl::StatusOr<std::string> SymbolTokenizer::Decode(absl::Span<const int32_t> ids) const {
   std::string text;
   for (size_t i = 0; i < ids.size(); ++i) {
-    RETURN_IF_ERROR(CheckId(ids[i], vocab_size_));
+    RETURN_IF_ERROR(CheckTokenId(ids[i], vocab_size_));
     if (i > 0) {
       text.push_back(' ');
     }
@@ -112,7 +104,7 @@ absl::StatusOr<std::string> SymbolTokenizer::Decode(absl::Span<const int32_t> id
 }
 
 absl::StatusOr<std::string> SymbolTokenizer::TokenText(int32_t id) const {
-  RETURN_IF_ERROR(CheckId(id, vocab_size_));
+  RETURN_IF_ERROR(CheckTokenId(id, vocab_size_));
   return absl::StrCat(" ", id);
 }
 

@@ -35,6 +35,9 @@ class Tokenizer {
 // Returns InvalidArgument naming the byte offset of the first invalid UTF-8 sequence.
 absl::Status ValidateUtf8(absl::string_view text);
 
+// Returns InvalidArgument ("token id 7 out of range [0, 5)") unless 0 <= id < vocab_size.
+absl::Status CheckTokenId(int32_t id, int vocab_size);
+
 // Builds the tokenizer a model directory declares: kind "sentencepiece" loads
 // `model_dir/file`; kind "symbol" needs only `vocab_size`. InvalidArgument for an unknown
 // kind, NotFound / InvalidArgument for a missing or unreadable tokenizer file.

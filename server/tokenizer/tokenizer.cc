@@ -1,12 +1,13 @@
 // ValidateUtf8: the well-formed byte sequences of Unicode 15, table 3-7 (no overlong forms, no
 // surrogates U+D800..U+DFFF, nothing above U+10FFFF, no truncated sequences).
+#include "server/tokenizer/tokenizer.h"
+
 #include <cstddef>
 #include <cstdint>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "server/tokenizer/tokenizer.h"
 
 namespace infmem::tokenizer {
 namespace {
@@ -56,6 +57,14 @@ absl::Status ValidateUtf8(absl::string_view text) {
       return absl::InvalidArgumentError(absl::StrCat("invalid UTF-8 at byte ", pos));
     }
     pos += length;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckTokenId(int32_t id, int vocab_size) {
+  if (id < 0 || id >= vocab_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("token id ", id, " out of range [0, ", vocab_size, ")"));
   }
   return absl::OkStatus();
 }
