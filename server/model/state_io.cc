@@ -68,7 +68,7 @@ std::unique_ptr<SessionState> Model::NewSession(uint64_t seed) const {
   return std::make_unique<SessionState>(impl_->NewState(seed));
 }
 
-int64_t Model::StateBytes() const { return NewSession(0)->ByteSize(); }
+int64_t Model::StateBytes() const { return impl_->state_bytes; }
 
 std::unique_ptr<SessionState> Model::Clone(const SessionState& state) const {
   auto copy = std::make_unique<SessionState::Impl>(state.impl());

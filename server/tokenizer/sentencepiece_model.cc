@@ -33,7 +33,9 @@ std::vector<std::string> Candidates() {
 int OpenFlags() {
   int flags = RTLD_NOW | RTLD_LOCAL;
 #if !defined(__SANITIZE_ADDRESS__)
-  // Sanitizer runtimes refuse RTLD_DEEPBIND; sanitizer builds bind without it.
+  // Sanitizer runtimes refuse RTLD_DEEPBIND; sanitizer builds bind without it, so there
+  // SentencePiece works only in processes without LibTorch (its protobuf check then fails
+  // with a clear "compiled against version 3.14.0" error instead of a crash).
   flags |= RTLD_DEEPBIND;
 #endif
   return flags;

@@ -32,6 +32,10 @@ std::string Generate(const Model& model, const tokenizer::Tokenizer& tok, const 
 }
 
 TEST(ModelDirTest, SentencePieceModelDirectoryLoadsAndGenerates) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "sanitizer runtimes refuse RTLD_DEEPBIND, without which SentencePiece's "
+                  "embedded protobuf 3.14 cannot share a process with LibTorch's 3.21";
+#endif
   const std::string dir = ::testing::TempDir() + "/spm_model_dir";
   std::filesystem::create_directories(dir);
   {
