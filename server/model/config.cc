@@ -62,6 +62,7 @@
 #include "nlohmann/json.hpp"
 #include "server/common/file_io.h"
 #include "server/common/status_macros.h"
+#include "server/common/strict_json.h"
 
 namespace infmem::model {
 namespace {
@@ -310,43 +311,19 @@ absl::Status ParseTokenizer(const Json& object, TokenizerConfig* tokenizer) {
   return absl::OkStatus();
 }
 
-// Parses `text`, rejecting NUL bytes and duplicate keys in any object. Never throws.
+// Parses `text` strictly (server/common/strict_json.h). Never throws.
 absl::StatusOr<Json> ParseJsonText(absl::string_view text) {
-  // nlohmann treats a NUL byte as the end of input, which would silently drop what follows.
-  if (const size_t nul = text.find('\0'); nul != absl::string_view::npos) {
-    return ConfigError(absl::StrCat("invalid JSON: NUL byte at offset ", nul));
-  }
-  std::vector<std::set<std::string>> open_objects;
-  std::string duplicate;
-  auto callback = [&](int /*depth*/, Json::parse_event_t event, Json& parsed) {
-    switch (event) {
-      case Json::parse_event_t::object_start:
-        open_objects.emplace_back();
-        break;
-      case Json::parse_event_t::object_end:
-        if (!open_objects.empty()) {
-          open_objects.pop_back();
-        }
-        break;
-      case Json::parse_event_t::key:
-        if (!open_objects.empty() && parsed.is_string() && duplicate.empty() &&
-            !open_objects.back().insert(parsed.get<std::string>()).second) {
-          duplicate = parsed.get<std::string>();
-        }
-        break;
-      default:
-        break;
-    }
-    return true;
-  };
   Json root;
-  try {
-    root = Json::parse(text.begin(), text.end(), callback, /*allow_exceptions=*/true);
-  } catch (const std::exception& e) {
-    return ConfigError(absl::StrCat("invalid JSON: ", absl::string_view(e.what()).substr(0, 300)));
-  }
-  if (!duplicate.empty()) {
-    return ConfigError(absl::StrCat("duplicate field ", Describe(Json(duplicate))));
+  const JsonProblem problem = ParseStrictJson(text, &root);
+  switch (problem.kind) {
+    case JsonProblem::kNone:
+      return root;
+    case JsonProblem::kNulByte:
+      return ConfigError(absl::StrCat("invalid JSON: NUL byte at offset ", problem.nul_offset));
+    case JsonProblem::kSyntax:
+      return ConfigError(absl::StrCat("invalid JSON: ", problem.detail));
+    case JsonProblem::kDuplicateKey:
+      return ConfigError(absl::StrCat("duplicate field ", Describe(Json(problem.detail))));
   }
   return root;
 }

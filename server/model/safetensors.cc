@@ -31,6 +31,7 @@
 #include "nlohmann/json.hpp"
 #include "server/common/file_io.h"
 #include "server/common/status_macros.h"
+#include "server/common/strict_json.h"
 
 namespace infmem::model {
 namespace {
@@ -134,46 +135,19 @@ absl::StatusOr<uint64_t> CheckedByteSize(const std::vector<int64_t>& shape, DTyp
   return static_cast<uint64_t>(numel) * size;
 }
 
-// Parses `text`; rejects NUL bytes and duplicate keys within any one object. Never throws.
+// Parses `text` strictly (server/common/strict_json.h). Never throws.
 absl::StatusOr<Json> ParseHeaderJson(absl::string_view text) {
-  // nlohmann treats a NUL byte as the end of input, which would silently drop what follows.
-  if (const size_t nul = text.find('\0'); nul != absl::string_view::npos) {
-    return Invalid(absl::StrCat("header contains a NUL byte at offset ", nul));
-  }
-  std::vector<std::set<std::string>> open_objects;
-  std::string duplicate;
-  bool has_duplicate = false;
-  auto callback = [&](int /*depth*/, Json::parse_event_t event, Json& parsed) {
-    switch (event) {
-      case Json::parse_event_t::object_start:
-        open_objects.emplace_back();
-        break;
-      case Json::parse_event_t::object_end:
-        if (!open_objects.empty()) {
-          open_objects.pop_back();
-        }
-        break;
-      case Json::parse_event_t::key:
-        if (!has_duplicate && !open_objects.empty() && parsed.is_string() &&
-            !open_objects.back().insert(parsed.get<std::string>()).second) {
-          has_duplicate = true;
-          duplicate = parsed.get<std::string>();
-        }
-        break;
-      default:
-        break;
-    }
-    return true;
-  };
   Json root;
-  try {
-    root = Json::parse(text.begin(), text.end(), callback, /*allow_exceptions=*/true);
-  } catch (const std::exception& e) {
-    return Invalid(
-        absl::StrCat("header is not valid JSON: ", absl::string_view(e.what()).substr(0, 300)));
-  }
-  if (has_duplicate) {
-    return Invalid(absl::StrCat("duplicate key ", Quote(duplicate), " in header"));
+  const JsonProblem problem = ParseStrictJson(text, &root);
+  switch (problem.kind) {
+    case JsonProblem::kNone:
+      return root;
+    case JsonProblem::kNulByte:
+      return Invalid(absl::StrCat("header contains a NUL byte at offset ", problem.nul_offset));
+    case JsonProblem::kSyntax:
+      return Invalid(absl::StrCat("header is not valid JSON: ", problem.detail));
+    case JsonProblem::kDuplicateKey:
+      return Invalid(absl::StrCat("duplicate key ", Quote(problem.detail), " in header"));
   }
   return root;
 }
