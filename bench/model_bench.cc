@@ -87,8 +87,13 @@ void Check(const absl::Status& s) {
 // Grows one session to each context by prefill, keeps a copy of it there, then times decode
 // steps round-robin across the copies, so that machine noise and drift fall on every context
 // alike.
-void RunMode(MemoryMode mode, const std::vector<int64_t>& contexts, std::vector<Row>& rows,
-             double* prefill_tokens_per_s, double* prefill_flops_per_token) {
+struct PrefillFigures {
+  double tokens_per_s = 0;
+  double flops_per_token = 0;
+};
+
+PrefillFigures RunMode(MemoryMode mode, const std::vector<int64_t>& contexts,
+                       std::vector<Row>& rows) {
   const infmem::model::ModelOptions options{absl::GetFlag(FLAGS_device), "float32",
                                             absl::GetFlag(FLAGS_threads)};
   auto model = Model::CreateRandom(BenchConfig(mode), 1, options);
@@ -134,8 +139,7 @@ void RunMode(MemoryMode mode, const std::vector<int64_t>& contexts, std::vector<
     rows.push_back({std::string(infmem::model::MemoryModeName(mode)), contexts[c],
                     ms[c][ms[c].size() / 2], at_context[c]->ByteSize()});
   }
-  *prefill_tokens_per_s = prefilled / prefill_secs;
-  *prefill_flops_per_token = m.PrefillFlopsPerToken();
+  return {prefilled / prefill_secs, m.PrefillFlopsPerToken()};
 }
 
 }  // namespace
@@ -153,11 +157,9 @@ int main(int argc, char** argv) {
   std::printf("GEMM 1024x1024x1024 float32: %.1f GFLOP/s (median of 9)\n\n", *gemm);
 
   std::vector<Row> rows;
-  double inf_tps = 0, inf_flops = 0, full_tps = 0, full_flops = 0;
-  RunMode(MemoryMode::kInfinite, ParseList(absl::GetFlag(FLAGS_contexts)), rows, &inf_tps,
-          &inf_flops);
-  RunMode(MemoryMode::kFull, ParseList(absl::GetFlag(FLAGS_full_contexts)), rows, &full_tps,
-          &full_flops);
+  const PrefillFigures prefill =
+      RunMode(MemoryMode::kInfinite, ParseList(absl::GetFlag(FLAGS_contexts)), rows);
+  RunMode(MemoryMode::kFull, ParseList(absl::GetFlag(FLAGS_full_contexts)), rows);
 
   std::printf(
       "| mode | context (tokens) | decode step median (ms) | ratio to first | state bytes |\n");
@@ -173,9 +175,9 @@ int main(int argc, char** argv) {
                 static_cast<long long>(r.context), r.decode_ms, r.decode_ms / first,
                 static_cast<long long>(r.state_bytes));
   }
-  const double inf_gflops = inf_tps * inf_flops / 1e9;
+  const double inf_gflops = prefill.tokens_per_s * prefill.flops_per_token / 1e9;
   std::printf(
       "\nprefill (infinite): %.0f tokens/s x %.2f MFLOP/token = %.1f GFLOP/s = %.0f%% of GEMM\n",
-      inf_tps, inf_flops / 1e6, inf_gflops, 100.0 * inf_gflops / *gemm);
+      prefill.tokens_per_s, prefill.flops_per_token / 1e6, inf_gflops, 100.0 * inf_gflops / *gemm);
   return 0;
 }

@@ -85,6 +85,27 @@ void ExpectInvalid(const std::string& text, const std::vector<std::string>& subs
   }
 }
 
+// One field of a valid config set to a bad value, and the message substring expected.
+struct FieldCase {
+  std::vector<std::string> path;  // one or two keys
+  Json value;
+  std::string message;
+};
+
+// Sets each case's field in a valid config and expects the parse to fail naming it.
+void ExpectEachRejected(const std::vector<FieldCase>& cases) {
+  for (const FieldCase& c : cases) {
+    SCOPED_TRACE(c.message);
+    Json j = ValidJson();
+    if (c.path.size() == 1) {
+      j[c.path[0]] = c.value;
+    } else {
+      j[c.path[0]][c.path[1]] = c.value;
+    }
+    ExpectInvalid(j.dump(), {c.message});
+  }
+}
+
 TEST(MemoryModeNameTest, Names) {
   EXPECT_EQ(MemoryModeName(MemoryMode::kInfinite), "infinite");
   EXPECT_EQ(MemoryModeName(MemoryMode::kWindow), "window");
@@ -220,12 +241,7 @@ TEST(ParseModelConfigTest, RejectsMissingRequiredField) {
 }
 
 TEST(ParseModelConfigTest, RejectsWrongTypes) {
-  struct Case {
-    std::vector<std::string> path;  // one or two keys
-    Json value;
-    std::string message;  // expected substring
-  };
-  const std::vector<Case> cases = {
+  const std::vector<FieldCase> cases = {
       {{"architecture"}, 1, "field 'architecture' must be a string, got 1"},
       {{"name"}, Json::array(), "field 'name' must be a string, got an array"},
       {{"dim"}, "64", "field 'dim' must be an integer, got \"64\""},
@@ -257,16 +273,7 @@ TEST(ParseModelConfigTest, RejectsWrongTypes) {
       {{"tokenizer", "kind"}, 1, "field 'tokenizer.kind' must be a string"},
       {{"tokenizer", "file"}, Json::array(), "field 'tokenizer.file' must be a string"},
   };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.message);
-    Json j = ValidJson();
-    if (c.path.size() == 1) {
-      j[c.path[0]] = c.value;
-    } else {
-      j[c.path[0]][c.path[1]] = c.value;
-    }
-    ExpectInvalid(j.dump(), {c.message});
-  }
+  ExpectEachRejected(cases);
 }
 
 TEST(ParseModelConfigTest, RejectsNonFiniteNumbers) {
@@ -280,12 +287,7 @@ TEST(ParseModelConfigTest, RejectsNonFiniteNumbers) {
 }
 
 TEST(ParseModelConfigTest, RejectsBadValues) {
-  struct Case {
-    std::vector<std::string> path;
-    Json value;
-    std::string message;
-  };
-  const std::vector<Case> cases = {
+  const std::vector<FieldCase> cases = {
       {{"vocab_size"}, 0, "field 'vocab_size' must be a positive integer, got 0"},
       {{"dim"}, -3, "field 'dim' must be a positive integer, got -3"},
       {{"n_layers"}, 0, "field 'n_layers' must be a positive integer"},
@@ -314,16 +316,7 @@ TEST(ParseModelConfigTest, RejectsBadValues) {
       {{"ltm", "kl_weight"}, -1e-9, "field 'ltm.kl_weight' must be >= 0"},
       {{"tokenizer", "kind"}, "bpe", "field 'tokenizer.kind' must be one of"},
   };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.message);
-    Json j = ValidJson();
-    if (c.path.size() == 1) {
-      j[c.path[0]] = c.value;
-    } else {
-      j[c.path[0]][c.path[1]] = c.value;
-    }
-    ExpectInvalid(j.dump(), {c.message});
-  }
+  ExpectEachRejected(cases);
 }
 
 TEST(ParseModelConfigTest, AcceptsBoundaryValues) {
