@@ -96,7 +96,9 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
       const LtmWeights& w = *net->layers[l]->ltm;
       torch::Tensor coef;
       if (boundary && n >= 2 * seg) {
-        torch::Tensor x = ls.inputs.narrow(0, 0, seg);  // [L, e], segment s-1
+        // Copies, not views: the buffers are overwritten below, while autograd (training)
+        // still needs these values for the backward pass.
+        torch::Tensor x = ls.inputs.narrow(0, 0, seg).clone();  // [L, e], segment s-1
         torch::Tensor gate = torch::conv1d(x.t().unsqueeze(0), w.gate->weight, w.gate->bias,
                                            /*stride=*/1, /*padding=*/1);  // [1, e, L]
         x = x * torch::sigmoid(gate.squeeze(0).t());
@@ -110,7 +112,7 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
             torch::Tensor u = DrawStickyPositions(ls.hist, c.ltm.num_samples, draw_seed);
             psi = EvaluateBasis(ltm.basis64, u).to(options);
           }
-          torch::Tensor old = torch::matmul(psi.t(), ls.coef);  // [M, e]
+          torch::Tensor old = torch::matmul(psi.t(), ls.coef.clone());  // [M, e]
           coef = torch::matmul(ltm.g_inf, torch::cat({old, x}));
         }
         ls.coef.copy_(coef.detach());

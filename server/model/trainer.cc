@@ -1,0 +1,189 @@
+// Segment-wise training through Model::Impl::Forward (the serving forward, with autograd on).
+#include "server/model/trainer.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "server/common/status_macros.h"
+#include "server/model/model_impl.h"
+
+namespace infmem::model {
+
+struct Trainer::Impl {
+  Impl(Model& m, const TrainOptions& o) : model(m), options(o) {
+    // No weight decay on norms and other vectors: decaying a gain towards zero is harmful.
+    std::vector<torch::Tensor> matrices, vectors;
+    for (const auto& p : model.impl().net->parameters()) {
+      (p.dim() >= 2 ? matrices : vectors).push_back(p);
+    }
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(matrices, std::make_unique<torch::optim::AdamWOptions>(
+                                      torch::optim::AdamWOptions(o.learning_rate)
+                                          .weight_decay(o.weight_decay)
+                                          .betas({0.9, 0.95})));
+    groups.emplace_back(
+        vectors,
+        std::make_unique<torch::optim::AdamWOptions>(
+            torch::optim::AdamWOptions(o.learning_rate).weight_decay(0.0).betas({0.9, 0.95})));
+    optimizer = std::make_unique<torch::optim::AdamW>(std::move(groups));
+  }
+
+  // Linear warm-up to the peak, then cosine decay to the minimum at total_steps.
+  double LearningRate(int64_t s) const {
+    if (s < options.warmup_steps) return options.learning_rate * (s + 1) / options.warmup_steps;
+    const double span = std::max<int64_t>(1, options.total_steps - options.warmup_steps);
+    const double progress = std::min(1.0, (s - options.warmup_steps) / span);
+    return options.min_learning_rate + 0.5 * (options.learning_rate - options.min_learning_rate) *
+                                           (1.0 + std::cos(M_PI * progress));
+  }
+
+  absl::Status Validate(const std::vector<Sequence>& batch) const {
+    if (batch.empty()) return absl::InvalidArgumentError("empty batch");
+    const size_t n = batch[0].tokens.size();
+    if (n < 2) return absl::InvalidArgumentError("sequences need at least 2 tokens");
+    const int vocab = model.config().vocab_size;
+    for (size_t b = 0; b < batch.size(); ++b) {
+      const Sequence& s = batch[b];
+      if (s.tokens.size() != n) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("sequence ", b, " has ", s.tokens.size(), " tokens, sequence 0 has ", n));
+      }
+      if (!s.loss_mask.empty() && s.loss_mask.size() != n) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("sequence ", b, ": loss mask length ", s.loss_mask.size(), " != ", n));
+      }
+      for (int32_t t : s.tokens) {
+        if (t < 0 || t >= vocab) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("sequence ", b, ": token id ", t, " outside [0, ", vocab, ")"));
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // Runs the batch segment by segment; back-propagates each segment when `train`.
+  absl::StatusOr<StepResult> Run(const std::vector<Sequence>& batch, bool train) {
+    RETURN_IF_ERROR(Validate(batch));
+    Model::Impl& m = model.impl();
+    const int64_t rows = static_cast<int64_t>(batch.size());
+    const int64_t n = static_cast<int64_t>(batch[0].tokens.size());
+    std::vector<int64_t> ids;
+    std::vector<float> weights;
+    for (const Sequence& s : batch) {
+      ids.insert(ids.end(), s.tokens.begin(), s.tokens.end());
+      for (int64_t i = 0; i < n; ++i)
+        weights.push_back(s.loss_mask.empty() ? 1.f : s.loss_mask[i] ? 1.f : 0.f);
+    }
+    try {
+      torch::Tensor tokens = torch::tensor(ids, torch::kInt64).view({rows, n}).to(m.device);
+      torch::Tensor w = torch::tensor(weights).view({rows, n}).to(m.options);
+      torch::Tensor inputs = tokens.narrow(1, 0, n - 1);
+      torch::Tensor targets = tokens.narrow(1, 1, n - 1);
+      w = w.narrow(1, 1, n - 1);
+      const double counted = w.sum().item<double>();
+      if (counted <= 0)
+        return absl::InvalidArgumentError("no token of the batch counts in the loss");
+
+      std::vector<std::unique_ptr<SessionState::Impl>> states;
+      std::vector<SessionState::Impl*> row_ptrs;
+      for (int64_t b = 0; b < rows; ++b) {
+        states.push_back(m.NewState(options.seed + static_cast<uint64_t>(b)));
+        row_ptrs.push_back(states.back().get());
+      }
+      torch::AutoGradMode grad_mode(train);
+      const int64_t seg = m.config.segment_length;
+      const int64_t segments = (n - 1 + seg - 1) / seg;
+      double ce_total = 0, kl_total = 0;
+      for (int64_t start = 0; start < n - 1; start += seg) {
+        const int64_t len = std::min(seg, n - 1 - start);
+        ForwardOutput out = m.Forward(row_ptrs, inputs.narrow(1, start, len), /*all_logits=*/true);
+        torch::Tensor ce = torch::nn::functional::cross_entropy(
+            out.logits.reshape({-1, m.config.vocab_size}),
+            targets.narrow(1, start, len).reshape({-1}),
+            torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+        torch::Tensor ce_sum = (ce * w.narrow(1, start, len).reshape({-1})).sum() / counted;
+        torch::Tensor loss =
+            ce_sum + m.config.ltm.kl_weight * out.kl / static_cast<double>(segments);
+        if (train && loss.requires_grad()) loss.backward();
+        ce_total += ce_sum.item<double>();
+        kl_total += out.kl.item<double>() / static_cast<double>(segments);
+      }
+      StepResult result;
+      result.loss = ce_total;
+      result.kl = kl_total;
+      result.tokens = rows * n;
+      if (train) {
+        auto params = m.net->parameters();
+        result.grad_norm = torch::nn::utils::clip_grad_norm_(
+            params,
+            options.clip_norm > 0 ? options.clip_norm : std::numeric_limits<double>::infinity());
+        result.learning_rate = LearningRate(step);
+        for (auto& group : optimizer->param_groups()) {
+          static_cast<torch::optim::AdamWOptions&>(group.options()).lr(result.learning_rate);
+        }
+        optimizer->step();
+        optimizer->zero_grad();
+        ++step;
+      }
+      result.step = step;
+      return result;
+    } catch (const c10::Error& e) {
+      return absl::InternalError(
+          absl::StrCat("training step failed: ", e.what_without_backtrace()));
+    }
+  }
+
+  Model& model;
+  TrainOptions options;
+  std::unique_ptr<torch::optim::AdamW> optimizer;
+  int64_t step = 0;
+};
+
+Trainer::Trainer(Model& model, const TrainOptions& options)
+    : impl_(std::make_unique<Impl>(model, options)) {}
+Trainer::~Trainer() = default;
+int64_t Trainer::step() const { return impl_->step; }
+
+absl::StatusOr<StepResult> Trainer::Step(const std::vector<Sequence>& batch) {
+  return impl_->Run(batch, /*train=*/true);
+}
+
+absl::StatusOr<double> Trainer::Evaluate(const std::vector<Sequence>& batch) {
+  ASSIGN_OR_RETURN(StepResult r, impl_->Run(batch, /*train=*/false));
+  return r.loss;
+}
+
+absl::Status Trainer::SaveCheckpoint(const std::string& dir) const {
+  RETURN_IF_ERROR(impl_->model.Save(dir, WeightStorage::kFloat32));
+  try {
+    torch::serialize::OutputArchive archive;
+    impl_->optimizer->save(archive);
+    archive.write("infmem_step", torch::tensor(impl_->step));
+    archive.save_to(dir + "/optimizer.pt");
+  } catch (const c10::Error& e) {
+    return absl::InternalError(
+        absl::StrCat("writing ", dir, "/optimizer.pt: ", e.what_without_backtrace()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::Resume(const std::string& dir) {
+  const std::string path = dir + "/optimizer.pt";
+  if (!std::filesystem::exists(path))
+    return absl::NotFoundError(absl::StrCat(path, ": no such file"));
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path);
+    impl_->optimizer->load(archive);
+    torch::Tensor step;
+    archive.read("infmem_step", step);
+    impl_->step = step.item<int64_t>();
+  } catch (const c10::Error& e) {
+    return absl::DataLossError(absl::StrCat("reading ", path, ": ", e.what_without_backtrace()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace infmem::model

@@ -1,0 +1,118 @@
+#include "server/model/trainer.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "tests/testing/tiny_model.h"
+#include "train/sorting_eval.h"
+#include "train/sorting_task.h"
+
+namespace infmem::model {
+namespace {
+
+const ModelOptions kCpu{"cpu", "float32", 1};
+
+// A fixed batch that crosses several segment boundaries (L = 16), so gradients flow through
+// the LTM path too.
+std::vector<Sequence> Batch() {
+  std::vector<Sequence> batch;
+  for (int b = 0; b < 4; ++b) {
+    const auto ex = train::MakeSortingExample(train::Split::kTrain, b, 60);
+    batch.push_back({ex.tokens, ex.loss_mask});
+  }
+  return batch;
+}
+
+ModelConfig SortingTiny() {
+  ModelConfig c = testing::TinyConfig();
+  c.vocab_size = train::kSortingVocab;
+  return c;
+}
+
+TEST(TrainerTest, AFewStepsReduceTheLoss) {
+  auto model = Model::CreateRandom(SortingTiny(), 1, kCpu).value();
+  TrainOptions o;
+  o.learning_rate = 3e-3;
+  o.warmup_steps = 2;
+  o.total_steps = 40;
+  Trainer trainer(*model, o);
+  const auto batch = Batch();
+  const double before = trainer.Evaluate(batch).value();
+  StepResult last;
+  for (int i = 0; i < 40; ++i) last = trainer.Step(batch).value();
+  const double after = trainer.Evaluate(batch).value();
+  EXPECT_EQ(last.step, 40);
+  EXPECT_GT(last.grad_norm, 0);
+  EXPECT_LT(after, before * 0.8) << "before " << before << " after " << after;
+}
+
+TEST(TrainerTest, ResumeContinuesWithTheSameLoss) {
+  TrainOptions o;
+  o.learning_rate = 1e-3;
+  o.warmup_steps = 2;
+  o.total_steps = 10;
+  const auto batch = Batch();
+  const std::string dir = ::testing::TempDir() + "/trainer_resume";
+
+  auto model = Model::CreateRandom(SortingTiny(), 2, kCpu).value();
+  Trainer trainer(*model, o);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(trainer.Step(batch).ok());
+  ASSERT_TRUE(trainer.SaveCheckpoint(dir).ok());
+  const StepResult a4 = trainer.Step(batch).value();
+  const StepResult a5 = trainer.Step(batch).value();
+
+  auto loaded = Model::Load(dir, kCpu).value();
+  Trainer resumed(*loaded, o);
+  ASSERT_TRUE(resumed.Resume(dir).ok());
+  EXPECT_EQ(resumed.step(), 3);
+  const StepResult b4 = resumed.Step(batch).value();
+  const StepResult b5 = resumed.Step(batch).value();
+  EXPECT_EQ(b4.step, 4);
+  EXPECT_NEAR(b4.loss, a4.loss, 1e-6);
+  EXPECT_NEAR(b5.loss, a5.loss, 1e-6);
+  EXPECT_DOUBLE_EQ(b5.learning_rate, a5.learning_rate);
+}
+
+TEST(TrainerTest, EvaluateLeavesWeightsAlone) {
+  auto model = Model::CreateRandom(SortingTiny(), 3, kCpu).value();
+  auto probe = [&] {
+    auto s = model->NewSession(1);
+    return model->Prefill(*s, {1, 2, 3, 4, 5}).value();
+  };
+  const std::vector<float> logits_before = probe();
+  Trainer trainer(*model, TrainOptions{});
+  const double a = trainer.Evaluate(Batch()).value();
+  const double b = trainer.Evaluate(Batch()).value();
+  EXPECT_EQ(a, b);
+  EXPECT_GT(a, 0);
+  EXPECT_EQ(probe(), logits_before);
+}
+
+TEST(TrainerTest, BadBatchesAreRejected) {
+  auto model = Model::CreateRandom(SortingTiny(), 4, kCpu).value();
+  Trainer trainer(*model, TrainOptions{});
+  EXPECT_EQ(trainer.Step({}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(trainer.Step({{{1, 2, 3}, {}}, {{1, 2}, {}}}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(trainer.Step({{{1, 99}, {}}}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(trainer.Step({{{1, 2}, {0, 0}}}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(trainer.Resume(::testing::TempDir() + "/no_such_checkpoint").code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(trainer.step(), 0);
+}
+
+TEST(SortingEvalTest, RunsOnAModelAndCountsExamples) {
+  auto model = Model::CreateRandom(SortingTiny(), 5, kCpu).value();
+  auto acc = train::EvaluateSorting(*model, train::Split::kTest, 3, 40);
+  ASSERT_TRUE(acc.ok()) << acc.status();
+  EXPECT_EQ(acc->examples, 3);
+  EXPECT_GE(acc->per_position, 0.0);
+  EXPECT_LE(acc->per_position, 1.0);
+  EXPECT_LE(acc->exact_match, acc->per_position);
+  auto small = Model::CreateRandom(testing::TinyConfig(), 5, kCpu).value();  // vocab 64: fine
+  EXPECT_TRUE(train::EvaluateSorting(*small, train::Split::kTest, 1, 10).ok());
+}
+
+}  // namespace
+}  // namespace infmem::model
