@@ -1,12 +1,18 @@
-// infmem-train: trains ∞-former models with the serving code's own forward pass, and
-// evaluates them.
+// infmem-train: trains ∞-former models with the serving code's own forward pass, evaluates
+// them, and exports them for shipping.
 //   infmem-train train --task=sorting --out=DIR [--memory=infinite|window] [--steps=N] ...
-//   infmem-train train --out=DIR --resume          (continues from DIR's checkpoint)
+//   infmem-train train --task=text --data=data/brown --out=DIR ...
+//   infmem-train train --task=... --out=DIR --resume   (continues from DIR's checkpoint)
 //   infmem-train eval --task=sorting --model_dir=DIR --lengths=2048,4096,8192
-// Tasks: "sorting" (MODEL.md §8). The text task arrives with the Brown corpus pipeline.
+//   infmem-train eval --task=text --model_dir=DIR [--split=test]
+//   infmem-train export --model_dir=DIR --out=SHIPPED [--weights=bf16]
+// Tasks: "sorting" (MODEL.md §8) and "text" (the Brown corpus, scripts/fetch-brown.sh).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -15,20 +21,33 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/common/hash.h"
+#include "server/common/status_macros.h"
 #include "server/model/model.h"
 #include "server/model/trainer.h"
+#include "server/tokenizer/sentencepiece_trainer.h"
+#include "server/tokenizer/tokenizer.h"
+#include "train/brown_corpus.h"
 #include "train/sorting_eval.h"
 #include "train/sorting_task.h"
+#include "train/text_task.h"
 
-ABSL_FLAG(std::string, task, "sorting", "Task: sorting.");
-ABSL_FLAG(std::string, out, "", "train: output directory (checkpoints, final model).");
+ABSL_FLAG(std::string, task, "sorting", "Task: sorting or text.");
+ABSL_FLAG(std::string, out, "",
+          "train: output directory (checkpoints, final model); export: "
+          "the shipped model directory.");
 ABSL_FLAG(bool, resume, false, "train: continue from the checkpoint in --out.");
-ABSL_FLAG(std::string, model_dir, "", "eval: model directory to evaluate.");
+ABSL_FLAG(std::string, model_dir, "", "eval, export: model directory.");
+ABSL_FLAG(std::string, data, "data/brown", "text: Brown corpus directory.");
+ABSL_FLAG(std::string, split, "test", "eval: valid or test.");
+ABSL_FLAG(int, vocab_size, 4096, "text: SentencePiece vocabulary size.");
+ABSL_FLAG(std::string, weights, "bf16", "export: weight storage, f32, bf16 or f16.");
 ABSL_FLAG(std::string, device, "auto", "cpu, cuda, cuda:N or auto.");
 ABSL_FLAG(int, threads, 0, "CPU threads (0 = all cores).");
 ABSL_FLAG(int64_t, steps, 2000, "Optimizer steps.");
 ABSL_FLAG(int, batch, 8, "Sequences per step.");
-ABSL_FLAG(int64_t, length, 1024, "Content symbols per training sequence (sorting).");
+ABSL_FLAG(int64_t, length, 1024,
+          "Tokens per training sequence (sorting: content symbols before the separator).");
 ABSL_FLAG(double, lr, 2e-4, "Peak learning rate.");
 ABSL_FLAG(int64_t, warmup, 100, "Warm-up steps.");
 ABSL_FLAG(double, clip, 1.0, "Gradient clipping norm (0 = off).");
@@ -45,13 +64,15 @@ ABSL_FLAG(int, num_samples, 256, "LTM samples M.");
 ABSL_FLAG(double, tau, 0.75, "LTM τ (the paper's sorting run: 0.75).");
 ABSL_FLAG(double, ridge_lambda, 1.0, "LTM ridge penalty λ (sorting: 1.0).");
 ABSL_FLAG(bool, sticky, true, "Sticky memories.");
-ABSL_FLAG(std::string, lengths, "", "eval: content lengths (default: --length).");
-ABSL_FLAG(int64_t, eval_count, 100, "eval: examples per length.");
+ABSL_FLAG(bool, tie_embeddings, false, "Share the input embedding and the output head.");
+ABSL_FLAG(std::string, lengths, "", "eval (sorting): content lengths (default: --length).");
+ABSL_FLAG(int64_t, eval_count, 100, "eval (sorting): examples per length.");
 
 namespace {
 
 using infmem::model::Model;
 using infmem::model::ModelConfig;
+using infmem::train::TokenizedDocument;
 using Clock = std::chrono::steady_clock;
 
 int Fail(const absl::Status& status) {
@@ -59,15 +80,27 @@ int Fail(const absl::Status& status) {
   return 1;
 }
 
-absl::StatusOr<ModelConfig> SortingConfig() {
+infmem::model::ModelOptions Options() {
+  return {absl::GetFlag(FLAGS_device), "float32", absl::GetFlag(FLAGS_threads)};
+}
+
+absl::StatusOr<infmem::train::Split> SplitFlag() {
+  const std::string split = absl::GetFlag(FLAGS_split);
+  if (split == "valid") return infmem::train::Split::kValid;
+  if (split == "test") return infmem::train::Split::kTest;
+  return absl::InvalidArgumentError(absl::StrCat("--split: '", split, "' (valid or test)"));
+}
+
+// The architecture flags shared by both tasks; the caller sets vocabulary and tokenizer.
+absl::StatusOr<ModelConfig> ConfigFromFlags(const std::string& task) {
   ModelConfig c;
-  c.name = absl::StrCat("sorting-", absl::GetFlag(FLAGS_memory));
-  c.vocab_size = infmem::train::kSortingVocab;
+  c.name = absl::StrCat(task, "-", absl::GetFlag(FLAGS_memory));
   c.dim = absl::GetFlag(FLAGS_dim);
   c.n_layers = absl::GetFlag(FLAGS_layers);
   c.n_heads = absl::GetFlag(FLAGS_heads);
   c.ffn_dim = 4 * c.dim;
   c.segment_length = absl::GetFlag(FLAGS_segment_length);
+  c.tie_embeddings = absl::GetFlag(FLAGS_tie_embeddings);
   const std::string memory = absl::GetFlag(FLAGS_memory);
   if (memory == "infinite") {
     c.memory = infmem::model::MemoryMode::kInfinite;
@@ -84,29 +117,110 @@ absl::StatusOr<ModelConfig> SortingConfig() {
   c.ltm.ridge_lambda = absl::GetFlag(FLAGS_ridge_lambda);
   c.ltm.widths = {0.01, 0.05};
   c.ltm.sticky = absl::GetFlag(FLAGS_sticky);
-  c.tokenizer = {"symbol", ""};
-  // Round-trip through the parser so every value is validated like a shipped config.
+  return c;
+}
+
+// Round-trips a config through the parser so every value is validated like a shipped one.
+absl::StatusOr<ModelConfig> Validated(const ModelConfig& c) {
   return infmem::model::ParseModelConfig(infmem::model::ModelConfigToJson(c));
 }
 
-int Train() {
-  if (absl::GetFlag(FLAGS_task) != "sorting") {
-    return Fail(absl::InvalidArgumentError(
-        absl::StrCat("--task: '", absl::GetFlag(FLAGS_task), "' is not supported (sorting)")));
+// Trains the text task's SentencePiece tokenizer on the train split into `out`/tokenizer.model
+// and returns the model config that uses it.
+absl::StatusOr<ModelConfig> TrainTextTokenizer(const std::string& out,
+                                               const std::vector<std::string>& documents) {
+  std::filesystem::create_directories(out);
+  const std::string corpus = out + "/tokenizer-corpus.txt";
+  {
+    std::ofstream file(corpus);
+    for (const std::string& doc : documents) file << doc << "\n";
+    if (!file) return absl::InternalError(absl::StrCat("writing ", corpus));
   }
-  const std::string out = absl::GetFlag(FLAGS_out);
-  if (out.empty()) return Fail(absl::InvalidArgumentError("--out is required"));
-  const infmem::model::ModelOptions options{absl::GetFlag(FLAGS_device), "float32",
-                                            absl::GetFlag(FLAGS_threads)};
-  absl::StatusOr<std::unique_ptr<Model>> model;
-  if (absl::GetFlag(FLAGS_resume)) {
-    model = Model::Load(out, options);
-  } else {
-    auto config = SortingConfig();
-    if (!config.ok()) return Fail(config.status());
-    model = Model::CreateRandom(*config, absl::GetFlag(FLAGS_seed), options);
+  const std::string error = infmem::tokenizer::TrainSentencePiece(
+      absl::StrCat("--input=", corpus, " --model_prefix=", out,
+                   "/tokenizer --vocab_size=", absl::GetFlag(FLAGS_vocab_size),
+                   " --model_type=bpe --character_coverage=1.0 --minloglevel=1 --num_threads=2"));
+  std::filesystem::remove(corpus);
+  std::filesystem::remove(out + "/tokenizer.vocab");
+  if (!error.empty()) return absl::InternalError(absl::StrCat("tokenizer training: ", error));
+  ASSIGN_OR_RETURN(auto tok,
+                   infmem::tokenizer::MakeTokenizer("sentencepiece", out, "tokenizer.model", 0));
+  ASSIGN_OR_RETURN(ModelConfig c, ConfigFromFlags("brown"));
+  c.vocab_size = tok->vocab_size();
+  c.tokenizer = {"sentencepiece", "tokenizer.model"};
+  c.bos_id = tok->bos_id();
+  c.eos_id = tok->eos_id();
+  return Validated(c);
+}
+
+absl::StatusOr<std::unique_ptr<infmem::tokenizer::Tokenizer>> TokenizerOf(const Model& model,
+                                                                          const std::string& dir) {
+  const ModelConfig& c = model.config();
+  return infmem::tokenizer::MakeTokenizer(c.tokenizer.kind, dir, c.tokenizer.file, c.vocab_size);
+}
+
+// Serves the training batches of one task, a pure function of (step, seed), so that a
+// resumed run sees exactly the data an uninterrupted one would have.
+class BatchSource {
+ public:
+  virtual ~BatchSource() = default;
+  virtual std::vector<infmem::model::Sequence> Batch(int64_t step, int batch) const = 0;
+};
+
+class SortingBatches : public BatchSource {
+ public:
+  SortingBatches(int64_t length, uint64_t seed) : length_(length), seed_(seed) {}
+  std::vector<infmem::model::Sequence> Batch(int64_t step, int batch) const override {
+    std::vector<infmem::model::Sequence> seqs;
+    for (int b = 0; b < batch; ++b) {
+      auto ex = infmem::train::MakeSortingExample(
+          infmem::train::Split::kTrain, static_cast<uint64_t>(step * batch + b), length_, seed_);
+      seqs.push_back({std::move(ex.tokens), std::move(ex.loss_mask)});
+    }
+    return seqs;
   }
-  if (!model.ok()) return Fail(model.status());
+
+ private:
+  int64_t length_;
+  uint64_t seed_;
+};
+
+// Epochs over the cut sequences, each epoch in its own seeded order.
+class TextBatches : public BatchSource {
+ public:
+  TextBatches(std::vector<TokenizedDocument> sequences, uint64_t seed)
+      : sequences_(std::move(sequences)), seed_(seed) {}
+  std::vector<infmem::model::Sequence> Batch(int64_t step, int batch) const override {
+    std::vector<infmem::model::Sequence> seqs;
+    const uint64_t count = sequences_.size();
+    for (int b = 0; b < batch; ++b) {
+      const uint64_t index = static_cast<uint64_t>(step * batch + b);
+      const uint64_t epoch = index / count;
+      if (epoch != order_epoch_ || order_.empty()) Shuffle(epoch);
+      seqs.push_back({sequences_[order_[index % count]], {}});
+    }
+    return seqs;
+  }
+  size_t size() const { return sequences_.size(); }
+
+ private:
+  void Shuffle(uint64_t epoch) const {
+    order_.resize(sequences_.size());
+    std::iota(order_.begin(), order_.end(), 0);
+    uint64_t state = infmem::MixSeed(seed_, 0x7e47 + epoch);
+    for (size_t i = order_.size(); i > 1; --i) {
+      std::swap(order_[i - 1], order_[infmem::SplitMix64(state) % i]);
+    }
+    order_epoch_ = epoch;
+  }
+
+  std::vector<TokenizedDocument> sequences_;
+  uint64_t seed_;
+  mutable std::vector<size_t> order_;
+  mutable uint64_t order_epoch_ = 0;
+};
+
+absl::Status TrainLoop(Model& model, const BatchSource& source, const std::string& out) {
   infmem::model::TrainOptions topts;
   topts.learning_rate = absl::GetFlag(FLAGS_lr);
   topts.min_learning_rate = topts.learning_rate / 10;
@@ -114,60 +228,115 @@ int Train() {
   topts.total_steps = absl::GetFlag(FLAGS_steps);
   topts.clip_norm = absl::GetFlag(FLAGS_clip);
   topts.seed = absl::GetFlag(FLAGS_seed);
-  infmem::model::Trainer trainer(**model, topts);
+  infmem::model::Trainer trainer(model, topts);
   if (absl::GetFlag(FLAGS_resume)) {
-    if (auto s = trainer.Resume(out); !s.ok()) return Fail(s);
+    RETURN_IF_ERROR(trainer.Resume(out));
     std::fprintf(stderr, "resumed %s at step %lld\n", out.c_str(),
                  static_cast<long long>(trainer.step()));
   }
-  std::fprintf(stderr, "model: %lld parameters, memory %s, device %s\n",
-               static_cast<long long>((*model)->ParameterCount()),
-               std::string(infmem::model::MemoryModeName((*model)->config().memory)).c_str(),
-               (*model)->device().c_str());
+  std::fprintf(stderr, "model: %lld parameters, memory %s, device %s, %d threads\n",
+               static_cast<long long>(model.ParameterCount()),
+               std::string(infmem::model::MemoryModeName(model.config().memory)).c_str(),
+               model.device().c_str(), absl::GetFlag(FLAGS_threads));
   const int batch = absl::GetFlag(FLAGS_batch);
-  const int64_t length = absl::GetFlag(FLAGS_length);
   const auto start = Clock::now();
   const int64_t first_step = trainer.step();
   int64_t tokens = 0;
   double loss = 0;
   while (trainer.step() < topts.total_steps) {
-    std::vector<infmem::model::Sequence> seqs;
-    for (int b = 0; b < batch; ++b) {
-      const uint64_t index = static_cast<uint64_t>(trainer.step()) * batch + b;
-      auto ex = infmem::train::MakeSortingExample(infmem::train::Split::kTrain, index, length,
-                                                  absl::GetFlag(FLAGS_seed));
-      seqs.push_back({std::move(ex.tokens), std::move(ex.loss_mask)});
-    }
-    auto r = trainer.Step(seqs);
-    if (!r.ok()) return Fail(r.status());
-    tokens += r->tokens;
-    loss = r->loss;
-    const int64_t done = r->step - first_step;
-    if (r->step % absl::GetFlag(FLAGS_log_every) == 0 || r->step == topts.total_steps) {
+    ASSIGN_OR_RETURN(infmem::model::StepResult r,
+                     trainer.Step(source.Batch(trainer.step(), batch)));
+    tokens += r.tokens;
+    loss = r.loss;
+    if (r.step % absl::GetFlag(FLAGS_log_every) == 0 || r.step == topts.total_steps) {
       const double secs = std::chrono::duration<double>(Clock::now() - start).count();
-      const double eta = secs / done * (topts.total_steps - r->step);
+      const double eta = secs / static_cast<double>(r.step - first_step) *
+                         static_cast<double>(topts.total_steps - r.step);
       std::fprintf(stderr,
                    "step %lld/%lld  loss %.4f  kl %.3f  lr %.2e  |g| %.2f  %.0f tokens/s  "
                    "ETA %.0f s\n",
-                   static_cast<long long>(r->step), static_cast<long long>(topts.total_steps),
-                   r->loss, r->kl, r->learning_rate, r->grad_norm, tokens / secs, eta);
+                   static_cast<long long>(r.step), static_cast<long long>(topts.total_steps),
+                   r.loss, r.kl, r.learning_rate, r.grad_norm, tokens / secs, eta);
     }
-    if (r->step % absl::GetFlag(FLAGS_checkpoint_every) == 0 || r->step == topts.total_steps) {
-      if (auto s = trainer.SaveCheckpoint(out); !s.ok()) return Fail(s);
+    if (r.step % absl::GetFlag(FLAGS_checkpoint_every) == 0 || r.step == topts.total_steps) {
+      RETURN_IF_ERROR(trainer.SaveCheckpoint(out));
     }
   }
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
   std::printf("trained %s: %lld steps, %lld tokens in %.0f s, final loss %.4f\n", out.c_str(),
               static_cast<long long>(trainer.step()), static_cast<long long>(tokens), secs, loss);
-  return 0;
+  return absl::OkStatus();
 }
 
-int Eval() {
+absl::Status Train() {
+  const std::string task = absl::GetFlag(FLAGS_task);
+  const std::string out = absl::GetFlag(FLAGS_out);
+  if (out.empty()) return absl::InvalidArgumentError("--out is required");
+  const bool resume = absl::GetFlag(FLAGS_resume);
+  const uint64_t seed = absl::GetFlag(FLAGS_seed);
+  if (task == "sorting") {
+    std::unique_ptr<Model> model;
+    if (resume) {
+      ASSIGN_OR_RETURN(model, Model::Load(out, Options()));
+    } else {
+      ASSIGN_OR_RETURN(ModelConfig c, ConfigFromFlags(task));
+      c.vocab_size = infmem::train::kSortingVocab;
+      c.tokenizer = {"symbol", ""};
+      ASSIGN_OR_RETURN(c, Validated(c));
+      ASSIGN_OR_RETURN(model, Model::CreateRandom(c, seed, Options()));
+    }
+    return TrainLoop(*model, SortingBatches(absl::GetFlag(FLAGS_length), seed), out);
+  }
+  if (task != "text") {
+    return absl::InvalidArgumentError(absl::StrCat("--task: '", task, "' (sorting or text)"));
+  }
+  ASSIGN_OR_RETURN(
+      std::vector<std::string> docs,
+      infmem::train::ReadBrownSplit(absl::GetFlag(FLAGS_data), infmem::train::Split::kTrain));
+  std::unique_ptr<Model> model;
+  if (resume) {
+    ASSIGN_OR_RETURN(model, Model::Load(out, Options()));
+  } else {
+    ASSIGN_OR_RETURN(ModelConfig c, TrainTextTokenizer(out, docs));
+    ASSIGN_OR_RETURN(model, Model::CreateRandom(c, seed, Options()));
+  }
+  ASSIGN_OR_RETURN(auto tok, TokenizerOf(*model, out));
+  ASSIGN_OR_RETURN(std::vector<TokenizedDocument> tokenized,
+                   infmem::train::TokenizeDocuments(*tok, docs));
+  TextBatches batches(infmem::train::CutSequences(tokenized, absl::GetFlag(FLAGS_length)), seed);
+  int64_t total = 0;
+  for (const auto& d : tokenized) total += static_cast<int64_t>(d.size());
+  std::fprintf(stderr, "text: %zu train documents, %lld tokens, %zu sequences of %lld\n",
+               tokenized.size(), static_cast<long long>(total), batches.size(),
+               static_cast<long long>(absl::GetFlag(FLAGS_length)));
+  if (batches.size() == 0) return absl::InvalidArgumentError("--length: no document is that long");
+  return TrainLoop(*model, batches, out);
+}
+
+absl::Status Eval() {
   const std::string dir = absl::GetFlag(FLAGS_model_dir);
-  if (dir.empty()) return Fail(absl::InvalidArgumentError("--model_dir is required"));
-  auto model =
-      Model::Load(dir, {absl::GetFlag(FLAGS_device), "float32", absl::GetFlag(FLAGS_threads)});
-  if (!model.ok()) return Fail(model.status());
+  if (dir.empty()) return absl::InvalidArgumentError("--model_dir is required");
+  ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(dir, Options()));
+  const uint64_t seed = absl::GetFlag(FLAGS_seed);
+  if (absl::GetFlag(FLAGS_task) == "text") {
+    ASSIGN_OR_RETURN(infmem::train::Split split, SplitFlag());
+    ASSIGN_OR_RETURN(std::vector<std::string> docs,
+                     infmem::train::ReadBrownSplit(absl::GetFlag(FLAGS_data), split));
+    ASSIGN_OR_RETURN(auto tok, TokenizerOf(*model, dir));
+    ASSIGN_OR_RETURN(auto tokenized, infmem::train::TokenizeDocuments(*tok, docs));
+    ASSIGN_OR_RETURN(infmem::train::Perplexity p,
+                     infmem::train::EvaluatePerplexity(*model, tokenized));
+    std::printf(
+        "| model | split | documents | tokens | nats/token | perplexity |\n"
+        "|---|---|---:|---:|---:|---:|\n| %s | %s | %lld | %lld | %.4f | %.2f |\n",
+        dir.c_str(), absl::GetFlag(FLAGS_split).c_str(), static_cast<long long>(p.documents),
+        static_cast<long long>(p.tokens), p.mean_nll, p.perplexity);
+    return absl::OkStatus();
+  }
+  if (absl::GetFlag(FLAGS_task) != "sorting") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--task: '", absl::GetFlag(FLAGS_task), "' (sorting or text)"));
+  }
   std::string lengths = absl::GetFlag(FLAGS_lengths);
   if (lengths.empty()) lengths = absl::StrCat(absl::GetFlag(FLAGS_length));
   std::printf(
@@ -175,25 +344,64 @@ int Eval() {
   for (absl::string_view part : absl::StrSplit(lengths, ',', absl::SkipEmpty())) {
     int64_t length;
     if (!absl::SimpleAtoi(part, &length) || length <= 0) {
-      return Fail(absl::InvalidArgumentError(absl::StrCat("--lengths: bad length '", part, "'")));
+      return absl::InvalidArgumentError(absl::StrCat("--lengths: bad length '", part, "'"));
     }
-    auto acc = infmem::train::EvaluateSorting(**model, infmem::train::Split::kTest,
-                                              absl::GetFlag(FLAGS_eval_count), length,
-                                              absl::GetFlag(FLAGS_seed));
-    if (!acc.ok()) return Fail(acc.status());
+    ASSIGN_OR_RETURN(infmem::train::SortingAccuracy acc,
+                     infmem::train::EvaluateSorting(*model, infmem::train::Split::kTest,
+                                                    absl::GetFlag(FLAGS_eval_count), length, seed));
     std::printf("| %s | %lld | %lld | %.3f | %.3f |\n", dir.c_str(), static_cast<long long>(length),
-                static_cast<long long>(acc->examples), acc->exact_match, acc->per_position);
+                static_cast<long long>(acc.examples), acc.exact_match, acc.per_position);
+    std::fflush(stdout);
   }
-  return 0;
+  return absl::OkStatus();
+}
+
+// Writes the model of --model_dir to --out as a shipped directory: config, weights in
+// --weights storage, and the tokenizer file; no optimizer state.
+absl::Status Export() {
+  const std::string dir = absl::GetFlag(FLAGS_model_dir), out = absl::GetFlag(FLAGS_out);
+  if (dir.empty() || out.empty()) {
+    return absl::InvalidArgumentError("--model_dir and --out are required");
+  }
+  const std::string weights = absl::GetFlag(FLAGS_weights);
+  infmem::model::WeightStorage storage;
+  if (weights == "f32") {
+    storage = infmem::model::WeightStorage::kFloat32;
+  } else if (weights == "bf16") {
+    storage = infmem::model::WeightStorage::kBFloat16;
+  } else if (weights == "f16") {
+    storage = infmem::model::WeightStorage::kFloat16;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("--weights: '", weights, "' (f32, bf16, f16)"));
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(dir, {"cpu", "float32", 1}));
+  RETURN_IF_ERROR(model->Save(out, storage));
+  const std::string& file = model->config().tokenizer.file;
+  if (!file.empty()) {
+    std::error_code ec;
+    std::filesystem::copy_file(dir + "/" + file, out + "/" + file,
+                               std::filesystem::copy_options::overwrite_existing, ec);
+    if (ec) return absl::InternalError(absl::StrCat("copying ", file, ": ", ec.message()));
+  }
+  std::printf("exported %s to %s (%s weights)\n", dir.c_str(), out.c_str(), weights.c_str());
+  return absl::OkStatus();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
-  if (args.size() != 2 || (std::string(args[1]) != "train" && std::string(args[1]) != "eval")) {
-    std::fprintf(stderr, "usage: infmem-train train|eval [--flags]   (--helpfull lists them)\n");
+  const std::string command = args.size() == 2 ? args[1] : "";
+  absl::Status status;
+  if (command == "train") {
+    status = Train();
+  } else if (command == "eval") {
+    status = Eval();
+  } else if (command == "export") {
+    status = Export();
+  } else {
+    std::fprintf(stderr, "usage: infmem-train train|eval|export [--flags]   (--helpfull)\n");
     return 2;
   }
-  return std::string(args[1]) == "train" ? Train() : Eval();
+  return status.ok() ? 0 : Fail(status);
 }

@@ -98,6 +98,11 @@ struct Trainer::Impl {
       double ce_total = 0, kl_total = 0;
       for (int64_t start = 0; start < n - 1; start += seg) {
         const int64_t len = std::min(seg, n - 1 - start);
+        // A segment in which no token counts only builds memory for later segments (whose
+        // memories are detached anyway): run it without autograd, which saves its backward pass
+        // and its activations. Its KL term is then reported but not trained.
+        const bool backprop = train && w.narrow(1, start, len).sum().item<double>() > 0;
+        torch::AutoGradMode segment_grad(backprop);
         ForwardOutput out = m.Forward(row_ptrs, inputs.narrow(1, start, len), /*all_logits=*/true);
         torch::Tensor ce = torch::nn::functional::cross_entropy(
             out.logits.reshape({-1, m.config.vocab_size}),
@@ -106,7 +111,7 @@ struct Trainer::Impl {
         torch::Tensor ce_sum = (ce * w.narrow(1, start, len).reshape({-1})).sum() / counted;
         torch::Tensor loss =
             ce_sum + m.config.ltm.kl_weight * out.kl / static_cast<double>(segments);
-        if (train && loss.requires_grad()) loss.backward();
+        if (backprop && loss.requires_grad()) loss.backward();
         ce_total += ce_sum.item<double>();
         kl_total += out.kl.item<double>() / static_cast<double>(segments);
       }

@@ -1,0 +1,93 @@
+#include "train/text_task.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "tests/testing/tiny_model.h"
+
+namespace infmem::train {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::unique_ptr<tokenizer::Tokenizer> Symbols() {
+  return tokenizer::MakeTokenizer("symbol", "", "", 64).value();
+}
+
+TEST(TokenizeDocumentsTest, EncodesEachDocument) {
+  auto docs = TokenizeDocuments(*Symbols(), {"1 2 3", "4\n5"}).value();
+  ASSERT_EQ(docs.size(), 2u);
+  EXPECT_EQ(docs[0], (TokenizedDocument{1, 2, 3}));  // the symbol tokenizer has no BOS
+  EXPECT_EQ(docs[1], (TokenizedDocument{4, 5}));
+}
+
+TEST(TokenizeDocumentsTest, NamesTheBadDocument) {
+  auto docs = TokenizeDocuments(*Symbols(), {"1 2", "3 99"});
+  ASSERT_EQ(docs.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(docs.status().message()), HasSubstr("document 1"));
+}
+
+TEST(CutSequencesTest, WindowsStayInsideDocumentsAndCoverTails) {
+  const std::vector<TokenizedDocument> docs = {
+      {0, 1, 2, 3, 4}, {10, 11, 12, 13, 14, 15, 16, 17, 18, 19}, {20, 21, 22}, {30, 31, 32, 33}};
+  const auto seqs = CutSequences(docs, 4);
+  const std::vector<TokenizedDocument> want = {{0, 1, 2, 3},     {1, 2, 3, 4},
+                                               {10, 11, 12, 13}, {14, 15, 16, 17},
+                                               {16, 17, 18, 19}, {30, 31, 32, 33}};
+  EXPECT_EQ(seqs, want);
+  EXPECT_TRUE(CutSequences(docs, 0).empty());
+  EXPECT_TRUE(CutSequences(docs, 11).empty());
+}
+
+// Scores a document token by token through the serving path (Prefill one token at a time).
+double ServingNll(const model::Model& model, const TokenizedDocument& doc) {
+  auto state = model.NewSession(0);
+  double nll = 0;
+  for (size_t i = 0; i + 1 < doc.size(); ++i) {
+    const std::vector<float> logits = model.Prefill(*state, {doc[i]}).value();
+    double max = logits[0], sum = 0;
+    for (float v : logits) max = std::max<double>(max, v);
+    for (float v : logits) sum += std::exp(v - max);
+    nll -= logits[doc[i + 1]] - max - std::log(sum);
+  }
+  return nll;
+}
+
+TEST(EvaluatePerplexityTest, MatchesTokenByTokenScoringAcrossSegments) {
+  auto model = model::Model::CreateRandom(testing::TinyConfig(), 3, {"cpu", "float32", 1}).value();
+  std::vector<TokenizedDocument> docs(3);
+  uint64_t x = 7;
+  for (size_t d = 0; d < docs.size(); ++d) {
+    for (int i = 0; i < 40 + 30 * static_cast<int>(d); ++i) {  // 40..100 tokens, L = 16
+      x = x * 6364136223846793005ull + 1442695040888963407ull;
+      docs[d].push_back(static_cast<int32_t>((x >> 33) % 64));
+    }
+  }
+  docs.push_back({5});  // too short to predict anything: skipped
+  const Perplexity p = EvaluatePerplexity(*model, docs).value();
+  double nll = 0;
+  int64_t tokens = 0;
+  for (size_t d = 0; d < 3; ++d) {
+    nll += ServingNll(*model, docs[d]);
+    tokens += static_cast<int64_t>(docs[d].size()) - 1;
+  }
+  EXPECT_EQ(p.documents, 3);
+  EXPECT_EQ(p.tokens, tokens);
+  EXPECT_NEAR(p.mean_nll, nll / tokens, 1e-4);
+  EXPECT_NEAR(p.perplexity, std::exp(nll / tokens), 1e-3 * p.perplexity);
+  EXPECT_GT(p.perplexity, 1.0);
+}
+
+TEST(EvaluatePerplexityTest, RejectsEmptyAndOutOfVocabularyInput) {
+  auto model = model::Model::CreateRandom(testing::TinyConfig(), 3, {"cpu", "float32", 1}).value();
+  EXPECT_EQ(EvaluatePerplexity(*model, {}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(EvaluatePerplexity(*model, {{1}}).status().code(), absl::StatusCode::kInvalidArgument);
+  auto bad = EvaluatePerplexity(*model, {{1, 2, 3}, {1, 64}});
+  ASSERT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("document 1"));
+}
+
+}  // namespace
+}  // namespace infmem::train

@@ -1,0 +1,46 @@
+// The text task: documents tokenized for language modelling, cut into equally long training
+// sequences, and perplexity over whole documents. Stateless functions; the model passed to
+// EvaluatePerplexity must not serve or train concurrently.
+#ifndef INFMEM_TRAIN_TEXT_TASK_H_
+#define INFMEM_TRAIN_TEXT_TASK_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/model/model.h"
+#include "server/tokenizer/tokenizer.h"
+
+namespace infmem::train {
+
+using TokenizedDocument = std::vector<int32_t>;
+
+// Encodes each document, one sentence per line, and puts the tokenizer's BOS (when it has
+// one) in front, so that a document starts as a fresh session does.
+absl::StatusOr<std::vector<TokenizedDocument>> TokenizeDocuments(
+    const tokenizer::Tokenizer& tokenizer, const std::vector<std::string>& documents);
+
+// Cuts documents into sequences of exactly `length` tokens, in document order: consecutive
+// windows from each document's start, and, when a tail is left over, one last window that
+// ends at the document's end (overlapping the one before). Documents shorter than `length`
+// give nothing. Every sequence lies inside one document, so its memory never mixes texts.
+std::vector<TokenizedDocument> CutSequences(const std::vector<TokenizedDocument>& documents,
+                                            int64_t length);
+
+struct Perplexity {
+  int64_t documents = 0;
+  int64_t tokens = 0;     // predicted tokens (each document's first token is given)
+  double mean_nll = 0;    // nats per predicted token
+  double perplexity = 0;  // exp(mean_nll)
+};
+
+// Runs every document through `model` as one session, from its first token to its last,
+// and returns the perplexity over all predicted tokens. InvalidArgument when no document
+// has two tokens or a token is outside the model's vocabulary.
+absl::StatusOr<Perplexity> EvaluatePerplexity(model::Model& model,
+                                              const std::vector<TokenizedDocument>& documents);
+
+}  // namespace infmem::train
+
+#endif  // INFMEM_TRAIN_TEXT_TASK_H_
