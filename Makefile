@@ -3,7 +3,6 @@
 PRESET ?= release
 BUILD_DIR := build/$(PRESET)
 JOBS ?= 2
-TINY_MODEL := $(BUILD_DIR)/tiny-model
 
 .PHONY: all deps configure build test run bench format clean
 
@@ -21,10 +20,10 @@ build: configure
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
 
-# Until the server lands, `make run` runs the model demo on a random tiny model made here.
+# Until the server lands, `make run` generates from the shipped default model (models/brown-lm).
 run: build
-	@$(BUILD_DIR)/tests/testing/make-tiny-model --out=$(TINY_MODEL) >/dev/null
-	@$(BUILD_DIR)/server/model/model-demo --model_dir=$(TINY_MODEL) --prompt="The cat sat on the" --max_tokens=24
+	@$(BUILD_DIR)/server/model/model-demo --model_dir=models/brown-lm --threads=2 \
+	  --prompt="The jury said that" --max_tokens=48 --temperature=0.8 --seed=1
 
 bench: build
 	@$(BUILD_DIR)/bench/model-bench $(BENCH_ARGS)

@@ -1,11 +1,12 @@
 // infmem-train: trains ∞-former models with the serving code's own forward pass, evaluates
 // them, and exports them for shipping.
 //   infmem-train train --task=sorting --out=DIR [--memory=infinite|window] [--steps=N] ...
-//   infmem-train train --task=text --data=data/brown --out=DIR ...
+//   infmem-train train --task=text --data=data/brown --out=DIR [--tokenizer=FILE] ...
 //   infmem-train train --task=... --out=DIR --resume   (continues from DIR's checkpoint)
 //   infmem-train eval --task=sorting --model_dir=DIR --lengths=2048,4096,8192
 //   infmem-train eval --task=text --model_dir=DIR [--split=test]
 //   infmem-train export --model_dir=DIR --out=SHIPPED [--weights=bf16]
+//   infmem-train tokenizer --data=data/brown --out=DIR   (the text task's tokenizer alone)
 // Tasks: "sorting" (MODEL.md §8) and "text" (the Brown corpus, scripts/fetch-brown.sh).
 #include <algorithm>
 #include <chrono>
@@ -41,6 +42,9 @@ ABSL_FLAG(std::string, model_dir, "", "eval, export: model directory.");
 ABSL_FLAG(std::string, data, "data/brown", "text: Brown corpus directory.");
 ABSL_FLAG(std::string, split, "test", "eval: valid or test.");
 ABSL_FLAG(int, vocab_size, 4096, "text: SentencePiece vocabulary size.");
+ABSL_FLAG(std::string, tokenizer, "",
+          "text: an existing SentencePiece model to use instead of training one (so that a "
+          "baseline shares the tokenizer of the model it is compared with).");
 ABSL_FLAG(std::string, weights, "bf16", "export: weight storage, f32, bf16 or f16.");
 ABSL_FLAG(std::string, device, "auto", "cpu, cuda, cuda:N or auto.");
 ABSL_FLAG(int, threads, 0, "CPU threads (0 = all cores).");
@@ -67,6 +71,9 @@ ABSL_FLAG(bool, sticky, true, "Sticky memories.");
 ABSL_FLAG(bool, tie_embeddings, false, "Share the input embedding and the output head.");
 ABSL_FLAG(std::string, lengths, "", "eval (sorting): content lengths (default: --length).");
 ABSL_FLAG(int64_t, eval_count, 100, "eval (sorting): examples per length.");
+ABSL_FLAG(bool, oracles, false,
+          "eval (sorting): also print two model-free references on the same examples (the "
+          "order of the last 2L symbols' counts, and of the true mean distribution).");
 
 namespace {
 
@@ -125,10 +132,21 @@ absl::StatusOr<ModelConfig> Validated(const ModelConfig& c) {
   return infmem::model::ParseModelConfig(infmem::model::ModelConfigToJson(c));
 }
 
-// Trains the text task's SentencePiece tokenizer on the train split into `out`/tokenizer.model
-// and returns the model config that uses it.
-absl::StatusOr<ModelConfig> TrainTextTokenizer(const std::string& out,
-                                               const std::vector<std::string>& documents) {
+// Returns the text model's config for the tokenizer in `out`/tokenizer.model.
+absl::StatusOr<ModelConfig> TextConfig(const std::string& out) {
+  ASSIGN_OR_RETURN(auto tok,
+                   infmem::tokenizer::MakeTokenizer("sentencepiece", out, "tokenizer.model", 0));
+  ASSIGN_OR_RETURN(ModelConfig c, ConfigFromFlags("brown"));
+  c.vocab_size = tok->vocab_size();
+  c.tokenizer = {"sentencepiece", "tokenizer.model"};
+  c.bos_id = tok->bos_id();
+  c.eos_id = tok->eos_id();
+  return Validated(c);
+}
+
+// Trains the text task's SentencePiece tokenizer on `documents` (the train split) into
+// `out`/tokenizer.model.
+absl::Status TrainTokenizer(const std::string& out, const std::vector<std::string>& documents) {
   std::filesystem::create_directories(out);
   const std::string corpus = out + "/tokenizer-corpus.txt";
   {
@@ -139,18 +157,28 @@ absl::StatusOr<ModelConfig> TrainTextTokenizer(const std::string& out,
   const std::string error = infmem::tokenizer::TrainSentencePiece(
       absl::StrCat("--input=", corpus, " --model_prefix=", out,
                    "/tokenizer --vocab_size=", absl::GetFlag(FLAGS_vocab_size),
-                   " --model_type=bpe --character_coverage=1.0 --minloglevel=1 --num_threads=2"));
+                   " --model_type=bpe --character_coverage=1.0 --minloglevel=1 --num_threads=1"));
   std::filesystem::remove(corpus);
   std::filesystem::remove(out + "/tokenizer.vocab");
   if (!error.empty()) return absl::InternalError(absl::StrCat("tokenizer training: ", error));
-  ASSIGN_OR_RETURN(auto tok,
-                   infmem::tokenizer::MakeTokenizer("sentencepiece", out, "tokenizer.model", 0));
-  ASSIGN_OR_RETURN(ModelConfig c, ConfigFromFlags("brown"));
-  c.vocab_size = tok->vocab_size();
-  c.tokenizer = {"sentencepiece", "tokenizer.model"};
-  c.bos_id = tok->bos_id();
-  c.eos_id = tok->eos_id();
-  return Validated(c);
+  return absl::OkStatus();
+}
+
+// Puts the text model's tokenizer into `out` (a copy of --tokenizer, or one trained on
+// `documents`) and returns the model config that uses it.
+absl::StatusOr<ModelConfig> PrepareTextModel(const std::string& out,
+                                             const std::vector<std::string>& documents) {
+  const std::string given = absl::GetFlag(FLAGS_tokenizer);
+  if (given.empty()) {
+    RETURN_IF_ERROR(TrainTokenizer(out, documents));
+  } else {
+    std::filesystem::create_directories(out);
+    std::error_code ec;
+    std::filesystem::copy_file(given, out + "/tokenizer.model",
+                               std::filesystem::copy_options::overwrite_existing, ec);
+    if (ec) return absl::NotFoundError(absl::StrCat("--tokenizer ", given, ": ", ec.message()));
+  }
+  return TextConfig(out);
 }
 
 absl::StatusOr<std::unique_ptr<infmem::tokenizer::Tokenizer>> TokenizerOf(const Model& model,
@@ -297,7 +325,7 @@ absl::Status Train() {
   if (resume) {
     ASSIGN_OR_RETURN(model, Model::Load(out, Options()));
   } else {
-    ASSIGN_OR_RETURN(ModelConfig c, TrainTextTokenizer(out, docs));
+    ASSIGN_OR_RETURN(ModelConfig c, PrepareTextModel(out, docs));
     ASSIGN_OR_RETURN(model, Model::CreateRandom(c, seed, Options()));
   }
   ASSIGN_OR_RETURN(auto tok, TokenizerOf(*model, out));
@@ -351,8 +379,33 @@ absl::Status Eval() {
                                                     absl::GetFlag(FLAGS_eval_count), length, seed));
     std::printf("| %s | %lld | %lld | %.3f | %.3f |\n", dir.c_str(), static_cast<long long>(length),
                 static_cast<long long>(acc.examples), acc.exact_match, acc.per_position);
+    if (absl::GetFlag(FLAGS_oracles)) {
+      const int64_t window = 2 * model->config().segment_length;
+      const auto oracles = infmem::train::EvaluateSortingOracles(
+          infmem::train::Split::kTest, absl::GetFlag(FLAGS_eval_count), length, window, seed);
+      std::printf("| oracle: counts of the last %lld | %lld | %lld | %.3f | %.3f |\n",
+                  static_cast<long long>(window), static_cast<long long>(length),
+                  static_cast<long long>(oracles.last_window.examples),
+                  oracles.last_window.exact_match, oracles.last_window.per_position);
+      std::printf("| oracle: true mean distribution | %lld | %lld | %.3f | %.3f |\n",
+                  static_cast<long long>(length),
+                  static_cast<long long>(oracles.true_distribution.examples),
+                  oracles.true_distribution.exact_match, oracles.true_distribution.per_position);
+    }
     std::fflush(stdout);
   }
+  return absl::OkStatus();
+}
+
+// Trains the text task's tokenizer alone into --out, for runs that must share one.
+absl::Status Tokenizer() {
+  const std::string out = absl::GetFlag(FLAGS_out);
+  if (out.empty()) return absl::InvalidArgumentError("--out is required");
+  ASSIGN_OR_RETURN(
+      std::vector<std::string> docs,
+      infmem::train::ReadBrownSplit(absl::GetFlag(FLAGS_data), infmem::train::Split::kTrain));
+  RETURN_IF_ERROR(TrainTokenizer(out, docs));
+  std::printf("trained %s/tokenizer.model on %zu documents\n", out.c_str(), docs.size());
   return absl::OkStatus();
 }
 
@@ -397,10 +450,13 @@ int main(int argc, char** argv) {
     status = Train();
   } else if (command == "eval") {
     status = Eval();
+  } else if (command == "tokenizer") {
+    status = Tokenizer();
   } else if (command == "export") {
     status = Export();
   } else {
-    std::fprintf(stderr, "usage: infmem-train train|eval|export [--flags]   (--helpfull)\n");
+    std::fprintf(stderr,
+                 "usage: infmem-train train|eval|export|tokenizer [--flags]   (--helpfull)\n");
     return 2;
   }
   return status.ok() ? 0 : Fail(status);

@@ -21,6 +21,17 @@ struct SortingAccuracy {
 absl::StatusOr<SortingAccuracy> EvaluateSorting(const model::Model& model, Split split,
                                                 int64_t count, int64_t length, uint64_t seed = 0);
 
+// Reference points that need no model, on the same examples: the order given by the counts
+// of the last `window` content symbols (what a perfect counter that sees only the short-term
+// memory achieves) and the order of the true mean distribution, (start + end) / 2 (what a
+// perfect estimator of the drifting distribution achieves without counting exactly).
+struct SortingOracles {
+  SortingAccuracy last_window;
+  SortingAccuracy true_distribution;
+};
+SortingOracles EvaluateSortingOracles(Split split, int64_t count, int64_t length, int64_t window,
+                                      uint64_t seed = 0);
+
 }  // namespace infmem::train
 
 #endif  // INFMEM_TRAIN_SORTING_EVAL_H_

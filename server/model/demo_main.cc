@@ -17,6 +17,8 @@ ABSL_FLAG(int, max_tokens, 32, "Tokens to generate.");
 ABSL_FLAG(std::string, device, "auto", "cpu, cuda, cuda:N or auto.");
 ABSL_FLAG(int, threads, 0, "CPU threads for the model (0 = all cores).");
 ABSL_FLAG(double, temperature, 0.0, "Sampling temperature (0 = greedy).");
+ABSL_FLAG(double, top_p, 1.0, "Nucleus sampling mass (1 = off).");
+ABSL_FLAG(double, repetition_penalty, 1.0, "Repetition penalty (1 = off).");
 ABSL_FLAG(uint64_t, seed, 1, "Sampling and session seed.");
 
 namespace {
@@ -48,10 +50,15 @@ int main(int argc, char** argv) {
 
   auto session = (*model)->NewSession(absl::GetFlag(FLAGS_seed));
   const auto start = std::chrono::steady_clock::now();
-  auto logits = (*model)->Prefill(*session, *ids);
+  // A session starts with BOS, as every training document did.
+  std::vector<int32_t> input = *ids;
+  if (config.bos_id >= 0) input.insert(input.begin(), config.bos_id);
+  auto logits = (*model)->Prefill(*session, input);
   if (!logits.ok()) return Fail(logits.status());
   infmem::model::SamplingParams params;
   params.temperature = absl::GetFlag(FLAGS_temperature);
+  params.top_p = absl::GetFlag(FLAGS_top_p);
+  params.repetition_penalty = absl::GetFlag(FLAGS_repetition_penalty);
   params.seed = absl::GetFlag(FLAGS_seed);
   if (auto s = infmem::model::ValidateSamplingParams(params); !s.ok()) return Fail(s);
   infmem::model::Sampler sampler(params);

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <set>
 
+#include "train/sorting_eval.h"
+
 namespace infmem::train {
 namespace {
 
@@ -67,6 +69,20 @@ TEST(SortingTaskTest, SplitsAreFixedAndDisjoint) {
   }
   EXPECT_NE(MakeSortingExample(Split::kTrain, 0, 300, 1).tokens,
             MakeSortingExample(Split::kTrain, 0, 300, 2).tokens);
+}
+
+TEST(SortingOraclesTest, CountingEverySymbolIsExactAndTheMeanDistributionIsNot) {
+  // A window as long as the content counts every symbol: that is the definition of the answer.
+  const SortingOracles full = EvaluateSortingOracles(Split::kTest, 30, 500, 500);
+  EXPECT_EQ(full.last_window.examples, 30);
+  EXPECT_DOUBLE_EQ(full.last_window.exact_match, 1.0);
+  EXPECT_DOUBLE_EQ(full.last_window.per_position, 1.0);
+  // The true distribution orders the symbols well but not exactly (sampling noise), and a
+  // short window, which sees only the end distribution, does worse.
+  const SortingOracles partial = EvaluateSortingOracles(Split::kTest, 30, 4000, 100);
+  EXPECT_GT(partial.true_distribution.per_position, 0.3);
+  EXPECT_LT(partial.true_distribution.exact_match, 0.5);
+  EXPECT_LT(partial.last_window.per_position, partial.true_distribution.per_position);
 }
 
 }  // namespace
