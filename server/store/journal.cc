@@ -1,0 +1,150 @@
+#include "server/store/journal.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "server/common/file_io.h"
+#include "server/common/hash.h"
+#include "server/common/status_macros.h"
+
+namespace infmem::store {
+namespace {
+
+constexpr uint32_t kMagic = 0x314a4d49;  // "IMJ1" read as little-endian
+constexpr size_t kHeaderBytes = 16;      // magic, count, first_index
+constexpr size_t kChecksumBytes = 8;
+
+absl::Status Errno(absl::string_view what, const std::string& path) {
+  return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
+}
+
+template <typename T>
+void Put(std::string& out, T value) {
+  out.append(reinterpret_cast<const char*>(&value), sizeof(value));
+}
+
+template <typename T>
+T Get(const char* p) {
+  T value;
+  std::memcpy(&value, p, sizeof(value));
+  return value;
+}
+
+}  // namespace
+
+JournalWriter::JournalWriter(std::string path, int fd, int64_t size)
+    : path_(std::move(path)), fd_(fd), size_(size) {}
+
+JournalWriter::~JournalWriter() { ::close(fd_); }
+
+absl::StatusOr<std::unique_ptr<JournalWriter>> JournalWriter::Open(const std::string& path,
+                                                                   int64_t valid_bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno("opening journal", path);
+  const off_t end = ::lseek(fd, 0, SEEK_END);
+  if (end < 0 || (end > valid_bytes && ::ftruncate(fd, valid_bytes) != 0)) {
+    const absl::Status status = Errno("cutting the torn tail of", path);
+    ::close(fd);
+    return status;
+  }
+  return std::unique_ptr<JournalWriter>(
+      new JournalWriter(path, fd, std::min<int64_t>(end, valid_bytes)));
+}
+
+absl::Status JournalWriter::Append(int64_t first_index, absl::Span<const int32_t> tokens) {
+  std::string buf;
+  for (size_t done = 0; done < tokens.size();) {
+    const uint32_t count =
+        static_cast<uint32_t>(std::min<size_t>(kMaxJournalRecordTokens, tokens.size() - done));
+    const size_t start = buf.size();
+    Put<uint32_t>(buf, kMagic);
+    Put<uint32_t>(buf, count);
+    Put<int64_t>(buf, first_index + static_cast<int64_t>(done));
+    buf.append(reinterpret_cast<const char*>(tokens.data() + done), count * sizeof(int32_t));
+    Put<uint64_t>(buf, Fnv1a64(buf.data() + start, buf.size() - start));
+    done += count;
+  }
+  for (size_t written = 0; written < buf.size();) {
+    const ssize_t n = ::write(fd_, buf.data() + written, buf.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      // Leave no partial record behind a later append: cut back to the last whole record.
+      const absl::Status status = Errno("appending to journal", path_);
+      if (::ftruncate(fd_, size_) != 0) return Errno("restoring journal", path_);
+      return status;
+    }
+    written += static_cast<size_t>(n);
+  }
+  size_ += static_cast<int64_t>(buf.size());
+  return absl::OkStatus();
+}
+
+absl::Status JournalWriter::Sync() {
+  if (::fdatasync(fd_) != 0) return Errno("syncing journal", path_);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<JournalContents> ReadJournal(const std::string& path) {
+  JournalContents out;
+  if (::access(path.c_str(), F_OK) != 0) return out;
+  ASSIGN_OR_RETURN(const std::string data, ReadFile(path));
+  auto corrupt = [&](size_t offset, absl::string_view why) {
+    return absl::DataLossError(
+        absl::StrCat("journal ", path, " is corrupt at byte ", offset, ": ", why));
+  };
+  size_t pos = 0;
+  int64_t next_index = -1;
+  while (pos < data.size()) {
+    const size_t left = data.size() - pos;
+    if (left < kHeaderBytes) {
+      out.torn_tail = true;  // a header cut short
+      break;
+    }
+    const uint32_t magic = Get<uint32_t>(data.data() + pos);
+    const uint32_t count = Get<uint32_t>(data.data() + pos + 4);
+    const int64_t first = Get<int64_t>(data.data() + pos + 8);
+    if (magic != kMagic) {
+      // A crash can leave the file extended over bytes that were never written (zeros).
+      if (std::all_of(data.begin() + static_cast<std::ptrdiff_t>(pos), data.end(),
+                      [](char c) { return c == 0; })) {
+        out.torn_tail = true;
+        break;
+      }
+      return corrupt(pos, "bad record magic");
+    }
+    if (count == 0 || count > kMaxJournalRecordTokens) return corrupt(pos, "bad token count");
+    if (first < 0) return corrupt(pos, "negative token index");
+    const size_t record = kHeaderBytes + count * sizeof(int32_t) + kChecksumBytes;
+    if (record > left) {
+      out.torn_tail = true;
+      break;
+    }
+    const uint64_t want = Get<uint64_t>(data.data() + pos + record - kChecksumBytes);
+    if (Fnv1a64(data.data() + pos, record - kChecksumBytes) != want) {
+      if (record == left) {
+        out.torn_tail = true;
+        break;
+      }
+      return corrupt(pos, "checksum mismatch");
+    }
+    if (next_index >= 0 && first != next_index) {
+      return corrupt(pos,
+                     absl::StrCat("record starts at token ", first, ", expected ", next_index));
+    }
+    if (next_index < 0) out.first_index = first;
+    const size_t old = out.tokens.size();
+    out.tokens.resize(old + count);
+    std::memcpy(out.tokens.data() + old, data.data() + pos + kHeaderBytes, count * sizeof(int32_t));
+    next_index = first + count;
+    pos += record;
+  }
+  out.valid_bytes = static_cast<int64_t>(pos);
+  return out;
+}
+
+}  // namespace infmem::store

@@ -1,0 +1,66 @@
+// Journal: a session's append-only token log on disk (ARCHITECTURE.md §4). Each record holds
+// the absolute index of its first token, the tokens, and a checksum over both, so recovery
+// can tell a torn tail (an append cut short by a crash, never acknowledged) from corruption of
+// acknowledged records.
+//
+// Record (little-endian): u32 magic "IMJ1" | u32 count | u64 first_index | i32 tokens[count] |
+// u64 FNV-1a 64 of everything before it in the record.
+//
+// JournalWriter is not thread-safe (one writer per session, under the session's lock);
+// ReadJournal is a pure function of the file.
+#ifndef INFMEM_SERVER_STORE_JOURNAL_H_
+#define INFMEM_SERVER_STORE_JOURNAL_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+
+namespace infmem::store {
+
+// The most tokens one record may hold (a bigger append is split into several records).
+inline constexpr uint32_t kMaxJournalRecordTokens = 1u << 20;
+
+class JournalWriter {
+ public:
+  // Opens `path` for appending, creating it if missing; `valid_bytes` (from ReadJournal) cuts
+  // a torn tail first. Returns an error naming the path when the file cannot be opened.
+  static absl::StatusOr<std::unique_ptr<JournalWriter>> Open(const std::string& path,
+                                                             int64_t valid_bytes);
+  ~JournalWriter();
+  JournalWriter(const JournalWriter&) = delete;
+  JournalWriter& operator=(const JournalWriter&) = delete;
+
+  // Writes records for `tokens`, the first of which has absolute index `first_index`. The
+  // bytes reach the page cache, not the disk: call Sync before acknowledging them.
+  absl::Status Append(int64_t first_index, absl::Span<const int32_t> tokens);
+  // Makes every appended byte durable (fdatasync).
+  absl::Status Sync();
+  // Returns the bytes written so far (file size).
+  int64_t size() const { return size_; }
+
+ private:
+  JournalWriter(std::string path, int fd, int64_t size);
+  std::string path_;
+  int fd_;
+  int64_t size_;
+};
+
+struct JournalContents {
+  int64_t first_index = 0;      // index of tokens[0] (0 when the journal is empty)
+  std::vector<int32_t> tokens;  // every token of the valid records, contiguous
+  int64_t valid_bytes = 0;      // length of the valid prefix of the file
+  bool torn_tail = false;       // bytes after the valid prefix were an unfinished last record
+};
+
+// Reads the journal at `path` (a missing file reads as empty). A last record that is
+// incomplete or fails its checksum is a torn tail: reported and excluded. DataLoss when a bad
+// record is followed by more data, or when records do not continue each other's indexes.
+absl::StatusOr<JournalContents> ReadJournal(const std::string& path);
+
+}  // namespace infmem::store
+
+#endif  // INFMEM_SERVER_STORE_JOURNAL_H_

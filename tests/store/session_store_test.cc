@@ -1,0 +1,187 @@
+#include "server/store/session_store.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "server/common/file_io.h"
+
+namespace infmem::store {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class SessionStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = ::testing::TempDir() + "/store_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    fs::remove_all(root_);
+    store_ = SessionStore::Open(root_).value();
+  }
+  void Reopen() {
+    store_.reset();
+    store_ = SessionStore::Open(root_).value();
+  }
+  SessionRecord Record(const std::string& id) { return {id, 0xfedcba9876543210ull, 1234}; }
+  std::vector<int32_t> Tokens(int from, int to) {
+    std::vector<int32_t> t;
+    for (int i = from; i < to; ++i) t.push_back(i * 7);
+    return t;
+  }
+
+  std::string root_;
+  std::unique_ptr<SessionStore> store_;
+};
+
+TEST_F(SessionStoreTest, CreateThenLoadGivesTheRecordAndNothingElse) {
+  ASSERT_TRUE(store_->Create(Record("chat-1")).ok());
+  Reopen();
+  StoredSession s = store_->Load("chat-1").value();
+  EXPECT_EQ(s.record.id, "chat-1");
+  EXPECT_EQ(s.record.seed, 0xfedcba9876543210ull);
+  EXPECT_EQ(s.record.created_unix_ms, 1234);
+  EXPECT_TRUE(s.snapshot.empty());
+  EXPECT_TRUE(s.journal.tokens.empty());
+}
+
+TEST_F(SessionStoreTest, CreateTwiceIsAlreadyExists) {
+  ASSERT_TRUE(store_->Create(Record("a")).ok());
+  EXPECT_EQ(store_->Create(Record("a")).code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(SessionStoreTest, BadIdsAreRejectedBeforeAnyPathIsBuilt) {
+  for (const std::string& id :
+       std::vector<std::string>{"", "../escape", "a/b", "a.b", "x y", std::string(129, 'a'),
+                                std::string("nul\0byte", 8), ".pending-x"}) {
+    EXPECT_EQ(store_->Create(Record(id)).code(), absl::StatusCode::kInvalidArgument) << id;
+    EXPECT_EQ(store_->Load(id).status().code(), absl::StatusCode::kInvalidArgument) << id;
+    EXPECT_EQ(store_->Append(id, 0, {1}).code(), absl::StatusCode::kInvalidArgument) << id;
+    EXPECT_EQ(store_->Delete(id).code(), absl::StatusCode::kInvalidArgument) << id;
+  }
+  EXPECT_FALSE(fs::exists(fs::path(root_).parent_path() / "escape"));
+  EXPECT_TRUE(store_->Create(Record(std::string(128, 'Z'))).ok());
+  auto problem = store_->Create(Record("a/b"));
+  EXPECT_THAT(std::string(problem.message()), HasSubstr("character 1"));
+}
+
+TEST_F(SessionStoreTest, UnknownSessionsAreNotFound) {
+  EXPECT_EQ(store_->Load("nope").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->Append("nope", 0, {1}).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->WriteSnapshot("nope", 0, "x").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->Delete("nope").code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SessionStoreTest, AppendedTokensSurviveAReopen) {
+  ASSERT_TRUE(store_->Create(Record("s")).ok());
+  ASSERT_TRUE(store_->Append("s", 0, Tokens(0, 5)).ok());
+  ASSERT_TRUE(store_->Append("s", 5, Tokens(5, 9)).ok());
+  Reopen();
+  StoredSession s = store_->Load("s").value();
+  EXPECT_EQ(s.journal.first_index, 0);
+  EXPECT_EQ(s.journal.tokens, Tokens(0, 9));
+}
+
+TEST_F(SessionStoreTest, AnAppendWritesBytesInProportionToItsTokens) {
+  ASSERT_TRUE(store_->Create(Record("s")).ok());
+  ASSERT_TRUE(store_->WriteSnapshot("s", 0, std::string(100000, 'x')).ok());
+  const int64_t before = store_->bytes_written();
+  ASSERT_TRUE(store_->Append("s", 0, Tokens(0, 16)).ok());
+  EXPECT_EQ(store_->bytes_written() - before, 16 * 4 + 24);  // tokens + one record's framing
+}
+
+TEST_F(SessionStoreTest, SnapshotReplacesTheOldOneAndCompactsTheJournal) {
+  ASSERT_TRUE(store_->Create(Record("s")).ok());
+  ASSERT_TRUE(store_->Append("s", 0, Tokens(0, 10)).ok());
+  ASSERT_TRUE(store_->WriteSnapshot("s", 4, "first").ok());
+  ASSERT_TRUE(store_->WriteSnapshot("s", 6, "second").ok());
+  ASSERT_TRUE(store_->Append("s", 10, Tokens(10, 12)).ok());
+  Reopen();
+  StoredSession s = store_->Load("s").value();
+  EXPECT_EQ(s.snapshot, "second");
+  EXPECT_EQ(s.journal.first_index, 6);
+  EXPECT_EQ(s.journal.tokens, Tokens(6, 12));
+  EXPECT_FALSE(fs::exists(root_ + "/s/state.safetensors.tmp"));
+}
+
+TEST_F(SessionStoreTest, ATornJournalTailIsCutAndAppendsContinueAfterIt) {
+  ASSERT_TRUE(store_->Create(Record("s")).ok());
+  ASSERT_TRUE(store_->Append("s", 0, Tokens(0, 4)).ok());
+  ASSERT_TRUE(store_->Append("s", 4, Tokens(4, 8)).ok());
+  store_.reset();
+  const std::string journal = root_ + "/s/journal";
+  fs::resize_file(journal, fs::file_size(journal) - 5);  // the crash cut the last append
+  store_ = SessionStore::Open(root_).value();
+  StoredSession s = store_->Load("s").value();
+  EXPECT_TRUE(s.journal.torn_tail);
+  EXPECT_EQ(s.journal.tokens, Tokens(0, 4));
+  ASSERT_TRUE(store_->Append("s", 4, Tokens(4, 6)).ok());
+  Reopen();
+  EXPECT_EQ(store_->Load("s").value().journal.tokens, Tokens(0, 6));
+}
+
+TEST_F(SessionStoreTest, CorruptionIsDataLossForThatSessionOnly) {
+  for (const std::string id : {"good", "bad-record", "bad-journal"}) {
+    ASSERT_TRUE(store_->Create(Record(id)).ok());
+    ASSERT_TRUE(store_->Append(id, 0, Tokens(0, 4)).ok());
+    ASSERT_TRUE(store_->Append(id, 4, Tokens(4, 8)).ok());
+  }
+  store_.reset();
+  std::ofstream(root_ + "/bad-record/session.json") << "{\"format_version\": 1, \"seed\": 5}";
+  {
+    std::string bytes = ReadFile(root_ + "/bad-journal/journal").value();
+    bytes[20] ^= 0x10;  // inside the first of two records
+    std::ofstream(root_ + "/bad-journal/journal", std::ios::binary) << bytes;
+  }
+  store_ = SessionStore::Open(root_).value();
+  auto record = store_->Load("bad-record");
+  EXPECT_EQ(record.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(record.status().message()), HasSubstr("session.json"));
+  auto journal = store_->Load("bad-journal");
+  EXPECT_EQ(journal.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(journal.status().message()), HasSubstr("journal"));
+  EXPECT_EQ(store_->Load("good").value().journal.tokens, Tokens(0, 8));
+}
+
+TEST_F(SessionStoreTest, MalformedRecordsAreDataLoss) {
+  ASSERT_TRUE(store_->Create(Record("s")).ok());
+  for (const std::string text :
+       {"", "[]", "{", "{\"format_version\": 2, \"seed\": \"1\", \"created_unix_ms\": 0}",
+        "{\"format_version\": 1, \"seed\": \"-1\", \"created_unix_ms\": 0}",
+        "{\"format_version\": 1, \"seed\": \"1\", \"created_unix_ms\": 1.5}",
+        "{\"format_version\": 1, \"seed\": \"1\", \"seed\": \"2\", \"created_unix_ms\": 0}"}) {
+    std::ofstream(root_ + "/s/session.json") << text;
+    EXPECT_EQ(store_->Load("s").status().code(), absl::StatusCode::kDataLoss) << text;
+  }
+}
+
+TEST_F(SessionStoreTest, DeleteRemovesTheSessionAndListSeesOnlySessions) {
+  for (const std::string id : {"b", "a", "c"}) ASSERT_TRUE(store_->Create(Record(id)).ok());
+  ASSERT_TRUE(store_->Delete("b").ok());
+  EXPECT_EQ(store_->Delete("b").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->Load("b").status().code(), absl::StatusCode::kNotFound);
+  // Leftovers of an interrupted creation or deletion, and a stray file.
+  fs::create_directories(root_ + "/.pending-x-1");
+  fs::create_directories(root_ + "/.deleted-y-2");
+  std::ofstream(root_ + "/stray") << "x";
+  EXPECT_THAT(store_->List().value(), ElementsAre("a", "c"));
+  Reopen();
+  EXPECT_FALSE(fs::exists(root_ + "/.pending-x-1"));
+  EXPECT_FALSE(fs::exists(root_ + "/.deleted-y-2"));
+  EXPECT_THAT(store_->List().value(), ElementsAre("a", "c"));
+  ASSERT_TRUE(store_->Create(Record("b")).ok());  // the id is free again
+}
+
+TEST_F(SessionStoreTest, OpenFailsOnAPathThatCannotBeADirectory) {
+  std::ofstream(root_ + "-file") << "x";
+  auto store = SessionStore::Open(root_ + "-file/sub");
+  ASSERT_FALSE(store.ok());
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr(root_ + "-file/sub"));
+}
+
+}  // namespace
+}  // namespace infmem::store
