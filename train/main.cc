@@ -10,6 +10,7 @@
 // Tasks: "sorting" (MODEL.md §8) and "text" (the Brown corpus, scripts/fetch-brown.sh).
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -352,13 +353,25 @@ absl::Status Eval() {
                      infmem::train::ReadBrownSplit(absl::GetFlag(FLAGS_data), split));
     ASSIGN_OR_RETURN(auto tok, TokenizerOf(*model, dir));
     ASSIGN_OR_RETURN(auto tokenized, infmem::train::TokenizeDocuments(*tok, docs));
+    // Buckets: inside the short-term memory (< 2L), then beyond it, where only a long-term
+    // memory can still see the document's beginning.
+    const int64_t stm = 2 * model->config().segment_length;
     ASSIGN_OR_RETURN(infmem::train::Perplexity p,
-                     infmem::train::EvaluatePerplexity(*model, tokenized));
+                     infmem::train::EvaluatePerplexity(*model, tokenized, {stm, 4 * stm}));
     std::printf(
         "| model | split | documents | tokens | nats/token | perplexity |\n"
-        "|---|---|---:|---:|---:|---:|\n| %s | %s | %lld | %lld | %.4f | %.2f |\n",
+        "|---|---|---:|---:|---:|---:|\n| %s | %s | %lld | %lld | %.4f | %.2f |\n\n",
         dir.c_str(), absl::GetFlag(FLAGS_split).c_str(), static_cast<long long>(p.documents),
         static_cast<long long>(p.tokens), p.mean_nll, p.perplexity);
+    std::printf(
+        "| model | token positions | tokens | nats/token | perplexity |\n"
+        "|---|---|---:|---:|---:|\n");
+    for (const infmem::train::PositionBucket& b : p.by_position) {
+      const std::string range =
+          b.end == INT64_MAX ? absl::StrCat(b.begin, " on") : absl::StrCat(b.begin, "-", b.end - 1);
+      std::printf("| %s | %s | %lld | %.4f | %.2f |\n", dir.c_str(), range.c_str(),
+                  static_cast<long long>(b.tokens), b.mean_nll, std::exp(b.mean_nll));
+    }
     return absl::OkStatus();
   }
   if (absl::GetFlag(FLAGS_task) != "sorting") {

@@ -1,6 +1,7 @@
 #include "train/text_task.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -44,26 +45,47 @@ std::vector<TokenizedDocument> CutSequences(const std::vector<TokenizedDocument>
 }
 
 absl::StatusOr<Perplexity> EvaluatePerplexity(model::Model& model,
-                                              const std::vector<TokenizedDocument>& documents) {
+                                              const std::vector<TokenizedDocument>& documents,
+                                              const std::vector<int64_t>& bucket_edges) {
   // The trainer's evaluation runs the serving forward segment by segment without autograd.
   model::Trainer scorer(model, model::TrainOptions{});
   Perplexity result;
+  int64_t begin = 1;  // position 0 is given, never predicted
+  for (int64_t edge : bucket_edges) {
+    if (edge <= begin) {
+      return absl::InvalidArgumentError("position bucket edges must increase from 2");
+    }
+    result.by_position.push_back({begin, edge});
+    begin = edge;
+  }
+  result.by_position.push_back({begin, INT64_MAX});
+  std::vector<double> bucket_sums(result.by_position.size(), 0.0);
   double nll_sum = 0;
   for (size_t d = 0; d < documents.size(); ++d) {
     const TokenizedDocument& doc = documents[d];
     if (doc.size() < 2) continue;
-    auto mean = scorer.Evaluate({model::Sequence{doc, {}}});
-    if (!mean.ok()) {
-      return absl::Status(mean.status().code(),
-                          absl::StrCat("document ", d, ": ", mean.status().message()));
+    auto losses = scorer.TokenLosses(model::Sequence{doc, {}});
+    if (!losses.ok()) {
+      return absl::Status(losses.status().code(),
+                          absl::StrCat("document ", d, ": ", losses.status().message()));
     }
-    const int64_t predicted = static_cast<int64_t>(doc.size()) - 1;
-    nll_sum += *mean * static_cast<double>(predicted);
-    result.tokens += predicted;
+    size_t bucket = 0;
+    for (size_t i = 0; i < losses->size(); ++i) {
+      const int64_t position = static_cast<int64_t>(i) + 1;
+      while (position >= result.by_position[bucket].end) ++bucket;
+      bucket_sums[bucket] += (*losses)[i];
+      ++result.by_position[bucket].tokens;
+      nll_sum += (*losses)[i];
+    }
+    result.tokens += static_cast<int64_t>(losses->size());
     ++result.documents;
   }
   if (result.tokens == 0) {
     return absl::InvalidArgumentError("no document has the two tokens perplexity needs");
+  }
+  for (size_t b = 0; b < bucket_sums.size(); ++b) {
+    PositionBucket& bucket = result.by_position[b];
+    if (bucket.tokens > 0) bucket.mean_nll = bucket_sums[b] / static_cast<double>(bucket.tokens);
   }
   result.mean_nll = nll_sum / static_cast<double>(result.tokens);
   result.perplexity = std::exp(result.mean_nll);

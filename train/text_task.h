@@ -28,18 +28,29 @@ absl::StatusOr<std::vector<TokenizedDocument>> TokenizeDocuments(
 std::vector<TokenizedDocument> CutSequences(const std::vector<TokenizedDocument>& documents,
                                             int64_t length);
 
+// Loss over the predicted tokens whose position in their document lies in [begin, end).
+struct PositionBucket {
+  int64_t begin = 0, end = 0;  // end = INT64_MAX: open
+  int64_t tokens = 0;
+  double mean_nll = 0;
+};
+
 struct Perplexity {
   int64_t documents = 0;
   int64_t tokens = 0;     // predicted tokens (each document's first token is given)
   double mean_nll = 0;    // nats per predicted token
   double perplexity = 0;  // exp(mean_nll)
+  std::vector<PositionBucket> by_position;  // one per bucket asked for
 };
 
 // Runs every document through `model` as one session, from its first token to its last,
-// and returns the perplexity over all predicted tokens. InvalidArgument when no document
-// has two tokens or a token is outside the model's vocabulary.
+// and returns the perplexity over all predicted tokens, and the mean loss per position
+// bucket cut at the increasing `bucket_edges` (for example {256, 1024}: positions 1-255,
+// 256-1023, 1024 on), which shows where in a document a memory pays off. InvalidArgument when
+// no document has two tokens or a token is outside the model's vocabulary.
 absl::StatusOr<Perplexity> EvaluatePerplexity(model::Model& model,
-                                              const std::vector<TokenizedDocument>& documents);
+                                              const std::vector<TokenizedDocument>& documents,
+                                              const std::vector<int64_t>& bucket_edges = {});
 
 }  // namespace infmem::train
 

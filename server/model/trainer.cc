@@ -63,8 +63,11 @@ struct Trainer::Impl {
     return absl::OkStatus();
   }
 
-  // Runs the batch segment by segment; back-propagates each segment when `train`.
-  absl::StatusOr<StepResult> Run(const std::vector<Sequence>& batch, bool train) {
+  // Runs the batch segment by segment; back-propagates each segment when `train`. When
+  // `token_losses` is given, fills it with every predicted token's cross-entropy, [rows, n-1]
+  // row-major.
+  absl::StatusOr<StepResult> Run(const std::vector<Sequence>& batch, bool train,
+                                 std::vector<double>* token_losses = nullptr) {
     RETURN_IF_ERROR(Validate(batch));
     Model::Impl& m = model.impl();
     const int64_t rows = static_cast<int64_t>(batch.size());
@@ -96,6 +99,7 @@ struct Trainer::Impl {
       const int64_t seg = m.config.segment_length;
       const int64_t segments = (n - 1 + seg - 1) / seg;
       double ce_total = 0, kl_total = 0;
+      std::vector<torch::Tensor> pieces;  // per-token losses, when asked for
       for (int64_t start = 0; start < n - 1; start += seg) {
         const int64_t len = std::min(seg, n - 1 - start);
         // A segment in which no token counts only builds memory for later segments (whose
@@ -113,7 +117,14 @@ struct Trainer::Impl {
             ce_sum + m.config.ltm.kl_weight * out.kl / static_cast<double>(segments);
         if (backprop && loss.requires_grad()) loss.backward();
         ce_total += ce_sum.item<double>();
+        if (token_losses != nullptr) {
+          pieces.push_back(ce.detach().view({rows, len}).to(torch::kCPU, torch::kFloat64));
+        }
         kl_total += out.kl.item<double>() / static_cast<double>(segments);
+      }
+      if (token_losses != nullptr) {
+        torch::Tensor all = torch::cat(pieces, 1).contiguous();
+        token_losses->assign(all.data_ptr<double>(), all.data_ptr<double>() + all.numel());
       }
       StepResult result;
       result.loss = ce_total;
@@ -158,6 +169,13 @@ absl::StatusOr<StepResult> Trainer::Step(const std::vector<Sequence>& batch) {
 absl::StatusOr<double> Trainer::Evaluate(const std::vector<Sequence>& batch) {
   ASSIGN_OR_RETURN(StepResult r, impl_->Run(batch, /*train=*/false));
   return r.loss;
+}
+
+absl::StatusOr<std::vector<double>> Trainer::TokenLosses(const Sequence& sequence) {
+  std::vector<double> losses;
+  Sequence all{sequence.tokens, {}};  // every token counts
+  RETURN_IF_ERROR(impl_->Run({all}, /*train=*/false, &losses).status());
+  return losses;
 }
 
 absl::Status Trainer::SaveCheckpoint(const std::string& dir) const {

@@ -54,6 +54,10 @@ class Trainer {
   // Returns the mean cross-entropy over the counted tokens of `batch` without training.
   absl::StatusOr<double> Evaluate(const std::vector<Sequence>& batch);
 
+  // Returns the cross-entropy (nats) of predicting each token of `sequence` after the first,
+  // without training: element i scores tokens[i + 1].
+  absl::StatusOr<std::vector<double>> TokenLosses(const Sequence& sequence);
+
   // Writes `dir`/config.json, model.safetensors (float32) and optimizer.pt (the optimizer
   // state and the step count), so that Resume continues exactly where this left off.
   absl::Status SaveCheckpoint(const std::string& dir) const;

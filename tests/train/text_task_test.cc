@@ -80,6 +80,26 @@ TEST(EvaluatePerplexityTest, MatchesTokenByTokenScoringAcrossSegments) {
   EXPECT_GT(p.perplexity, 1.0);
 }
 
+TEST(EvaluatePerplexityTest, PositionBucketsPartitionThePredictedTokens) {
+  auto model = model::Model::CreateRandom(testing::TinyConfig(), 3, {"cpu", "float32", 1}).value();
+  const std::vector<TokenizedDocument> docs = {std::vector<int32_t>(30, 7),
+                                               std::vector<int32_t>(70, 9)};
+  const Perplexity p = EvaluatePerplexity(*model, docs, {20, 50}).value();
+  ASSERT_EQ(p.by_position.size(), 3u);
+  EXPECT_EQ(p.by_position[0].begin, 1);
+  EXPECT_EQ(p.by_position[0].end, 20);
+  EXPECT_EQ(p.by_position[0].tokens, 19 + 19);  // positions 1..19 of both documents
+  EXPECT_EQ(p.by_position[1].tokens, 10 + 30);  // 20..29 of the first, 20..49 of the second
+  EXPECT_EQ(p.by_position[2].tokens, 20);       // 50..69 of the second
+  double weighted = 0;
+  for (const PositionBucket& b : p.by_position) weighted += b.mean_nll * b.tokens;
+  EXPECT_NEAR(weighted / p.tokens, p.mean_nll, 1e-9);
+  EXPECT_EQ(EvaluatePerplexity(*model, docs, {20, 20}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(EvaluatePerplexity(*model, docs, {1}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(EvaluatePerplexityTest, RejectsEmptyAndOutOfVocabularyInput) {
   auto model = model::Model::CreateRandom(testing::TinyConfig(), 3, {"cpu", "float32", 1}).value();
   EXPECT_EQ(EvaluatePerplexity(*model, {}).status().code(), absl::StatusCode::kInvalidArgument);
