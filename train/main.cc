@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <numeric>
 #include <string>
 #include <vector>
 
@@ -23,12 +22,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "server/common/hash.h"
 #include "server/common/status_macros.h"
 #include "server/model/model.h"
 #include "server/model/trainer.h"
 #include "server/tokenizer/sentencepiece_trainer.h"
 #include "server/tokenizer/tokenizer.h"
+#include "train/batch_sources.h"
 #include "train/brown_corpus.h"
 #include "train/sorting_eval.h"
 #include "train/sorting_task.h"
@@ -188,68 +187,8 @@ absl::StatusOr<std::unique_ptr<infmem::tokenizer::Tokenizer>> TokenizerOf(const 
   return infmem::tokenizer::MakeTokenizer(c.tokenizer.kind, dir, c.tokenizer.file, c.vocab_size);
 }
 
-// Serves the training batches of one task, a pure function of (step, seed), so that a
-// resumed run sees exactly the data an uninterrupted one would have.
-class BatchSource {
- public:
-  virtual ~BatchSource() = default;
-  virtual std::vector<infmem::model::Sequence> Batch(int64_t step, int batch) const = 0;
-};
-
-class SortingBatches : public BatchSource {
- public:
-  SortingBatches(int64_t length, uint64_t seed) : length_(length), seed_(seed) {}
-  std::vector<infmem::model::Sequence> Batch(int64_t step, int batch) const override {
-    std::vector<infmem::model::Sequence> seqs;
-    for (int b = 0; b < batch; ++b) {
-      auto ex = infmem::train::MakeSortingExample(
-          infmem::train::Split::kTrain, static_cast<uint64_t>(step * batch + b), length_, seed_);
-      seqs.push_back({std::move(ex.tokens), std::move(ex.loss_mask)});
-    }
-    return seqs;
-  }
-
- private:
-  int64_t length_;
-  uint64_t seed_;
-};
-
-// Epochs over the cut sequences, each epoch in its own seeded order.
-class TextBatches : public BatchSource {
- public:
-  TextBatches(std::vector<TokenizedDocument> sequences, uint64_t seed)
-      : sequences_(std::move(sequences)), seed_(seed) {}
-  std::vector<infmem::model::Sequence> Batch(int64_t step, int batch) const override {
-    std::vector<infmem::model::Sequence> seqs;
-    const uint64_t count = sequences_.size();
-    for (int b = 0; b < batch; ++b) {
-      const uint64_t index = static_cast<uint64_t>(step * batch + b);
-      const uint64_t epoch = index / count;
-      if (epoch != order_epoch_ || order_.empty()) Shuffle(epoch);
-      seqs.push_back({sequences_[order_[index % count]], {}});
-    }
-    return seqs;
-  }
-  size_t size() const { return sequences_.size(); }
-
- private:
-  void Shuffle(uint64_t epoch) const {
-    order_.resize(sequences_.size());
-    std::iota(order_.begin(), order_.end(), 0);
-    uint64_t state = infmem::MixSeed(seed_, 0x7e47 + epoch);
-    for (size_t i = order_.size(); i > 1; --i) {
-      std::swap(order_[i - 1], order_[infmem::SplitMix64(state) % i]);
-    }
-    order_epoch_ = epoch;
-  }
-
-  std::vector<TokenizedDocument> sequences_;
-  uint64_t seed_;
-  mutable std::vector<size_t> order_;
-  mutable uint64_t order_epoch_ = 0;
-};
-
-absl::Status TrainLoop(Model& model, const BatchSource& source, const std::string& out) {
+absl::Status TrainLoop(Model& model, const infmem::train::BatchSource& source,
+                       const std::string& out) {
   infmem::model::TrainOptions topts;
   topts.learning_rate = absl::GetFlag(FLAGS_lr);
   topts.min_learning_rate = topts.learning_rate / 10;
@@ -314,7 +253,7 @@ absl::Status Train() {
       ASSIGN_OR_RETURN(c, Validated(c));
       ASSIGN_OR_RETURN(model, Model::CreateRandom(c, seed, Options()));
     }
-    return TrainLoop(*model, SortingBatches(absl::GetFlag(FLAGS_length), seed), out);
+    return TrainLoop(*model, infmem::train::SortingBatches(absl::GetFlag(FLAGS_length), seed), out);
   }
   if (task != "text") {
     return absl::InvalidArgumentError(absl::StrCat("--task: '", task, "' (sorting or text)"));
@@ -332,7 +271,8 @@ absl::Status Train() {
   ASSIGN_OR_RETURN(auto tok, TokenizerOf(*model, out));
   ASSIGN_OR_RETURN(std::vector<TokenizedDocument> tokenized,
                    infmem::train::TokenizeDocuments(*tok, docs));
-  TextBatches batches(infmem::train::CutSequences(tokenized, absl::GetFlag(FLAGS_length)), seed);
+  infmem::train::TextBatches batches(
+      infmem::train::CutSequences(tokenized, absl::GetFlag(FLAGS_length)), seed);
   int64_t total = 0;
   for (const auto& d : tokenized) total += static_cast<int64_t>(d.size());
   std::fprintf(stderr, "text: %zu train documents, %lld tokens, %zu sequences of %lld\n",

@@ -1,8 +1,8 @@
 #include "train/text_task.h"
 
 #include <algorithm>
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
 
 #include "absl/strings/str_cat.h"
 #include "server/common/status_macros.h"
