@@ -71,6 +71,10 @@ ABSL_FLAG(bool, sticky, true, "Sticky memories.");
 ABSL_FLAG(bool, tie_embeddings, false, "Share the input embedding and the output head.");
 ABSL_FLAG(std::string, lengths, "", "eval (sorting): content lengths (default: --length).");
 ABSL_FLAG(int64_t, eval_count, 100, "eval (sorting): examples per length.");
+ABSL_FLAG(int64_t, swap_prefix, 0,
+          "eval (text): when > 0, a memory test instead of perplexity: the loss on positions "
+          "past prefix + 2L of the test documents, after their own first `swap_prefix` tokens "
+          "and after another document's (SwapPrefixes in train/text_task.h).");
 ABSL_FLAG(bool, oracles, false,
           "eval (sorting): also print two model-free references on the same examples (the "
           "order of the last 2L symbols' counts, and of the true mean distribution).");
@@ -282,6 +286,36 @@ absl::Status Train() {
   return TrainLoop(*model, batches, out);
 }
 
+// Prints the loss past `prefix` + `stm` of the documents longer than `prefix`, after their
+// own prefix and after another document's.
+absl::Status PrintMemoryTest(Model& model, const std::string& dir,
+                             const std::vector<TokenizedDocument>& documents, int64_t prefix,
+                             int64_t stm) {
+  std::vector<TokenizedDocument> own;
+  for (const TokenizedDocument& doc : documents) {
+    if (static_cast<int64_t>(doc.size()) > prefix) own.push_back(doc);
+  }
+  const std::vector<TokenizedDocument> swapped = infmem::train::SwapPrefixes(own, prefix);
+  if (swapped.empty()) {
+    return absl::InvalidArgumentError("--swap_prefix: fewer than two documents are that long");
+  }
+  std::printf(
+      "| model | first %lld tokens from | documents | positions | tokens | nats/token |\n"
+      "|---|---|---:|---|---:|---:|\n",
+      static_cast<long long>(prefix));
+  for (const auto& [name, docs] :
+       {std::pair<const char*, const std::vector<TokenizedDocument>&>("the document itself", own),
+        {"another document", swapped}}) {
+    ASSIGN_OR_RETURN(infmem::train::Perplexity p,
+                     infmem::train::EvaluatePerplexity(model, docs, {prefix, prefix + stm}));
+    const infmem::train::PositionBucket& past = p.by_position.back();
+    std::printf("| %s | %s | %lld | %lld on | %lld | %.4f |\n", dir.c_str(), name,
+                static_cast<long long>(p.documents), static_cast<long long>(past.begin),
+                static_cast<long long>(past.tokens), past.mean_nll);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Eval() {
   const std::string dir = absl::GetFlag(FLAGS_model_dir);
   if (dir.empty()) return absl::InvalidArgumentError("--model_dir is required");
@@ -293,9 +327,12 @@ absl::Status Eval() {
                      infmem::train::ReadBrownSplit(absl::GetFlag(FLAGS_data), split));
     ASSIGN_OR_RETURN(auto tok, TokenizerOf(*model, dir));
     ASSIGN_OR_RETURN(auto tokenized, infmem::train::TokenizeDocuments(*tok, docs));
+    const int64_t stm = 2 * model->config().segment_length;
+    if (const int64_t prefix = absl::GetFlag(FLAGS_swap_prefix); prefix > 0) {
+      return PrintMemoryTest(*model, dir, tokenized, prefix, stm);
+    }
     // Buckets: inside the short-term memory (< 2L), then beyond it, where only a long-term
     // memory can still see the document's beginning.
-    const int64_t stm = 2 * model->config().segment_length;
     ASSIGN_OR_RETURN(infmem::train::Perplexity p,
                      infmem::train::EvaluatePerplexity(*model, tokenized, {stm, 4 * stm}));
     std::printf(

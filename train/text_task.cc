@@ -44,6 +44,24 @@ std::vector<TokenizedDocument> CutSequences(const std::vector<TokenizedDocument>
   return out;
 }
 
+std::vector<TokenizedDocument> SwapPrefixes(const std::vector<TokenizedDocument>& documents,
+                                            int64_t prefix) {
+  std::vector<const TokenizedDocument*> long_enough;
+  for (const TokenizedDocument& doc : documents) {
+    if (prefix > 0 && static_cast<int64_t>(doc.size()) > prefix) long_enough.push_back(&doc);
+  }
+  std::vector<TokenizedDocument> out;
+  if (long_enough.size() < 2) return out;
+  for (size_t i = 0; i < long_enough.size(); ++i) {
+    const TokenizedDocument& own = *long_enough[i];
+    const TokenizedDocument& other = *long_enough[(i + 1) % long_enough.size()];
+    TokenizedDocument swapped(other.begin(), other.begin() + prefix);
+    swapped.insert(swapped.end(), own.begin() + prefix, own.end());
+    out.push_back(std::move(swapped));
+  }
+  return out;
+}
+
 absl::StatusOr<Perplexity> EvaluatePerplexity(model::Model& model,
                                               const std::vector<TokenizedDocument>& documents,
                                               const std::vector<int64_t>& bucket_edges) {

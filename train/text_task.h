@@ -35,6 +35,14 @@ struct PositionBucket {
   double mean_nll = 0;
 };
 
+// Returns, for each document longer than `prefix` tokens, a copy whose first `prefix` tokens
+// come from the next such document (cyclically) instead: the same text to predict after a
+// history that belongs elsewhere. Comparing a model's loss on positions past its short-term
+// memory between the original and these tells whether its long-term memory carries
+// information about the document. Returns nothing when fewer than two documents qualify.
+std::vector<TokenizedDocument> SwapPrefixes(const std::vector<TokenizedDocument>& documents,
+                                            int64_t prefix);
+
 struct Perplexity {
   int64_t documents = 0;
   int64_t tokens = 0;     // predicted tokens (each document's first token is given)

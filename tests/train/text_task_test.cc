@@ -41,6 +41,17 @@ TEST(CutSequencesTest, WindowsStayInsideDocumentsAndCoverTails) {
   EXPECT_TRUE(CutSequences(docs, 11).empty());
 }
 
+TEST(SwapPrefixesTest, KeepsEachDocumentsTailAfterTheNextOnesPrefix) {
+  const std::vector<TokenizedDocument> docs = {{1, 2, 3, 4}, {5, 6}, {7, 8, 9}, {10, 11, 12, 13}};
+  const auto swapped = SwapPrefixes(docs, 2);  // {5, 6} is too short to take part
+  const std::vector<TokenizedDocument> want = {{7, 8, 3, 4}, {10, 11, 9}, {1, 2, 12, 13}};
+  EXPECT_EQ(swapped, want);
+  const std::vector<TokenizedDocument> want3 = {{10, 11, 12, 4}, {1, 2, 3, 13}};
+  EXPECT_EQ(SwapPrefixes(docs, 3), want3);
+  EXPECT_TRUE(SwapPrefixes({{1, 2, 3}}, 1).empty());  // one document has no partner
+  EXPECT_TRUE(SwapPrefixes(docs, 0).empty());
+}
+
 // Scores a document token by token through the serving path (Prefill one token at a time).
 double ServingNll(const model::Model& model, const TokenizedDocument& doc) {
   auto state = model.NewSession(0);
