@@ -3,7 +3,7 @@
 # models/brown-lm-window (the same model without long-term memory, the baseline of
 # docs/results.md) on the Brown corpus: one SentencePiece tokenizer for both, both runs at
 # once (one thread each), then test-split perplexity of both.
-#   scripts/train-brown-lm.sh          (about 85 minutes on two cores)
+#   scripts/train-brown-lm.sh          (about 80 minutes on two cores)
 source "$(dirname "$0")/train-common.sh"
 build_trainer
 scripts/fetch-brown.sh
