@@ -15,6 +15,8 @@ packages=(
   libblis4-openmp
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev clang-format
+  # the .proto parser, for the test that every API field is documented
+  libprotoc-dev
 )
 
 missing=()
