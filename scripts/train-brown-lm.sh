@@ -13,15 +13,10 @@ args=(--task=text --data=data/brown --tokenizer="$RUNS/brown-tokenizer/tokenizer
       --dim=128 --layers=3 --heads=4 --tie_embeddings --segment_length=128 --num_basis=128
       --num_samples=128 --tau=0.75 --ridge_lambda=1.0 --length=1024 --batch=4 --steps=1500
       --warmup=100 --lr=1e-3 --log_every=25 --checkpoint_every=250 --seed=1)
-train_run brown-infinite "${args[@]}" --memory=infinite &
-infinite=$!
-train_run brown-window "${args[@]}" --memory=window &
-window=$!
-wait $infinite
-wait $window
+train_pair brown "${args[@]}"
 ship brown-infinite brown-lm
 ship brown-window brown-lm-window
 for m in brown-lm brown-lm-window; do
-  "$TRAIN" eval --task=text --data=data/brown --split=test --model_dir=models/$m --threads=2 \
+  "$TRAIN" eval --task=text --data=data/brown --split=test --model_dir=models/$m --threads=1 \
     --device=cpu
 done

@@ -28,6 +28,21 @@ train_run() {
   tail -n 1 "$RUNS/$name.log"
 }
 
+# train_pair PREFIX ARGS...: trains PREFIX-infinite and PREFIX-window (the baseline without
+# long-term memory) with the same ARGS at once, one run per core, and fails if either fails.
+train_pair() {
+  local prefix=$1
+  shift
+  train_run "$prefix-infinite" "$@" --memory=infinite &
+  local infinite=$!
+  train_run "$prefix-window" "$@" --memory=window &
+  local window=$!
+  local failed=0
+  wait "$infinite" || failed=1
+  wait "$window" || failed=1
+  return $failed
+}
+
 # ship NAME DEST: exports the trained run with bf16 weights into models/DEST.
 ship() {
   "$TRAIN" export --model_dir="$RUNS/$1" --out="models/$2" --weights=bf16

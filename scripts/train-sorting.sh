@@ -8,15 +8,10 @@ build_trainer
 args=(--task=sorting --dim=64 --layers=2 --heads=4 --segment_length=128 --num_basis=64
       --num_samples=64 --tau=0.75 --ridge_lambda=1.0 --length=2048 --batch=6 --steps=3000
       --warmup=100 --lr=1e-3 --log_every=50 --checkpoint_every=250 --seed=1)
-train_run sorting-infinite "${args[@]}" --memory=infinite &
-infinite=$!
-train_run sorting-window "${args[@]}" --memory=window &
-window=$!
-wait $infinite
-wait $window
+train_pair sorting "${args[@]}"
 ship sorting-infinite sorting
 ship sorting-window sorting-window
 for m in sorting sorting-window; do
-  "$TRAIN" eval --task=sorting --model_dir=models/$m --lengths=2048,4096,8192 --eval_count=100 \
-    --threads=2 --device=cpu
+  "$TRAIN" eval --task=sorting --model_dir=models/$m --lengths=2048,4096,8192,16384 --eval_count=100 \
+    --threads=1 --device=cpu --oracles
 done
