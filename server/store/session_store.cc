@@ -138,26 +138,33 @@ absl::StatusOr<StoredSession> SessionStore::Load(const std::string& id) {
     ASSIGN_OR_RETURN(s.snapshot, ReadFile(snapshot));
   }
   ASSIGN_OR_RETURN(s.journal, ReadJournal(dir + "/" + kJournalFile));
-  // Reopen the writer so that the torn tail, if any, is cut before the next append.
-  absl::MutexLock lock(&mu_);
-  writers_.erase(id);
-  ASSIGN_OR_RETURN(writers_[id],
+  // Reopen the writer so that the torn tail, if any, is cut before the next append. File
+  // work stays outside the lock, which only guards the map: other sessions never wait on it.
+  ASSIGN_OR_RETURN(auto writer,
                    JournalWriter::Open(dir + "/" + kJournalFile, s.journal.valid_bytes));
+  absl::MutexLock lock(&mu_);
+  writers_[id] = std::move(writer);
   return s;
 }
 
 absl::StatusOr<JournalWriter*> SessionStore::Writer(const std::string& id) {
-  absl::MutexLock lock(&mu_);
-  auto it = writers_.find(id);
-  if (it != writers_.end()) return it->second.get();
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = writers_.find(id);
+    if (it != writers_.end()) return it->second.get();
+  }
+  // Calls for one session never overlap, so nobody else opens this writer meanwhile.
   std::error_code ec;
   if (!fs::is_directory(Dir(id), ec)) {
     return absl::NotFoundError(absl::StrCat("session '", id, "' not found"));
   }
   const std::string path = Dir(id) + "/" + kJournalFile;
   ASSIGN_OR_RETURN(const JournalContents contents, ReadJournal(path));
-  ASSIGN_OR_RETURN(writers_[id], JournalWriter::Open(path, contents.valid_bytes));
-  return writers_[id].get();
+  ASSIGN_OR_RETURN(auto writer, JournalWriter::Open(path, contents.valid_bytes));
+  JournalWriter* raw = writer.get();
+  absl::MutexLock lock(&mu_);
+  writers_[id] = std::move(writer);
+  return raw;
 }
 
 absl::Status SessionStore::Append(const std::string& id, int64_t first_index,
@@ -189,8 +196,7 @@ absl::Status SessionStore::WriteSnapshot(const std::string& id, int64_t tokens_s
   ASSIGN_OR_RETURN(const JournalContents contents, ReadJournal(journal));
   const int64_t skip = std::clamp<int64_t>(tokens_seen - contents.first_index, 0,
                                            static_cast<int64_t>(contents.tokens.size()));
-  absl::MutexLock lock(&mu_);
-  writers_.erase(id);
+  Release(id);
   const std::string fresh = journal + ".new";
   fs::remove(fresh, ec);
   {
@@ -204,7 +210,9 @@ absl::Status SessionStore::WriteSnapshot(const std::string& id, int64_t tokens_s
   fs::rename(fresh, journal, ec);
   if (ec) return absl::InternalError(absl::StrCat("replacing ", journal, ": ", ec.message()));
   RETURN_IF_ERROR(SyncDirectory(dir));
-  ASSIGN_OR_RETURN(writers_[id], JournalWriter::Open(journal, INT64_MAX));
+  ASSIGN_OR_RETURN(auto writer, JournalWriter::Open(journal, INT64_MAX));
+  absl::MutexLock lock(&mu_);
+  writers_[id] = std::move(writer);
   return absl::OkStatus();
 }
 

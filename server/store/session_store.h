@@ -81,7 +81,7 @@ class SessionStore {
   const std::string root_;
   std::atomic<int64_t> bytes_written_{0};
   std::atomic<uint64_t> nonce_{0};
-  absl::Mutex mu_;
+  absl::Mutex mu_;  // guards the map only; file work happens outside it
   std::map<std::string, std::unique_ptr<JournalWriter>> writers_ ABSL_GUARDED_BY(mu_);
 };
 
