@@ -17,6 +17,8 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev clang-format
   # the .proto parser, for the test that every API field is documented
   libprotoc-dev
+  # promtool, which checks the metrics exposition in a test
+  prometheus
 )
 
 missing=()

@@ -1,0 +1,113 @@
+#include "server/metrics/server_metrics.h"
+
+#include <prometheus/text_serializer.h>
+
+#include <sstream>
+#include <vector>
+
+namespace infmem::metrics {
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+using prometheus::Histogram;
+using prometheus::Registry;
+
+// Latency buckets in seconds, wide enough for a CPU decode step and a long prefill.
+const Histogram::BucketBoundaries& LatencyBuckets() {
+  static const auto* b = new Histogram::BucketBoundaries{
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+  return *b;
+}
+
+// Disk latency buckets in seconds (fsync, snapshot writes and loads).
+const Histogram::BucketBoundaries& DiskBuckets() {
+  static const auto* b = new Histogram::BucketBoundaries{
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10};
+  return *b;
+}
+
+Histogram& SingleHistogram(Registry& r, const std::string& name, const std::string& help,
+                           const Histogram::BucketBoundaries& buckets) {
+  return BuildHistogram().Name(name).Help(help).Register(r).Add({}, buckets);
+}
+
+}  // namespace
+
+ServerMetrics::ServerMetrics()
+    : registry_(std::make_shared<Registry>()),
+      ttft_(SingleHistogram(*registry_, "infmem_time_to_first_token_seconds",
+                            "Time from a Generate call's arrival to its first token.",
+                            LatencyBuckets())),
+      itl_(SingleHistogram(*registry_, "infmem_inter_token_latency_seconds",
+                           "Time between consecutive tokens of one Generate stream.",
+                           LatencyBuckets())),
+      queue_time_(SingleHistogram(*registry_, "infmem_queue_time_seconds",
+                                  "Time work waited in the scheduler's queue.", LatencyBuckets())),
+      request_duration_(BuildHistogram()
+                            .Name("infmem_request_duration_seconds")
+                            .Help("Duration of finished RPCs, by method and status code.")
+                            .Register(*registry_)),
+      prompt_tokens_(BuildCounter()
+                         .Name("infmem_prompt_tokens_total")
+                         .Help("Tokens appended to sessions (Append, Generate's text).")
+                         .Register(*registry_)
+                         .Add({})),
+      generated_tokens_(BuildCounter()
+                            .Name("infmem_generated_tokens_total")
+                            .Help("Tokens generated.")
+                            .Register(*registry_)
+                            .Add({})),
+      batch_size_(SingleHistogram(*registry_, "infmem_decode_batch_size",
+                                  "Sessions advanced together by one decode step.",
+                                  {1, 2, 4, 8, 16, 32, 64, 128, 256})),
+      sessions_resident_(BuildGauge()
+                             .Name("infmem_sessions_resident")
+                             .Help("Sessions whose state is in memory.")
+                             .Register(*registry_)
+                             .Add({})),
+      sessions_stored_(BuildGauge()
+                           .Name("infmem_sessions_stored")
+                           .Help("Sessions in the session directory.")
+                           .Register(*registry_)
+                           .Add({})),
+      state_bytes_(BuildGauge()
+                       .Name("infmem_session_state_bytes")
+                       .Help("Bytes of the states of all resident sessions.")
+                       .Register(*registry_)
+                       .Add({})),
+      session_load_(SingleHistogram(*registry_, "infmem_session_load_seconds",
+                                    "Time to bring a stored session into memory (snapshot and "
+                                    "journal replay).",
+                                    DiskBuckets())),
+      session_save_(SingleHistogram(*registry_, "infmem_session_save_seconds",
+                                    "Time to write a session snapshot.", DiskBuckets())),
+      journal_sync_(SingleHistogram(*registry_, "infmem_journal_sync_seconds",
+                                    "Time to make appended tokens durable (write and fsync).",
+                                    DiskBuckets())),
+      evictions_(BuildCounter()
+                     .Name("infmem_session_evictions_total")
+                     .Help("Sessions moved out of memory to make room.")
+                     .Register(*registry_)
+                     .Add({})),
+      ltm_updates_(BuildCounter()
+                       .Name("infmem_ltm_updates_total")
+                       .Help("Long-term memory updates (segment boundaries crossed).")
+                       .Register(*registry_)
+                       .Add({})) {}
+
+void ServerMetrics::ObserveRequest(absl::string_view method, absl::string_view code,
+                                   double seconds) {
+  request_duration_
+      .Add({{"method", std::string(method)}, {"code", std::string(code)}}, LatencyBuckets())
+      .Observe(seconds);
+}
+
+std::string ServerMetrics::Serialize() const {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, registry_->Collect());
+  return out.str();
+}
+
+}  // namespace infmem::metrics
