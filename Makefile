@@ -23,7 +23,7 @@ test: build
 # Until the server lands, `make run` generates from the shipped default model (models/brown-lm).
 run: build
 	@$(BUILD_DIR)/server/model/model-demo --model_dir=models/brown-lm --threads=2 \
-	  --prompt="The jury said that" --max_tokens=48 --temperature=0.8 --seed=1
+	  --prompt="The jury said that" --max_tokens=48 --temperature=0.8 --top_p=0.95 --seed=1
 
 bench: build
 	@$(BUILD_DIR)/bench/model-bench $(BENCH_ARGS)
