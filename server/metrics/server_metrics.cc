@@ -33,6 +33,14 @@ Histogram& SingleHistogram(Registry& r, const std::string& name, const std::stri
   return BuildHistogram().Name(name).Help(help).Register(r).Add({}, buckets);
 }
 
+prometheus::Counter& SingleCounter(Registry& r, const std::string& name, const std::string& help) {
+  return BuildCounter().Name(name).Help(help).Register(r).Add({});
+}
+
+prometheus::Gauge& SingleGauge(Registry& r, const std::string& name, const std::string& help) {
+  return BuildGauge().Name(name).Help(help).Register(r).Add({});
+}
+
 }  // namespace
 
 ServerMetrics::ServerMetrics()
@@ -49,34 +57,19 @@ ServerMetrics::ServerMetrics()
                             .Name("infmem_request_duration_seconds")
                             .Help("Duration of finished RPCs, by method and status code.")
                             .Register(*registry_)),
-      prompt_tokens_(BuildCounter()
-                         .Name("infmem_prompt_tokens_total")
-                         .Help("Tokens appended to sessions (Append, Generate's text).")
-                         .Register(*registry_)
-                         .Add({})),
-      generated_tokens_(BuildCounter()
-                            .Name("infmem_generated_tokens_total")
-                            .Help("Tokens generated.")
-                            .Register(*registry_)
-                            .Add({})),
+      prompt_tokens_(SingleCounter(*registry_, "infmem_prompt_tokens_total",
+                                   "Tokens appended to sessions (Append, Generate's text).")),
+      generated_tokens_(
+          SingleCounter(*registry_, "infmem_generated_tokens_total", "Tokens generated.")),
       batch_size_(SingleHistogram(*registry_, "infmem_decode_batch_size",
                                   "Sessions advanced together by one decode step.",
                                   {1, 2, 4, 8, 16, 32, 64, 128, 256})),
-      sessions_resident_(BuildGauge()
-                             .Name("infmem_sessions_resident")
-                             .Help("Sessions whose state is in memory.")
-                             .Register(*registry_)
-                             .Add({})),
-      sessions_stored_(BuildGauge()
-                           .Name("infmem_sessions_stored")
-                           .Help("Sessions in the session directory.")
-                           .Register(*registry_)
-                           .Add({})),
-      state_bytes_(BuildGauge()
-                       .Name("infmem_session_state_bytes")
-                       .Help("Bytes of the states of all resident sessions.")
-                       .Register(*registry_)
-                       .Add({})),
+      sessions_resident_(SingleGauge(*registry_, "infmem_sessions_resident",
+                                     "Sessions whose state is in memory.")),
+      sessions_stored_(
+          SingleGauge(*registry_, "infmem_sessions_stored", "Sessions in the session directory.")),
+      state_bytes_(SingleGauge(*registry_, "infmem_session_state_bytes",
+                               "Bytes of the states of all resident sessions.")),
       session_load_(SingleHistogram(*registry_, "infmem_session_load_seconds",
                                     "Time to bring a stored session into memory (snapshot and "
                                     "journal replay).",
@@ -86,16 +79,10 @@ ServerMetrics::ServerMetrics()
       journal_sync_(SingleHistogram(*registry_, "infmem_journal_sync_seconds",
                                     "Time to make appended tokens durable (write and fsync).",
                                     DiskBuckets())),
-      evictions_(BuildCounter()
-                     .Name("infmem_session_evictions_total")
-                     .Help("Sessions moved out of memory to make room.")
-                     .Register(*registry_)
-                     .Add({})),
-      ltm_updates_(BuildCounter()
-                       .Name("infmem_ltm_updates_total")
-                       .Help("Long-term memory updates (segment boundaries crossed).")
-                       .Register(*registry_)
-                       .Add({})) {}
+      evictions_(SingleCounter(*registry_, "infmem_session_evictions_total",
+                               "Sessions moved out of memory to make room.")),
+      ltm_updates_(SingleCounter(*registry_, "infmem_ltm_updates_total",
+                                 "Long-term memory updates (segment boundaries crossed).")) {}
 
 void ServerMetrics::ObserveRequest(absl::string_view method, absl::string_view code,
                                    double seconds) {
