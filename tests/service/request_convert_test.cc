@@ -105,7 +105,7 @@ TEST(GenerateOptionsTest, BadValuesNameTheirField) {
        "sampling.repetition_penalty"},
       {[](v1::GenerateRequest& r) { r.add_stop(""); }, "stop[0] is empty"},
       {[](v1::GenerateRequest& r) { r.add_stop("12345"); }, "stop[0] is 5 bytes"},
-      {[](v1::GenerateRequest& r) { r.add_stop("\xFF"); }, "stop[0]: "},
+      {[](v1::GenerateRequest& r) { r.add_stop("\xFF"); }, "stop[0]: invalid UTF-8 at byte 0"},
       {[](v1::GenerateRequest& r) {
          for (int i = 0; i < 3; ++i) r.add_stop("x");
        },
