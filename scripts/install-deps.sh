@@ -19,6 +19,8 @@ packages=(
   libprotoc-dev
   # promtool, which checks the metrics exposition in a test
   prometheus
+  # the Python client test (a client written apart from the C++ stubs)
+  python3-grpcio python3-protobuf
 )
 
 missing=()

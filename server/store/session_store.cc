@@ -54,6 +54,17 @@ absl::StatusOr<SessionRecord> ParseRecord(const std::string& id, const std::stri
   return r;
 }
 
+// Writes the snapshot and journal of `initial` into the directory `dir`, durably.
+absl::Status WriteInitialState(const std::string& dir, const InitialState& initial) {
+  if (!initial.snapshot.empty()) {
+    RETURN_IF_ERROR(WriteFileDurably(dir + "/" + kSnapshotFile, initial.snapshot));
+  }
+  if (initial.tokens.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto writer, JournalWriter::Open(dir + "/" + kJournalFile, 0));
+  RETURN_IF_ERROR(writer->Append(initial.tokens_seen, initial.tokens));
+  return writer->Sync();
+}
+
 }  // namespace
 
 absl::Status ValidateSessionId(absl::string_view id) {
@@ -92,7 +103,7 @@ absl::StatusOr<std::unique_ptr<SessionStore>> SessionStore::Open(const std::stri
   return std::unique_ptr<SessionStore>(new SessionStore(root));
 }
 
-absl::Status SessionStore::Create(const SessionRecord& record) {
+absl::Status SessionStore::Create(const SessionRecord& record, const InitialState& initial) {
   RETURN_IF_ERROR(ValidateSessionId(record.id));
   const std::string dir = Dir(record.id);
   std::error_code ec;
@@ -106,7 +117,8 @@ absl::Status SessionStore::Create(const SessionRecord& record) {
   fs::create_directory(pending, ec);
   if (ec) return absl::InternalError(absl::StrCat("creating ", pending, ": ", ec.message()));
   const std::string json = RecordJson(record);
-  absl::Status status = WriteFileDurably(pending + "/" + kRecordFile, json);
+  absl::Status status = WriteInitialState(pending, initial);
+  if (status.ok()) status = WriteFileDurably(pending + "/" + kRecordFile, json);
   if (status.ok()) {
     fs::rename(pending, dir, ec);
     if (ec) {
@@ -120,7 +132,8 @@ absl::Status SessionStore::Create(const SessionRecord& record) {
     fs::remove_all(pending, ec);
     return status;
   }
-  bytes_written_ += static_cast<int64_t>(json.size());
+  bytes_written_ +=
+      static_cast<int64_t>(json.size() + initial.snapshot.size() + 4 * initial.tokens.size());
   return SyncDirectory(root_);
 }
 
@@ -145,6 +158,20 @@ absl::StatusOr<StoredSession> SessionStore::Load(const std::string& id) {
   absl::MutexLock lock(&mu_);
   writers_[id] = std::move(writer);
   return s;
+}
+
+absl::StatusOr<SessionStat> SessionStore::Stat(const std::string& id) const {
+  RETURN_IF_ERROR(ValidateSessionId(id));
+  const std::string dir = Dir(id);
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return absl::NotFoundError(absl::StrCat("session '", id, "' not found"));
+  }
+  SessionStat stat;
+  ASSIGN_OR_RETURN(stat.record, ParseRecord(id, dir + "/" + kRecordFile));
+  ASSIGN_OR_RETURN(const JournalContents journal, ReadJournal(dir + "/" + kJournalFile));
+  stat.tokens = journal.first_index + static_cast<int64_t>(journal.tokens.size());
+  return stat;
 }
 
 absl::StatusOr<JournalWriter*> SessionStore::Writer(const std::string& id) {

@@ -40,6 +40,20 @@ struct SessionRecord {
   int64_t created_unix_ms = 0;
 };
 
+// What a session starts from when it is made from another (fork, import): a snapshot that
+// covers its first `tokens_seen` tokens and the tokens after them.
+struct InitialState {
+  std::string snapshot;  // Model::SerializeState bytes; empty: none (tokens_seen must be 0)
+  int64_t tokens_seen = 0;
+  std::vector<int32_t> tokens;
+};
+
+// A session's record and length, read without its snapshot.
+struct SessionStat {
+  SessionRecord record;
+  int64_t tokens = 0;  // index after the journal's last token (0 when the journal is empty)
+};
+
 struct StoredSession {
   SessionRecord record;
   std::string snapshot;     // Model::SerializeState bytes; empty when none was written yet
@@ -53,11 +67,16 @@ class SessionStore {
   static absl::StatusOr<std::unique_ptr<SessionStore>> Open(const std::string& root);
   ~SessionStore();
 
-  // Creates a session durably. AlreadyExists when the id is taken.
-  absl::Status Create(const SessionRecord& record);
+  // Creates a session durably, with `initial` as its snapshot and journal. AlreadyExists
+  // when the id is taken.
+  absl::Status Create(const SessionRecord& record, const InitialState& initial = {});
   // Reads a session. NotFound when it does not exist; DataLoss naming the file when its
   // record or journal is corrupt (the snapshot's own checksum is the model's to check).
   absl::StatusOr<StoredSession> Load(const std::string& id);
+  // Reads a session's record and journal, not its snapshot: NotFound / DataLoss as Load.
+  // The token count is exact for sessions that keep their newest tokens in the journal
+  // (the SessionManager's invariant).
+  absl::StatusOr<SessionStat> Stat(const std::string& id) const;
   // Appends `tokens` (the first has absolute index `first_index`) and syncs them to disk.
   absl::Status Append(const std::string& id, int64_t first_index, absl::Span<const int32_t> tokens);
   // Replaces the snapshot with `state`, which covers the first `tokens_seen` tokens, then

@@ -86,6 +86,28 @@ TEST_F(SessionStoreTest, AppendedTokensSurviveAReopen) {
   EXPECT_EQ(s.journal.tokens, Tokens(0, 9));
 }
 
+TEST_F(SessionStoreTest, ASessionCreatedFromAStateLoadsAsThatState) {
+  ASSERT_TRUE(store_->Create(Record("fork"), {"snapshot-bytes", 40, Tokens(40, 43)}).ok());
+  Reopen();
+  StoredSession s = store_->Load("fork").value();
+  EXPECT_EQ(s.snapshot, "snapshot-bytes");
+  EXPECT_EQ(s.journal.first_index, 40);
+  EXPECT_EQ(s.journal.tokens, Tokens(40, 43));
+  EXPECT_EQ(store_->Stat("fork").value().tokens, 43);
+}
+
+TEST_F(SessionStoreTest, StatCountsTheJournalWithoutReadingTheSnapshot) {
+  ASSERT_TRUE(store_->Create(Record("s")).ok());
+  EXPECT_EQ(store_->Stat("s").value().tokens, 0);
+  ASSERT_TRUE(store_->Append("s", 0, Tokens(0, 9)).ok());
+  ASSERT_TRUE(store_->WriteSnapshot("s", 8, "not a real snapshot").ok());
+  SessionStat stat = store_->Stat("s").value();
+  EXPECT_EQ(stat.tokens, 9);
+  EXPECT_EQ(stat.record.seed, Record("s").seed);
+  EXPECT_EQ(store_->Stat("nope").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->Stat("../x").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(SessionStoreTest, AnAppendWritesBytesInProportionToItsTokens) {
   ASSERT_TRUE(store_->Create(Record("s")).ok());
   ASSERT_TRUE(store_->WriteSnapshot("s", 0, std::string(100000, 'x')).ok());

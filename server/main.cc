@@ -1,0 +1,102 @@
+// infmem-server: flags -> ServerConfig -> Server. Serves until SIGTERM or SIGINT, then drains
+// (see Server::Shutdown) and exits 0.
+#include <glog/logging.h>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/time/time.h"
+#include "server/server.h"
+
+ABSL_FLAG(std::string, host, "127.0.0.1",
+          "Address both ports listen on (0.0.0.0 for all interfaces, as in a container).");
+ABSL_FLAG(int, port, 50051, "gRPC port; 0 picks a free port (it is logged).");
+ABSL_FLAG(int, metrics_port, 9464, "Prometheus /metrics port; 0 picks a free one, -1 disables.");
+ABSL_FLAG(std::string, session_dir, "sessions",
+          "Directory of the stored sessions (created if missing).");
+ABSL_FLAG(std::string, model_dir, "models/brown-lm", "Model directory to serve.");
+ABSL_FLAG(std::string, device, "auto", "auto, cpu, cuda or cuda:N.");
+ABSL_FLAG(int, threads, 0, "CPU threads for the model; 0 = all cores.");
+ABSL_FLAG(int, io_threads, 8, "Threads for session loads and journal syncs.");
+ABSL_FLAG(int64_t, max_resident_sessions, 1024,
+          "Sessions kept in memory; the least recently used are evicted to disk. 0 = no limit.");
+ABSL_FLAG(int64_t, max_resident_bytes, 0,
+          "State bytes kept in memory (the same eviction); 0 = no limit.");
+ABSL_FLAG(int64_t, max_stored_sessions, 0, "Sessions on disk; more are refused. 0 = no limit.");
+ABSL_FLAG(int64_t, snapshot_every_tokens, 8192,
+          "Write a session's snapshot after this many new tokens (bounds restart replay).");
+ABSL_FLAG(int, max_batch, 64, "Sessions advanced together in one decode step.");
+ABSL_FLAG(int, max_queued, 256, "Calls waiting for the model; more get RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, prefill_chunk, 256, "Appended tokens fed per scheduler step.");
+ABSL_FLAG(int64_t, max_text_bytes, 1 << 20, "Largest text of one request.");
+ABSL_FLAG(int64_t, max_token_ids, 1 << 18, "Most tokens of one request.");
+ABSL_FLAG(int, max_new_tokens, 4096, "Largest max_tokens of a Generate call.");
+ABSL_FLAG(int, default_new_tokens, 256, "max_tokens of a Generate call that sets none.");
+ABSL_FLAG(int, max_message_bytes, 8 << 20, "Largest gRPC message, each way.");
+ABSL_FLAG(double, drain_seconds, 10, "On SIGTERM, how long in-flight calls may take to finish.");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Serves an ∞-former model over gRPC with persistent sessions (see README.md).");
+  absl::ParseCommandLine(argc, argv);
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
+
+  // Block the stop signals in every thread (threads inherit the mask); main waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  infmem::ServerConfig config;
+  config.host = absl::GetFlag(FLAGS_host);
+  config.port = absl::GetFlag(FLAGS_port);
+  config.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  config.session_dir = absl::GetFlag(FLAGS_session_dir);
+  config.model_dir = absl::GetFlag(FLAGS_model_dir);
+  config.device = absl::GetFlag(FLAGS_device);
+  config.threads = absl::GetFlag(FLAGS_threads);
+  config.io_threads = absl::GetFlag(FLAGS_io_threads);
+  config.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  config.drain_grace = absl::Seconds(absl::GetFlag(FLAGS_drain_seconds));
+  config.sessions.max_resident_sessions = absl::GetFlag(FLAGS_max_resident_sessions);
+  config.sessions.max_resident_bytes = absl::GetFlag(FLAGS_max_resident_bytes);
+  config.sessions.max_stored_sessions = absl::GetFlag(FLAGS_max_stored_sessions);
+  config.sessions.snapshot_every_tokens = absl::GetFlag(FLAGS_snapshot_every_tokens);
+  config.scheduler.max_batch = absl::GetFlag(FLAGS_max_batch);
+  config.scheduler.max_queued = absl::GetFlag(FLAGS_max_queued);
+  config.scheduler.prefill_chunk = absl::GetFlag(FLAGS_prefill_chunk);
+  config.limits.max_text_bytes = absl::GetFlag(FLAGS_max_text_bytes);
+  config.limits.max_token_ids = absl::GetFlag(FLAGS_max_token_ids);
+  config.limits.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
+  config.limits.default_new_tokens = absl::GetFlag(FLAGS_default_new_tokens);
+  if (config.io_threads < 1 || config.scheduler.max_batch < 1 || config.scheduler.max_queued < 1 ||
+      config.scheduler.prefill_chunk < 1 || config.limits.default_new_tokens < 1 ||
+      config.limits.default_new_tokens > config.limits.max_new_tokens) {
+    std::cerr << "infmem-server: --io_threads, --max_batch, --max_queued, --prefill_chunk and "
+                 "--default_new_tokens must be >= 1, and --default_new_tokens <= "
+                 "--max_new_tokens\n";
+    return 2;
+  }
+
+  auto server = infmem::Server::Start(config);
+  if (!server.ok()) {
+    std::cerr << "infmem-server: " << server.status() << "\n";
+    return 1;
+  }
+  // One line on stdout that scripts and tests wait for.
+  std::printf("infmem-server listening on %s:%d, metrics on port %d\n", config.host.c_str(),
+              (*server)->port(), (*server)->metrics_port());
+  std::fflush(stdout);
+
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  LOG(INFO) << "received " << (signal == SIGTERM ? "SIGTERM" : "SIGINT") << "; draining";
+  (*server)->Shutdown();
+  return 0;
+}

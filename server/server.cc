@@ -1,0 +1,127 @@
+#include "server/server.h"
+
+#include <glog/logging.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <prometheus/exposer.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "server/common/status_macros.h"
+#include "server/common/work_queue.h"
+#include "server/metrics/server_metrics.h"
+#include "server/model/model.h"
+#include "server/service/infmem_service.h"
+#include "server/store/session_store.h"
+#include "server/tokenizer/tokenizer.h"
+
+namespace infmem {
+
+// Declared in the order they are built; destroyed in reverse, each before what it uses.
+struct Server::Parts {
+  ServerConfig config;
+  metrics::ServerMetrics metrics;
+  std::unique_ptr<prometheus::Exposer> exposer;
+  std::unique_ptr<model::Model> model;
+  std::unique_ptr<tokenizer::Tokenizer> tokenizer;
+  std::unique_ptr<store::SessionStore> store;
+  std::unique_ptr<session::SessionManager> sessions;
+  std::unique_ptr<WorkQueue> work;
+  std::unique_ptr<engine::Scheduler> scheduler;
+  std::unique_ptr<service::InfmemService> service;
+  std::unique_ptr<grpc::Server> grpc_server;
+  int port = 0;
+  bool shut_down = false;
+};
+
+Server::Server(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
+
+Server::~Server() { Shutdown(); }
+
+int Server::port() const { return parts_->port; }
+
+int Server::metrics_port() const {
+  if (parts_->exposer == nullptr) return -1;
+  const std::vector<int> ports = parts_->exposer->GetListeningPorts();
+  return ports.empty() ? -1 : ports.front();
+}
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
+  auto p = std::make_unique<Parts>();
+  p->config = config;
+  const absl::Time start = absl::Now();
+  auto model = model::Model::Load(config.model_dir, {config.device, "float32", config.threads});
+  if (!model.ok()) {
+    return absl::Status(model.status().code(),
+                        absl::StrCat("loading the model from '", config.model_dir,
+                                     "': ", model.status().message()));
+  }
+  p->model = *std::move(model);
+  const model::ModelConfig& mc = p->model->config();
+  ASSIGN_OR_RETURN(p->tokenizer, tokenizer::MakeTokenizer(mc.tokenizer.kind, config.model_dir,
+                                                          mc.tokenizer.file, mc.vocab_size));
+  LOG(INFO) << "loaded model '" << mc.name << "' (" << p->model->ParameterCount() << " parameters, "
+            << p->model->StateBytes() << " state bytes per session) on " << p->model->device()
+            << " in " << absl::ToDoubleSeconds(absl::Now() - start) << " s";
+
+  ASSIGN_OR_RETURN(p->store, store::SessionStore::Open(config.session_dir));
+  session::SessionManagerOptions session_options = config.sessions;
+  session_options.bos_id = p->tokenizer->bos_id();
+  ASSIGN_OR_RETURN(p->sessions, session::SessionManager::Create(*p->model, *p->store, p->metrics,
+                                                                session_options));
+  p->work = std::make_unique<WorkQueue>(config.io_threads);
+  engine::SchedulerOptions scheduler_options = config.scheduler;
+  scheduler_options.eos_id = p->tokenizer->eos_id();
+  p->scheduler = std::make_unique<engine::Scheduler>(*p->model, p->metrics, scheduler_options);
+
+  service::ServiceContext context{*p->model, *p->tokenizer, *p->sessions, *p->scheduler,
+                                  *p->work,  p->metrics,    config.limits};
+  // An imported state is one snapshot of this model: allow it with room for its framing.
+  context.max_import_bytes = 2 * p->model->StateBytes() + (1 << 20);
+  p->service = std::make_unique<service::InfmemService>(std::move(context));
+
+  if (config.metrics_port >= 0) {
+    try {
+      p->exposer = std::make_unique<prometheus::Exposer>(
+          absl::StrCat(config.host, ":", config.metrics_port));
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", config.host, ":",
+                                                 config.metrics_port, ": ", e.what()));
+    }
+    p->exposer->RegisterCollectable(p->metrics.registry());
+  }
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(absl::StrCat(config.host, ":", config.port),
+                           grpc::InsecureServerCredentials(), &p->port);
+  builder.SetMaxReceiveMessageSize(config.max_message_bytes);
+  builder.SetMaxSendMessageSize(config.max_message_bytes);
+  builder.RegisterService(p->service.get());
+  p->grpc_server = builder.BuildAndStart();
+  if (p->grpc_server == nullptr || p->port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.host, ":", config.port));
+  }
+  p->grpc_server->GetHealthCheckService()->SetServingStatus(true);
+  return std::unique_ptr<Server>(new Server(std::move(p)));
+}
+
+void Server::Shutdown() {
+  Parts& p = *parts_;
+  if (p.shut_down) return;
+  p.shut_down = true;
+  p.grpc_server->GetHealthCheckService()->SetServingStatus(false);
+  // Calls still running at the deadline are cancelled; the scheduler stops their jobs within
+  // a step and their reactors journal what they produced before finishing.
+  p.grpc_server->Shutdown(absl::ToChronoTime(absl::Now() + p.config.drain_grace));
+  p.scheduler->Stop();
+  p.work.reset();  // runs the journal syncs still queued
+  p.sessions->SnapshotAll();
+  LOG(INFO) << "shut down cleanly";
+}
+
+}  // namespace infmem

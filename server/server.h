@@ -1,0 +1,56 @@
+// Server: the composition root of infmem-server. Loads the model and its tokenizer, opens the
+// session store, builds the SessionManager, Scheduler, WorkQueue, metrics endpoint and gRPC
+// service, and starts listening; Shutdown drains them in order. Owns every component; nothing
+// else does. Thread-safety: Start and Shutdown from one thread (main); the rest is internal.
+#ifndef INFMEM_SERVER_SERVER_H_
+#define INFMEM_SERVER_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/engine/scheduler.h"
+#include "server/service/request_convert.h"
+#include "server/session/session_manager.h"
+
+namespace infmem {
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";  // listen address of both ports
+  int port = 50051;                // 0 = any free port
+  int metrics_port = 9464;         // 0 = any free port; -1 = no metrics endpoint
+  std::string session_dir = "sessions";
+  std::string model_dir = "models/brown-lm";
+  std::string device = "auto";
+  int threads = 0;     // model CPU threads; 0 = all cores
+  int io_threads = 8;  // WorkQueue threads for loads and journal syncs
+  int max_message_bytes = 8 << 20;
+  absl::Duration drain_grace = absl::Seconds(10);
+  session::SessionManagerOptions sessions;
+  engine::SchedulerOptions scheduler;
+  service::RequestLimits limits;
+};
+
+class Server {
+ public:
+  // Builds everything and starts serving; errors name what failed (model, store, port).
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerConfig& config);
+  ~Server();
+
+  int port() const;
+  int metrics_port() const;  // -1 without a metrics endpoint
+  // Reports NOT_SERVING, stops accepting calls, lets in-flight calls finish for the grace
+  // period and cancels the rest (their tokens are journaled), then snapshots the resident
+  // sessions. Idempotent.
+  void Shutdown();
+
+ private:
+  struct Parts;
+  explicit Server(std::unique_ptr<Parts> parts);
+  std::unique_ptr<Parts> parts_;
+};
+
+}  // namespace infmem
+
+#endif  // INFMEM_SERVER_SERVER_H_

@@ -1,0 +1,67 @@
+// InfmemService: the infmem.v1.Infmem gRPC service (callback API). Unary calls validate their
+// request, then run on the WorkQueue (they may load sessions or sync the journal); Append and
+// Generate hand the model work to the Scheduler; ExportSession and ImportSession stream a
+// session's state in chunks. Owned by the Server; the ServiceContext's components outlive it.
+// Thread-safe.
+#ifndef INFMEM_SERVER_SERVICE_INFMEM_SERVICE_H_
+#define INFMEM_SERVER_SERVICE_INFMEM_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/random/random.h"
+#include "absl/synchronization/mutex.h"
+#include "infmem/v1/infmem.grpc.pb.h"
+#include "server/service/service_context.h"
+
+namespace infmem::service {
+
+class InfmemService final : public v1::Infmem::CallbackService {
+ public:
+  explicit InfmemService(ServiceContext context) : context_(std::move(context)) {}
+
+  grpc::ServerUnaryReactor* CreateSession(grpc::CallbackServerContext* call,
+                                          const v1::CreateSessionRequest* request,
+                                          v1::Session* response) override;
+  grpc::ServerUnaryReactor* GetSession(grpc::CallbackServerContext* call,
+                                       const v1::GetSessionRequest* request,
+                                       v1::Session* response) override;
+  grpc::ServerUnaryReactor* ListSessions(grpc::CallbackServerContext* call,
+                                         const v1::ListSessionsRequest* request,
+                                         v1::ListSessionsResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteSession(grpc::CallbackServerContext* call,
+                                          const v1::DeleteSessionRequest* request,
+                                          v1::DeleteSessionResponse* response) override;
+  grpc::ServerUnaryReactor* ForkSession(grpc::CallbackServerContext* call,
+                                        const v1::ForkSessionRequest* request,
+                                        v1::Session* response) override;
+  grpc::ServerUnaryReactor* Append(grpc::CallbackServerContext* call,
+                                   const v1::AppendRequest* request,
+                                   v1::AppendResponse* response) override;
+  grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(
+      grpc::CallbackServerContext* call, const v1::GenerateRequest* request) override;
+  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* call,
+                                     const v1::TokenizeRequest* request,
+                                     v1::TokenizeResponse* response) override;
+  grpc::ServerUnaryReactor* Detokenize(grpc::CallbackServerContext* call,
+                                       const v1::DetokenizeRequest* request,
+                                       v1::DetokenizeResponse* response) override;
+  grpc::ServerUnaryReactor* GetModel(grpc::CallbackServerContext* call,
+                                     const v1::GetModelRequest* request,
+                                     v1::Model* response) override;
+  grpc::ServerWriteReactor<v1::SessionChunk>* ExportSession(
+      grpc::CallbackServerContext* call, const v1::ExportSessionRequest* request) override;
+  grpc::ServerReadReactor<v1::ImportSessionRequest>* ImportSession(
+      grpc::CallbackServerContext* call, v1::Session* response) override;
+
+ private:
+  // Returns a fresh sampling seed (a request's seed 0).
+  uint64_t NewSeed();
+
+  const ServiceContext context_;
+  absl::Mutex seed_mu_;
+  absl::BitGen seed_gen_ ABSL_GUARDED_BY(seed_mu_);
+};
+
+}  // namespace infmem::service
+
+#endif  // INFMEM_SERVER_SERVICE_INFMEM_SERVICE_H_

@@ -1,0 +1,46 @@
+#include "server/service/prefill_call.h"
+
+#include <memory>
+#include <utility>
+
+namespace infmem::service {
+
+void PrefillCall::Run(const ServiceContext& context, session::SessionLease lease,
+                      std::vector<int32_t> tokens, absl::Time deadline,
+                      std::function<bool()> cancelled, Done done) {
+  auto call = std::unique_ptr<PrefillCall>(new PrefillCall(context, std::move(lease), done));
+  engine::Job job;
+  job.session = &call->lease_.session();
+  job.prompt = std::move(tokens);
+  job.deadline = deadline;
+  job.cancelled = std::move(cancelled);
+  job.sink = call.get();
+  absl::Status submitted = context.scheduler.Submit(std::move(job));
+  if (!submitted.ok()) {
+    done(submitted, call->lease_.session());
+    return;  // the lease goes with `call`
+  }
+  call.release();  // OnFinish takes it from here
+}
+
+void PrefillCall::OnFinish(engine::JobResult result) {
+  context_.work.Schedule([this, result = std::move(result)] { Complete(result); });
+}
+
+void PrefillCall::Complete(const engine::JobResult& result) {
+  absl::Status status = result.status;
+  // A call that stopped early (cancel, deadline) keeps what the state consumed: the session
+  // holds all of its tokens either way, so all are journaled.
+  const bool sound = status.ok() || status.code() == absl::StatusCode::kCancelled ||
+                     status.code() == absl::StatusCode::kDeadlineExceeded;
+  if (sound) {
+    absl::Status journaled = context_.sessions.Commit(lease_, result.added);
+    if (status.ok()) status = journaled;
+  } else {
+    context_.sessions.Discard(lease_);
+  }
+  done_(status, lease_.session());
+  delete this;
+}
+
+}  // namespace infmem::service

@@ -1,0 +1,41 @@
+// PrefillCall: feeds tokens into a leased session through the Scheduler (Append, and
+// CreateSession with text), journals them, and then reports the outcome. Owns the lease for
+// the call's length and deletes itself when done. Thread-safety: the scheduler calls it once
+// (OnFinish), and everything after runs on the WorkQueue.
+#ifndef INFMEM_SERVER_SERVICE_PREFILL_CALL_H_
+#define INFMEM_SERVER_SERVICE_PREFILL_CALL_H_
+
+#include <functional>
+#include <vector>
+
+#include "server/service/service_context.h"
+
+namespace infmem::service {
+
+class PrefillCall final : public engine::TokenSink {
+ public:
+  // Receives the outcome and the session (still leased) on the WorkQueue.
+  using Done = std::function<void(const absl::Status&, const session::Session&)>;
+
+  // Submits `tokens` for the session of `lease`; `done` runs exactly once.
+  static void Run(const ServiceContext& context, session::SessionLease lease,
+                  std::vector<int32_t> tokens, absl::Time deadline, std::function<bool()> cancelled,
+                  Done done);
+
+  bool OnToken(int32_t) override { return true; }
+  void OnFinish(engine::JobResult result) override;
+
+ private:
+  PrefillCall(const ServiceContext& context, session::SessionLease lease, Done done)
+      : context_(context), lease_(std::move(lease)), done_(std::move(done)) {}
+  // Journals `result`'s tokens, reports, releases the lease, and deletes this.
+  void Complete(const engine::JobResult& result);
+
+  const ServiceContext& context_;
+  session::SessionLease lease_;
+  Done done_;
+};
+
+}  // namespace infmem::service
+
+#endif  // INFMEM_SERVER_SERVICE_PREFILL_CALL_H_

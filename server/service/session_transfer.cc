@@ -1,0 +1,101 @@
+#include "server/service/session_transfer.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "server/common/status_macros.h"
+
+namespace infmem::service {
+
+ExportReactor::ExportReactor(const ServiceContext& context, const v1::ExportSessionRequest* request)
+    : context_(context), start_(absl::Now()) {
+  context_.work.Schedule([this, request] {
+    auto read = [&]() -> absl::StatusOr<session::SessionImage> {
+      RETURN_IF_ERROR(ValidateIdField("session_id", request->session_id()));
+      ASSIGN_OR_RETURN(session::SessionLease lease,
+                       context_.sessions.Acquire(request->session_id()));
+      return context_.sessions.Export(lease);
+    };
+    absl::StatusOr<session::SessionImage> image = read();
+    absl::MutexLock lock(&mu_);
+    if (!image.ok()) return End(image.status());
+    image_ = *std::move(image);
+    WriteNext();
+  });
+}
+
+void ExportReactor::WriteNext() {
+  if (!first_ && sent_ >= image_.snapshot.size()) return End(absl::OkStatus());
+  chunk_.Clear();
+  if (first_) {
+    ToProto(image_.info, context_.model.StateBytes(), chunk_.mutable_session());
+    chunk_.mutable_pending_token_ids()->Add(image_.pending.begin(), image_.pending.end());
+    first_ = false;
+  }
+  const size_t n = std::min(kChunkBytes, image_.snapshot.size() - sent_);
+  chunk_.set_data(image_.snapshot.substr(sent_, n));
+  sent_ += n;
+  StartWrite(&chunk_);
+}
+
+void ExportReactor::OnWriteDone(bool ok) {
+  absl::MutexLock lock(&mu_);
+  if (!ok) return End(absl::CancelledError("the client stopped reading"));
+  WriteNext();
+}
+
+void ExportReactor::End(const absl::Status& status) {
+  Finish(Completed(context_, "ExportSession", start_, status));
+}
+
+ImportReactor::ImportReactor(const ServiceContext& context, v1::Session* response)
+    : context_(context), response_(response), start_(absl::Now()) {
+  StartRead(&request_);
+}
+
+void ImportReactor::OnReadDone(bool ok) {
+  if (!ok) {  // the client has sent everything
+    context_.work.Schedule([this] { Import(); });
+    return;
+  }
+  const v1::SessionChunk& chunk = request_.chunk();
+  if (messages_++ == 0) {
+    id_ = request_.session_id().empty() ? chunk.session().id() : request_.session_id();
+    image_.info.id = id_;
+    image_.pending.assign(chunk.pending_token_ids().begin(), chunk.pending_token_ids().end());
+  } else if (!request_.session_id().empty() || chunk.has_session() ||
+             chunk.pending_token_ids_size() > 0) {
+    return End(absl::InvalidArgumentError(absl::StrCat(
+        "message ", messages_ - 1,
+        ": only the first message may carry session_id, chunk.session or pending_token_ids")));
+  }
+  if (static_cast<int64_t>(image_.snapshot.size() + chunk.data().size()) >
+      context_.max_import_bytes) {
+    return End(absl::ResourceExhaustedError(absl::StrCat("the imported state is over the limit of ",
+                                                         context_.max_import_bytes, " bytes")));
+  }
+  image_.snapshot += chunk.data();
+  StartRead(&request_);
+}
+
+void ImportReactor::Import() {
+  auto import = [&]() -> absl::Status {
+    if (messages_ == 0) return absl::InvalidArgumentError("no chunks: nothing to import");
+    RETURN_IF_ERROR(
+        ValidateIdField(request_.session_id().empty() ? "chunk.session.id" : "session_id", id_));
+    if (image_.snapshot.empty()) return absl::InvalidArgumentError("the chunks hold no state");
+    ASSIGN_OR_RETURN(const session::SessionInfo info,
+                     context_.sessions.Import(id_, std::move(image_)));
+    ToProto(info, context_.model.StateBytes(), response_);
+    return absl::OkStatus();
+  };
+  End(import());
+}
+
+void ImportReactor::End(const absl::Status& status) {
+  Finish(Completed(context_, "ImportSession", start_, status));
+}
+
+}  // namespace infmem::service
