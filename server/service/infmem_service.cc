@@ -80,8 +80,8 @@ grpc::ServerUnaryReactor* InfmemService::CreateSession(grpc::CallbackServerConte
       PrefillCall::Run(
           context, std::move(lease), std::move(tokens), absl::FromChrono(call->deadline()),
           [call] { return call->IsCancelled(); },
-          [&context, response, finish](const absl::Status& status, const session::Session& s) {
-            finish(status.ok() ? Describe(context, s.record.id, response) : status);
+          [&context, response, finish](const absl::Status& status, const std::string& id, int64_t) {
+            finish(status.ok() ? Describe(context, id, response) : status);
           });
       return session::SessionLease();  // PrefillCall finishes the call
     };
@@ -189,9 +189,10 @@ grpc::ServerUnaryReactor* InfmemService::Append(grpc::CallbackServerContext* cal
       PrefillCall::Run(
           context, std::move(lease), std::move(tokens), absl::FromChrono(call->deadline()),
           [call] { return call->IsCancelled(); },
-          [response, appended, finish](const absl::Status& status, const session::Session& s) {
+          [response, appended, finish](const absl::Status& status, const std::string&,
+                                       int64_t session_tokens) {
             response->set_appended_tokens(appended);
-            response->set_session_tokens(s.journaled_tokens);
+            response->set_session_tokens(session_tokens);
             finish(status);
           });
       return absl::OkStatus();

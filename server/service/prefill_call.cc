@@ -17,8 +17,11 @@ void PrefillCall::Run(const ServiceContext& context, session::SessionLease lease
   job.sink = call.get();
   absl::Status submitted = context.scheduler.Submit(std::move(job));
   if (!submitted.ok()) {
-    done(submitted, call->lease_.session());
-    return;  // the lease goes with `call`
+    const std::string id = call->lease_.session().record.id;
+    const int64_t tokens = call->lease_.session().journaled_tokens;
+    call.reset();  // releases the lease
+    done(submitted, id, tokens);
+    return;
   }
   call.release();  // OnFinish takes it from here
 }
@@ -39,8 +42,12 @@ void PrefillCall::Complete(const engine::JobResult& result) {
   } else {
     context_.sessions.Discard(lease_);
   }
-  done_(status, lease_.session());
+  const std::string id = lease_.session().record.id;
+  const int64_t tokens = lease_.session().journaled_tokens;
+  lease_.Reset();
+  Done done = std::move(done_);
   delete this;
+  done(status, id, tokens);
 }
 
 }  // namespace infmem::service

@@ -14,8 +14,10 @@ namespace infmem::service {
 
 class PrefillCall final : public engine::TokenSink {
  public:
-  // Receives the outcome and the session (still leased) on the WorkQueue.
-  using Done = std::function<void(const absl::Status&, const session::Session&)>;
+  // Receives the outcome and the session's durable token count on the WorkQueue, after the
+  // lease is released (so the client's next call finds the session free).
+  using Done =
+      std::function<void(const absl::Status&, const std::string& id, int64_t session_tokens)>;
 
   // Submits `tokens` for the session of `lease`; `done` runs exactly once.
   static void Run(const ServiceContext& context, session::SessionLease lease,

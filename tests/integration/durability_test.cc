@@ -1,0 +1,293 @@
+// Sessions across restarts, crashes, eviction, fork and export/import, against the real
+// server. The yardstick is always a greedy continuation: two sessions with the same history
+// continue identically.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "tests/integration/integration_env.h"
+
+namespace infmem::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+class DurabilityTest : public ServerTest {};
+
+// The texts the tests append, one per call.
+std::string Piece(int i) { return absl::StrCat(" and the ", i, " men went home"); }
+
+TEST_F(DurabilityTest, KillNineDuringAppendsLosesNoAcknowledgedToken) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  auto stub = server->NewStub();
+  ASSERT_TRUE(Create(*stub, "s", "The jury said that").ok());
+  // Append until the server dies; count what was acknowledged.
+  std::atomic<int> acknowledged{0};
+  std::atomic<bool> killed{false};
+  std::atomic<bool> failed{false};
+  std::thread writer([&] {
+    for (int i = 0; !killed; ++i) {
+      const grpc::Status status = Append(*stub, "s", Piece(i));
+      if (!status.ok()) {
+        failed = !killed;
+        if (failed) ADD_FAILURE() << "append " << i << ": " << status.error_message();
+        break;
+      }
+      acknowledged = i + 1;
+    }
+  });
+  while (acknowledged < 25 && !failed) std::this_thread::yield();
+  killed = true;    // from here on, a failed append is the kill's doing
+  server->Kill();  // SIGKILL: no chance to flush anything
+  writer.join();
+  const int acked = acknowledged;
+
+  auto restarted = StartServer();
+  ASSERT_NE(restarted, nullptr);
+  stub = restarted->NewStub();
+  v1::Session s;
+  ASSERT_TRUE(Get(*stub, "s", &s).ok());
+  // A reference session built on a server that never died, from the acknowledged appends
+  // and, if the one in flight at the kill was journaled, that one too.
+  ASSERT_TRUE(Create(*stub, "reference", "The jury said that").ok());
+  v1::AppendResponse r;
+  for (int i = 0; i < acked; ++i) ASSERT_TRUE(Append(*stub, "reference", Piece(i), &r).ok());
+  if (s.tokens() > r.session_tokens()) {
+    ASSERT_TRUE(Append(*stub, "reference", Piece(acked), &r).ok());
+  }
+  EXPECT_EQ(s.tokens(), r.session_tokens()) << acked << " appends were acknowledged";
+  EXPECT_EQ(Greedy(*stub, "s", 20).ids, Greedy(*stub, "reference", 20).ids);
+}
+
+TEST_F(DurabilityTest, ACleanRestartRestoresEverySession) {
+  std::vector<std::vector<int32_t>> expected;
+  {
+    auto server = StartServer();
+    ASSERT_NE(server, nullptr);
+    auto stub = server->NewStub();
+    for (int i = 0; i < 3; ++i) {
+      const std::string id = absl::StrCat("s", i);
+      ASSERT_TRUE(Create(*stub, id, "The jury said that").ok());
+      for (int j = 0; j <= i * 40; ++j) ASSERT_TRUE(Append(*stub, id, Piece(j)).ok());
+      ASSERT_TRUE(Greedy(*stub, id, 5).status.ok());  // generated tokens persist too
+      expected.push_back(Greedy(*stub, id, 20, /*dry_run=*/true).ids);
+    }
+    EXPECT_EQ(server->Stop(), 0);
+  }
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  auto stub = server->NewStub();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(Greedy(*stub, absl::StrCat("s", i), 20).ids, expected[i]) << i;
+  }
+}
+
+TEST_F(DurabilityTest, EvictionAndReloadGiveTheSameResultsAsNeverEvicting) {
+  auto evicting = StartServer({"--max_resident_sessions=2"}, dir_ + "/evicting");
+  auto resident = StartServer({}, dir_ + "/resident");
+  ASSERT_NE(evicting, nullptr);
+  ASSERT_NE(resident, nullptr);
+  for (auto* server : {evicting.get(), resident.get()}) {
+    auto stub = server->NewStub();
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(Create(*stub, absl::StrCat("s", i), "Once").ok());
+    for (int round = 0; round < 4; ++round) {
+      for (int i = 0; i < 5; ++i) {
+        ASSERT_TRUE(Append(*stub, absl::StrCat("s", i), Piece(round * 5 + i)).ok());
+      }
+    }
+  }
+  auto a = evicting->NewStub();
+  auto b = resident->NewStub();
+  for (int i = 0; i < 5; ++i) {
+    const std::string id = absl::StrCat("s", i);
+    EXPECT_EQ(Greedy(*a, id, 20).ids, Greedy(*b, id, 20).ids) << id;
+  }
+  v1::Session s;
+  ASSERT_TRUE(Get(*a, "s0", &s).ok());
+  EXPECT_FALSE(s.resident());  // evicted: s3 and s4 were used last
+}
+
+TEST_F(DurabilityTest, AForkContinuesExactlyAsItsSource) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  auto stub = server->NewStub();
+  ASSERT_TRUE(Create(*stub, "s", "The jury said that").ok());
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(Append(*stub, "s", Piece(i)).ok());
+  v1::ForkSessionRequest request;
+  request.set_session_id("s");
+  v1::Session fork;
+  auto context = ContextWithin(std::chrono::seconds(30));
+  ASSERT_TRUE(stub->ForkSession(context.get(), request, &fork).ok());
+  EXPECT_FALSE(fork.id().empty());
+  const Generation a = Greedy(*stub, "s", 25);
+  const Generation b = Greedy(*stub, fork.id(), 25);
+  EXPECT_EQ(a.ids, b.ids);
+  EXPECT_EQ(a.text, b.text);
+}
+
+// Exports session `id` through `stub` into chunks.
+std::vector<v1::SessionChunk> Export(v1::Infmem::Stub& stub, const std::string& id,
+                                     grpc::Status* status) {
+  v1::ExportSessionRequest request;
+  request.set_session_id(id);
+  auto context = ContextWithin(std::chrono::seconds(60));
+  auto reader = stub.ExportSession(context.get(), request);
+  std::vector<v1::SessionChunk> chunks;
+  v1::SessionChunk chunk;
+  while (reader->Read(&chunk)) chunks.push_back(chunk);
+  *status = reader->Finish();
+  return chunks;
+}
+
+grpc::Status Import(v1::Infmem::Stub& stub, const std::vector<v1::SessionChunk>& chunks,
+                    const std::string& id, v1::Session* out) {
+  auto context = ContextWithin(std::chrono::seconds(60));
+  auto writer = stub.ImportSession(context.get(), out);
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    v1::ImportSessionRequest request;
+    if (i == 0) request.set_session_id(id);
+    *request.mutable_chunk() = chunks[i];
+    if (!writer->Write(request)) break;
+  }
+  writer->WritesDone();
+  return writer->Finish();
+}
+
+TEST_F(DurabilityTest, ExportThenImportOnAnotherServerContinuesTheSame) {
+  auto first = StartServer({}, dir_ + "/first");
+  auto second = StartServer({}, dir_ + "/second");
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(second, nullptr);
+  auto a = first->NewStub();
+  auto b = second->NewStub();
+  ASSERT_TRUE(Create(*a, "s", "The jury said that").ok());
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(Append(*a, "s", Piece(i)).ok());
+  grpc::Status status;
+  const std::vector<v1::SessionChunk> chunks = Export(*a, "s", &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_GE(chunks.size(), 2u);  // 1.7 MB of state: more than one 1 MiB chunk
+  v1::Session imported;
+  ASSERT_TRUE(Import(*b, chunks, "moved", &imported).ok());
+  EXPECT_EQ(imported.id(), "moved");
+  v1::Session original;
+  ASSERT_TRUE(Get(*a, "s", &original).ok());
+  EXPECT_EQ(imported.tokens(), original.tokens());
+  EXPECT_EQ(Greedy(*b, "moved", 20).ids, Greedy(*a, "s", 20).ids);
+  // Importing again under the same id is refused; a truncated stream is data loss.
+  EXPECT_EQ(Import(*b, chunks, "moved", &imported).error_code(), grpc::ALREADY_EXISTS);
+  EXPECT_EQ(Import(*b, {chunks[0]}, "cut", &imported).error_code(), grpc::DATA_LOSS);
+}
+
+TEST_F(DurabilityTest, AStateFromAnotherModelIsRefused) {
+  auto first = StartServer({}, dir_ + "/first");
+  auto second =
+      ServerProcess::Start(ServerBinary(), {"--model_dir=" + ModelDir("brown-lm-window"),
+                                            "--threads=1", "--session_dir=" + dir_ + "/second"});
+  ASSERT_NE(first, nullptr);
+  ASSERT_TRUE(second.ok()) << second.status();
+  auto a = first->NewStub();
+  ASSERT_TRUE(Create(*a, "s", "The jury said that").ok());
+  grpc::Status status;
+  const std::vector<v1::SessionChunk> chunks = Export(*a, "s", &status);
+  ASSERT_TRUE(status.ok());
+  v1::Session imported;
+  auto b = (*second)->NewStub();
+  const grpc::Status refused = Import(*b, chunks, "s", &imported);
+  EXPECT_EQ(refused.error_code(), grpc::FAILED_PRECONDITION) << refused.error_message();
+}
+
+// Flips one byte in the middle of `path`.
+void Corrupt(const std::string& path) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  ASSERT_TRUE(f.good()) << path;
+  f.seekg(0, std::ios::end);
+  const std::streamoff size = f.tellg();
+  f.seekg(size / 2);
+  char c;
+  f.get(c);
+  f.seekp(size / 2);
+  f.put(static_cast<char>(c ^ 0x5a));
+}
+
+TEST_F(DurabilityTest, ACorruptSessionIsDataLossForItAloneAndTheServerStaysUp) {
+  {
+    auto server = StartServer();
+    ASSERT_NE(server, nullptr);
+    auto stub = server->NewStub();
+    for (const char* id : {"bad_snapshot", "bad_journal", "good"}) {
+      ASSERT_TRUE(Create(*stub, id, "The jury said that").ok());
+    }
+    // Two appends each, so the journal has a record followed by more data.
+    for (const char* id : {"bad_snapshot", "good"}) {
+      for (int i = 0; i < 3; ++i) ASSERT_TRUE(Append(*stub, id, Piece(i)).ok());
+    }
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(Append(*stub, "bad_journal", Piece(i)).ok());
+    EXPECT_EQ(server->Stop(), 0);  // snapshots everything but the journal's last tokens
+  }
+  const std::string sessions = dir_ + "/sessions";
+  ASSERT_TRUE(fs::exists(sessions + "/bad_snapshot/state.safetensors"));
+  Corrupt(sessions + "/bad_snapshot/state.safetensors");
+  // Rewrite bad_journal's journal as two records, the first of them corrupt.
+  {
+    auto server = StartServer({"--snapshot_every_tokens=1000000"});
+    ASSERT_NE(server, nullptr);
+    auto stub = server->NewStub();
+    for (int i = 3; i < 6; ++i) ASSERT_TRUE(Append(*stub, "bad_journal", Piece(i)).ok());
+    server->Kill();
+  }
+  std::string journal;
+  {
+    std::ifstream in(sessions + "/bad_journal/journal", std::ios::binary);
+    journal.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_GT(journal.size(), 40u);
+  journal[20] ^= 0x01;  // inside the first record's tokens
+  std::ofstream(sessions + "/bad_journal/journal", std::ios::binary) << journal;
+
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  auto stub = server->NewStub();
+  const Generation from_bad_snapshot = Greedy(*stub, "bad_snapshot", 5);
+  EXPECT_EQ(from_bad_snapshot.status.error_code(), grpc::DATA_LOSS)
+      << from_bad_snapshot.status.error_message();
+  EXPECT_EQ(Append(*stub, "bad_journal", " x").error_code(), grpc::DATA_LOSS);
+  EXPECT_TRUE(Greedy(*stub, "good", 5).status.ok());
+  EXPECT_TRUE(Ping(*stub).ok());
+}
+
+TEST_F(DurabilityTest, SigtermDrainsAStreamAndKeepsItsTokens) {
+  auto server = StartServer({"--drain_seconds=1"});
+  ASSERT_NE(server, nullptr);
+  auto stub = server->NewStub();
+  ASSERT_TRUE(Create(*stub, "s", "The jury said that").ok());
+  v1::Session before;
+  ASSERT_TRUE(Get(*stub, "s", &before).ok());
+  std::atomic<bool> streaming{false};
+  Generation g;
+  std::thread client([&] {
+    grpc::ClientContext context;
+    v1::GenerateRequest request;
+    request.set_session_id("s");
+    request.set_max_tokens(4000);
+    g = Generate(*stub, request, &context, [&](const v1::GenerateResponse&) { streaming = true; });
+  });
+  while (!streaming) std::this_thread::yield();
+  EXPECT_EQ(server->Stop(), 0);
+  client.join();
+  EXPECT_FALSE(g.status.ok());  // cut short by the drain
+  auto restarted = StartServer();
+  ASSERT_NE(restarted, nullptr);
+  stub = restarted->NewStub();
+  v1::Session after;
+  ASSERT_TRUE(Get(*stub, "s", &after).ok());
+  EXPECT_GE(after.tokens() - before.tokens(), static_cast<int64_t>(g.ids.size()));
+  EXPECT_TRUE(Greedy(*stub, "s", 5).status.ok());
+}
+
+}  // namespace
+}  // namespace infmem::testing

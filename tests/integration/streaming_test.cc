@@ -1,0 +1,189 @@
+// Generate against the real server: stream shape, cancellation, deadlines, one call per
+// session, many sessions at once, stop sequences.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "tests/integration/integration_env.h"
+
+namespace infmem::testing {
+namespace {
+
+using ::testing::ElementsAreArray;
+
+class StreamingTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    ServerTest::SetUp();
+    server_ = StartServer();
+    ASSERT_NE(server_, nullptr);
+    stub_ = server_->NewStub();
+  }
+  std::string Detokenize(const std::vector<int32_t>& ids) {
+    v1::DetokenizeRequest request;
+    request.mutable_token_ids()->Add(ids.begin(), ids.end());
+    v1::DetokenizeResponse response;
+    auto context = ContextWithin(std::chrono::seconds(30));
+    EXPECT_TRUE(stub_->Detokenize(context.get(), request, &response).ok());
+    return response.text();
+  }
+
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<v1::Infmem::Stub> stub_;
+};
+
+TEST_F(StreamingTest, TokensStreamInOrderAndTheLastMessageSaysWhyAndHowMany) {
+  v1::Session created;
+  ASSERT_TRUE(Create(*stub_, "s", "The jury said that", &created).ok());
+  Generation g = Greedy(*stub_, "s", 40);
+  ASSERT_TRUE(g.status.ok()) << g.status.error_message();
+  EXPECT_EQ(g.ids.size(), 40u);
+  EXPECT_GT(g.messages, 1);
+  EXPECT_EQ(g.last.finish_reason(), v1::FINISH_REASON_LENGTH);
+  EXPECT_EQ(g.last.usage().generated_tokens(), 40);
+  EXPECT_EQ(g.last.usage().prompt_tokens(), 0);
+  EXPECT_EQ(g.last.usage().session_tokens(), created.tokens() + 40);
+  // The streamed text is the text of the streamed ids (the tokenizer drops the first
+  // piece's leading space when decoding a whole sequence).
+  std::string text = g.text;
+  if (!text.empty() && text[0] == ' ') text.erase(0, 1);
+  EXPECT_EQ(text, Detokenize(g.ids));
+  v1::Session after;
+  ASSERT_TRUE(Get(*stub_, "s", &after).ok());
+  EXPECT_EQ(after.tokens(), created.tokens() + 40);
+}
+
+TEST_F(StreamingTest, GreedyGenerationIsReproducibleAndSeededSamplingToo) {
+  ASSERT_TRUE(Create(*stub_, "a", "It was a cold").ok());
+  const Generation greedy1 = Greedy(*stub_, "a", 20, /*dry_run=*/true);
+  const Generation greedy2 = Greedy(*stub_, "a", 20, /*dry_run=*/true);
+  EXPECT_EQ(greedy1.ids, greedy2.ids);
+  v1::GenerateRequest request;
+  request.set_session_id("a");
+  request.set_max_tokens(20);
+  request.set_dry_run(true);
+  request.mutable_sampling()->set_temperature(1.0);
+  request.mutable_sampling()->set_top_p(0.9);
+  request.mutable_sampling()->set_seed(7);
+  EXPECT_EQ(Generate(*stub_, request).ids, Generate(*stub_, request).ids);
+  v1::Session s;
+  ASSERT_TRUE(Get(*stub_, "a", &s).ok());
+  EXPECT_EQ(s.tokens(), 5);  // BOS + 4: dry runs left nothing behind
+}
+
+TEST_F(StreamingTest, AStopSequenceEndsTheStreamAndIsNotSent) {
+  ASSERT_TRUE(Create(*stub_, "s", "The jury said that").ok());
+  const Generation free = Greedy(*stub_, "s", 30, /*dry_run=*/true);
+  ASSERT_GT(free.text.size(), 12u);
+  const std::string stop = free.text.substr(8, 4);  // a piece of what greedy decoding says
+  v1::GenerateRequest request;
+  request.set_session_id("s");
+  request.set_max_tokens(30);
+  request.add_stop(stop);
+  const Generation stopped = Generate(*stub_, request);
+  ASSERT_TRUE(stopped.status.ok());
+  EXPECT_EQ(stopped.last.finish_reason(), v1::FINISH_REASON_STOP);
+  EXPECT_EQ(stopped.text, free.text.substr(0, free.text.find(stop)));
+  EXPECT_LT(stopped.ids.size(), free.ids.size());
+}
+
+TEST_F(StreamingTest, CancellingStopsDecodingAndTheSessionHoldsExactlyWhatWasGenerated) {
+  ASSERT_TRUE(Create(*stub_, "s", "The jury said that").ok());
+  v1::ForkSessionRequest fork;
+  fork.set_session_id("s");
+  fork.set_new_session_id("reference");
+  v1::Session forked;
+  auto fork_context = ContextWithin(std::chrono::seconds(30));
+  ASSERT_TRUE(stub_->ForkSession(fork_context.get(), fork, &forked).ok());
+
+  grpc::ClientContext context;
+  v1::GenerateRequest request;
+  request.set_session_id("s");
+  request.set_max_tokens(4000);
+  int seen = 0;
+  const Generation g = Generate(*stub_, request, &context, [&](const v1::GenerateResponse&) {
+    if (++seen == 5) context.TryCancel();
+  });
+  EXPECT_EQ(g.status.error_code(), grpc::StatusCode::CANCELLED);
+  WaitUntilFree(*stub_, "s");
+  // The session stays usable and holds the tokens generated before the cancel was seen.
+  v1::Session s;
+  ASSERT_TRUE(Get(*stub_, "s", &s).ok());
+  const int64_t generated = s.tokens() - forked.tokens();
+  EXPECT_GE(generated, static_cast<int64_t>(g.ids.size()));
+  EXPECT_LT(generated, 4000);
+  // They are the greedy continuation: the session continues where the reference does after
+  // the same number of tokens.
+  const Generation reference = Greedy(*stub_, "reference", static_cast<int>(generated) + 10);
+  const Generation next = Greedy(*stub_, "s", 10);
+  ASSERT_TRUE(next.status.ok());
+  EXPECT_THAT(next.ids, ElementsAreArray(reference.ids.end() - 10, reference.ids.end()));
+  EXPECT_THAT(g.ids, ElementsAreArray(reference.ids.begin(),
+                                      reference.ids.begin() + static_cast<int>(g.ids.size())));
+}
+
+TEST_F(StreamingTest, ADeadlineEndsTheCallAndTheSessionStaysUsable) {
+  ASSERT_TRUE(Create(*stub_, "s", "The jury said that").ok());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+  v1::GenerateRequest request;
+  request.set_session_id("s");
+  request.set_max_tokens(4000);
+  const Generation g = Generate(*stub_, request, &context);
+  EXPECT_EQ(g.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  WaitUntilFree(*stub_, "s");
+  v1::AppendResponse appended;
+  ASSERT_TRUE(Append(*stub_, "s", " Then", &appended).ok());
+  EXPECT_LT(appended.session_tokens(), 4000);
+  EXPECT_TRUE(Greedy(*stub_, "s", 3).status.ok());
+}
+
+TEST_F(StreamingTest, ASecondCallOnABusySessionIsAborted) {
+  ASSERT_TRUE(Create(*stub_, "s", "The jury said that").ok());
+  grpc::ClientContext context;
+  v1::GenerateRequest request;
+  request.set_session_id("s");
+  request.set_max_tokens(4000);
+  grpc::Status second;
+  grpc::Status fork_status;
+  bool asked = false;
+  const Generation g = Generate(*stub_, request, &context, [&](const v1::GenerateResponse&) {
+    if (asked) return;
+    asked = true;  // the first call is streaming: the session is busy
+    second = Append(*stub_, "s", " more");
+    context.TryCancel();
+  });
+  EXPECT_EQ(second.error_code(), grpc::StatusCode::ABORTED) << second.error_message();
+  EXPECT_THAT(second.error_message(), ::testing::HasSubstr("busy"));
+  EXPECT_EQ(g.status.error_code(), grpc::StatusCode::CANCELLED);
+  WaitUntilFree(*stub_, "s");
+  EXPECT_TRUE(Append(*stub_, "s", " more").ok());
+}
+
+TEST_F(StreamingTest, SixtyFourSessionsStreamAtOnce) {
+  constexpr int kSessions = 64;
+  for (int i = 0; i < kSessions; ++i) {
+    ASSERT_TRUE(Create(*stub_, absl::StrCat("s", i), absl::StrCat("Number ", i, " said")).ok());
+  }
+  std::vector<Generation> results(kSessions);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kSessions; ++i) {
+    threads.emplace_back([&, i] { results[i] = Greedy(*stub_, absl::StrCat("s", i), 16); });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int i = 0; i < kSessions; ++i) {
+    ASSERT_TRUE(results[i].status.ok()) << i << ": " << results[i].status.error_message();
+    EXPECT_EQ(results[i].ids.size(), 16u) << i;
+  }
+  // Each session's stream matches what it generates alone (batching changes nothing).
+  for (int i : {0, 31, 63}) {
+    ASSERT_TRUE(Create(*stub_, absl::StrCat("alone", i), absl::StrCat("Number ", i, " said")).ok());
+    EXPECT_EQ(Greedy(*stub_, absl::StrCat("alone", i), 16).ids, results[i].ids) << i;
+  }
+}
+
+}  // namespace
+}  // namespace infmem::testing
