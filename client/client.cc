@@ -1,0 +1,40 @@
+// Channel, deadline and status-to-exit-code plumbing of the client library.
+#include "client/client.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+
+namespace infmem::client {
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& server) {
+  return grpc::CreateChannel(server, grpc::InsecureChannelCredentials());
+}
+
+void ApplyDeadline(absl::Duration timeout, grpc::ClientContext* context) {
+  // A century or more is no deadline (and would overflow the clock's nanoseconds).
+  if (timeout >= absl::Hours(24 * 365 * 100)) return;
+  context->set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                            absl::ToChronoNanoseconds(timeout)));
+}
+
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+int ExitCodeFor(const absl::Status& status) {
+  if (status.ok()) return kExitOk;
+  return kExitStatusBase + static_cast<int>(status.code());
+}
+
+std::string ErrorLine(const absl::Status& status) {
+  std::string line = absl::StrCat("infmem: ", absl::StatusCodeToString(status.code()));
+  if (!status.message().empty()) absl::StrAppend(&line, ": ", status.message());
+  return line;
+}
+
+}  // namespace infmem::client
