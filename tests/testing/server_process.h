@@ -25,6 +25,7 @@ class ServerProcess {
 
   std::string address() const;
   int metrics_port() const { return metrics_port_; }
+  pid_t pid() const { return pid_; }
   std::unique_ptr<v1::Infmem::Stub> NewStub() const;
 
   // Sends SIGTERM and returns the exit code (-1 when killed by a signal).
