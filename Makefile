@@ -4,7 +4,7 @@ PRESET ?= release
 BUILD_DIR := build/$(PRESET)
 JOBS ?= 2
 
-.PHONY: all deps configure build test run bench format clean
+.PHONY: all deps configure build test run bench bench-server format clean
 
 all: build
 
@@ -20,13 +20,18 @@ build: configure
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
 
-# Until the server lands, `make run` generates from the shipped default model (models/brown-lm).
+# Serves the shipped default model on 127.0.0.1:50051 (gRPC) and :9464 (metrics); sessions are
+# kept in ./sessions. Ctrl-C (SIGINT) or SIGTERM drains and exits.
 run: build
-	@$(BUILD_DIR)/server/model/model-demo --model_dir=models/brown-lm --threads=2 \
-	  --prompt="The jury said that" --max_tokens=48 --temperature=0.8 --top_p=0.95 --seed=1
+	@$(BUILD_DIR)/server/infmem-server --model_dir=models/brown-lm --host=127.0.0.1 \
+	  --port=50051 --metrics_port=9464 --session_dir=sessions $(RUN_ARGS)
 
 bench: build
 	@$(BUILD_DIR)/bench/model-bench $(BENCH_ARGS)
+
+# End-to-end: starts its own server on a free port and measures it through the API.
+bench-server: build
+	@$(BUILD_DIR)/bench/infmem-bench --server_binary=$(BUILD_DIR)/server/infmem-server $(BENCH_ARGS)
 
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i

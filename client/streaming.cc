@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -182,6 +183,7 @@ absl::Status RunChat(const Command& command, infmem::v1::Infmem::Stub* stub) {
   SigintScope sigint;
   const bool interactive = isatty(STDIN_FILENO);
   LineReader lines(STDIN_FILENO);
+  bool just_cancelled = false;  // the previous reply was cancelled with Ctrl-C
   while (true) {
     interrupted.store(false);
     if (interactive) std::cerr << "> " << std::flush;
@@ -195,10 +197,19 @@ absl::Status RunChat(const Command& command, infmem::v1::Infmem::Stub* stub) {
     request.set_session_id(command.session_id);
     request.set_text(line + "\n");
     Reply reply;
-    const absl::Status status = StreamReply(request, command.timeout, stub, &reply);
+    absl::Status status = StreamReply(request, command.timeout, stub, &reply);
+    // The server finishes a cancelled reply one step after the cancel, and until then the
+    // session is busy (ABORTED, before anything was appended): retry for a moment.
+    for (int retry = 0; just_cancelled && status.code() == absl::StatusCode::kAborted &&
+                        retry < 100 && !interrupted.load();
+         ++retry) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      status = StreamReply(request, command.timeout, stub, &reply);
+    }
     if (!reply.ends_with_newline) std::cout << '\n';
     std::cout << std::flush;
-    if (status.code() == absl::StatusCode::kCancelled && interrupted.load()) {
+    just_cancelled = status.code() == absl::StatusCode::kCancelled && interrupted.load();
+    if (just_cancelled) {
       std::cerr << "[cancelled]\n";
       continue;
     }
