@@ -64,6 +64,15 @@ LtmConstants MakeLtmConstants(const LtmConfig& ltm, int segment_length,
   return out;
 }
 
+// Returns r_j = N(μ; c_j, σ² + w_j²), the Gaussian N(μ, σ²) integrated against each basis
+// function ψ_j: mu and var [..., h] -> [..., h, N].
+static torch::Tensor BasisWeights(const torch::Tensor& mu, const torch::Tensor& var,
+                                  const torch::Tensor& centres, const torch::Tensor& widths_sq) {
+  torch::Tensor total = var.unsqueeze(-1) + widths_sq;
+  return torch::exp(-0.5 * (mu.unsqueeze(-1) - centres).pow(2) / total) * torch::rsqrt(total) *
+         kInvSqrt2Pi;
+}
+
 ContinuousAttentionOut ContinuousAttention(const torch::Tensor& q, const torch::Tensor& k,
                                            const torch::Tensor& v, const torch::Tensor& w_mu,
                                            const torch::Tensor& w_sigma,
@@ -74,11 +83,22 @@ ContinuousAttentionOut ContinuousAttention(const torch::Tensor& q, const torch::
   torch::Tensor s = torch::einsum("thd,nhd->thn", {q, k}) * scale;
   torch::Tensor mu = torch::sigmoid(torch::matmul(s, w_mu));  // [T, h]
   torch::Tensor var = torch::clamp_min(torch::softplus(torch::matmul(s, w_sigma)), kMinVar);
-  // r_j = N(μ; c_j, σ² + w_j²): the Gaussian N(μ, σ²) integrated against ψ_j.
-  torch::Tensor total = var.unsqueeze(-1) + widths_sq;  // [T,h,N]
-  torch::Tensor r = torch::exp(-0.5 * (mu.unsqueeze(-1) - centres).pow(2) / total) *
-                    torch::rsqrt(total) * kInvSqrt2Pi;
-  torch::Tensor z = torch::einsum("thn,nhd->thd", {r, v});
+  torch::Tensor z = torch::einsum("thn,nhd->thd", {BasisWeights(mu, var, centres, widths_sq), v});
+  return {z, mu, var};
+}
+
+ContinuousAttentionOut BatchedContinuousAttention(const torch::Tensor& q, const torch::Tensor& k,
+                                                  const torch::Tensor& v, const torch::Tensor& w_mu,
+                                                  const torch::Tensor& w_sigma,
+                                                  const torch::Tensor& centres,
+                                                  const torch::Tensor& widths_sq) {
+  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(2)));
+  // Products and sums rather than einsum (see DecodeAttention in model.cc).
+  torch::Tensor s = (k * q.unsqueeze(1)).sum(-1).transpose(1, 2) * scale;  // [R, h, N]
+  torch::Tensor mu = torch::sigmoid(torch::matmul(s, w_mu));               // [R, h]
+  torch::Tensor var = torch::clamp_min(torch::softplus(torch::matmul(s, w_sigma)), kMinVar);
+  torch::Tensor weights = BasisWeights(mu, var, centres, widths_sq);     // [R, h, N]
+  torch::Tensor z = (weights.transpose(1, 2).unsqueeze(-1) * v).sum(1);  // [R, h, d]
   return {z, mu, var};
 }
 
@@ -89,6 +109,15 @@ torch::Tensor StickyMass(const torch::Tensor& mu, const torch::Tensor& var, int 
   torch::Tensor sd = var.detach().sqrt().reshape({-1, 1});
   torch::Tensor cdf = 0.5 * (1.0 + torch::erf((edges - m) / (sd * std::sqrt(2.0))));
   return (cdf.narrow(1, 1, bins) - cdf.narrow(1, 0, bins)).sum(0);
+}
+
+torch::Tensor BatchedStickyMass(const torch::Tensor& mu, const torch::Tensor& var, int bins) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor edges = torch::linspace(0.0, 1.0, bins + 1, mu.options());
+  torch::Tensor m = mu.detach().unsqueeze(-1);  // [R, h, 1]
+  torch::Tensor sd = var.detach().sqrt().unsqueeze(-1);
+  torch::Tensor cdf = 0.5 * (1.0 + torch::erf((edges - m) / (sd * std::sqrt(2.0))));
+  return (cdf.narrow(2, 1, bins) - cdf.narrow(2, 0, bins)).sum(1);  // [R, bins]
 }
 
 torch::Tensor DrawStickyPositions(const torch::Tensor& hist, int count, uint64_t seed) {

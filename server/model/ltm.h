@@ -66,6 +66,17 @@ ContinuousAttentionOut ContinuousAttention(const torch::Tensor& q, const torch::
 // summed over all queries and heads: [bins]. `mu`, `var` [T, h]. No gradient.
 torch::Tensor StickyMass(const torch::Tensor& mu, const torch::Tensor& var, int bins);
 
+// ContinuousAttention for one decode token of each of R sessions, each with its own LTM:
+// q [R, h, d], k and v [R, N, h, d]; returns z [R, h, d], mu and var [R, h]. Same maths.
+ContinuousAttentionOut BatchedContinuousAttention(const torch::Tensor& q, const torch::Tensor& k,
+                                                  const torch::Tensor& v, const torch::Tensor& w_mu,
+                                                  const torch::Tensor& w_sigma,
+                                                  const torch::Tensor& centres,
+                                                  const torch::Tensor& widths_sq);
+
+// StickyMass of each row: mu and var [R, h]; returns [R, bins].
+torch::Tensor BatchedStickyMass(const torch::Tensor& mu, const torch::Tensor& var, int bins);
+
 // Draws `count` sample positions from histogram `hist` [D] (left edges of bins drawn i.i.d.
 // from the normalised histogram, sorted), with a generator seeded from `seed`. Falls back to
 // uniform positions m/M when the histogram holds no mass. Returns float64 CPU [count].

@@ -70,6 +70,71 @@ struct LiveLtm {
 
 }  // namespace
 
+// Returns the attention outputs (STM and LTM, after their output projections) [R, 1, e] of
+// layer `l` for one decode token per row, batched over the rows, and writes the tokens' keys,
+// values and inputs into the rows' STM buffers. The per-row path in Forward does the same one
+// row at a time; for many rows its small operations, not arithmetic, dominate the step.
+static torch::Tensor DecodeAttention(const Model::Impl& impl,
+                                     absl::Span<SessionState::Impl* const> rows, int l,
+                                     const std::vector<int64_t>& offset, const torch::Tensor& q,
+                                     const torch::Tensor& qr, const torch::Tensor& k,
+                                     const torch::Tensor& v, const torch::Tensor& xn,
+                                     const std::vector<std::vector<LiveLtm>>& live) {
+  const ModelConfig& c = impl.config;
+  const int64_t num_rows = q.size(0), seg = c.segment_length, e = c.dim;
+  const bool infinite = c.memory == MemoryMode::kInfinite;
+  const Layer& layer = *impl.net->layers[l];
+  // Write each row's token into its STM first: the keys it attends to are then one window of
+  // its buffer, [begin, seg + offset], and all rows attend over their stacked buffers at once.
+  std::vector<torch::Tensor> keys, values;
+  std::vector<uint8_t> valid(static_cast<size_t>(num_rows * 2 * seg), 0);
+  for (int64_t r = 0; r < num_rows; ++r) {
+    LayerState& ls = rows[r]->layers[l];
+    const int64_t slot = seg + offset[r];
+    ls.stm_k.narrow(0, slot, 1).copy_(k[r]);
+    ls.stm_v.narrow(0, slot, 1).copy_(v[r]);
+    if (infinite) ls.inputs.narrow(0, slot, 1).copy_(xn[r]);
+    const int64_t begin = rows[r]->tokens_seen >= seg ? 0 : seg;
+    std::fill_n(valid.begin() + r * 2 * seg + begin, slot + 1 - begin, 1);
+    keys.push_back(ls.stm_k);
+    values.push_back(ls.stm_v);
+  }
+  torch::Tensor mask = torch::from_blob(valid.data(), {num_rows, 2 * seg, 1}, torch::kUInt8)
+                           .to(q.device(), torch::kBool);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim()));
+  // Products and sums rather than einsum: on the CPU, a batched matrix product of many tiny
+  // matrices loops over the batch one element at a time and costs more than the arithmetic.
+  torch::Tensor scores = (torch::stack(keys) * qr).sum(-1) * scale;  // [R, 2L, h]
+  scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
+  torch::Tensor p = torch::softmax(scores, 1).unsqueeze(-1);  // [R, 2L, h, 1]
+  torch::Tensor out =
+      Linear((p * torch::stack(values)).sum(1).reshape({num_rows, 1, e}), layer.attention->wo);
+
+  std::vector<int64_t> with_ltm;
+  std::vector<torch::Tensor> ltm_k, ltm_v;
+  for (int64_t r = 0; r < num_rows; ++r) {
+    if (!live[r][l].k.defined()) continue;
+    with_ltm.push_back(r);
+    ltm_k.push_back(live[r][l].k);
+    ltm_v.push_back(live[r][l].v);
+  }
+  if (with_ltm.empty()) return out;
+  torch::Tensor index = torch::tensor(with_ltm, torch::dtype(torch::kInt64)).to(q.device());
+  const LtmWeights& w = *layer.ltm;
+  ContinuousAttentionOut a = BatchedContinuousAttention(
+      q.squeeze(1).index_select(0, index), torch::stack(ltm_k), torch::stack(ltm_v), w.w_mu,
+      w.w_sigma, impl.ltm.centres, impl.ltm.widths_sq);
+  if (c.ltm.sticky) {
+    torch::Tensor mass = BatchedStickyMass(a.mu, a.var, c.ltm.sticky_bins);
+    for (size_t i = 0; i < with_ltm.size(); ++i) {
+      rows[with_ltm[i]]->layers[l].hist.add_(mass[static_cast<int64_t>(i)]);
+    }
+  }
+  torch::Tensor z = torch::zeros({num_rows, c.n_heads, c.head_dim()}, q.options());
+  z.index_copy_(0, index, a.z);
+  return out + Linear(z.reshape({num_rows, 1, e}), layer.ltm->wo);
+}
+
 ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
                                    const torch::Tensor& tokens, bool all_logits) const {
   const ModelConfig& c = config;
@@ -142,6 +207,8 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
   }
   torch::Tensor pos = torch::stack(positions);  // [R, T]
 
+  // One token per row without autograd (decode): attention runs batched over the rows.
+  const bool decode = t == 1 && !grad && !full;
   torch::Tensor x = torch::embedding(net->tok_embeddings->weight, tokens);  // [R, T, e]
   torch::Tensor kl_sum = torch::zeros({}, options);
   int64_t kl_count = 0;
@@ -154,6 +221,13 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
     torch::Tensor v = Linear(xn, layer.attention->wv).view({num_rows, t, h, d});
     torch::Tensor qr = Rope(q, pos, inv_freq);
 
+    if (decode) {
+      x = x + DecodeAttention(*this, rows, l, offset, q, qr, k, v, xn, live);
+      torch::Tensor xf = RmsNorm(x, layer.ffn_norm->weight, c.norm_eps);
+      const FeedForward& ff = *layer.feed_forward;
+      x = x + Linear(torch::silu(Linear(xf, ff.w1)) * Linear(xf, ff.w3), ff.w2);
+      continue;
+    }
     std::vector<torch::Tensor> stm_out(num_rows), ltm_out(num_rows);
     bool any_ltm = false;
     for (int64_t r = 0; r < num_rows; ++r) {
