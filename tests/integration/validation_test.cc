@@ -16,7 +16,7 @@ class ValidationTest : public ServerTest {
   void SetUp() override {
     ServerTest::SetUp();
     server_ = StartServer({"--max_text_bytes=1000", "--max_new_tokens=100",
-                           "--default_new_tokens=50", "--max_stored_sessions=3"});
+                           "--default_new_tokens=50", "--max_stored_sessions=3", "--max_message_bytes=4096"});
     ASSERT_NE(server_, nullptr);
     stub_ = server_->NewStub();
     ASSERT_TRUE(Create(*stub_, "s", "The jury said that").ok());
@@ -80,6 +80,16 @@ TEST_F(ValidationTest, OversizeTextIsResourceExhaustedNamingTheLimit) {
   EXPECT_EQ(status.error_code(), grpc::RESOURCE_EXHAUSTED);
   EXPECT_THAT(status.error_message(), HasSubstr("1000"));
   EXPECT_EQ(GenerateWith([](auto& r) { r.set_text(std::string(1001, 'a')); }).error_code(),
+            grpc::RESOURCE_EXHAUSTED);
+}
+
+TEST_F(ValidationTest, AMessageOverTheSizeLimitIsResourceExhausted) {
+  v1::AppendRequest request;
+  request.set_session_id("s");
+  for (int i = 0; i < 3000; ++i) request.mutable_token_ids()->add_ids(4000);  // 6 KB
+  v1::AppendResponse response;
+  auto context = ContextWithin(std::chrono::seconds(10));
+  EXPECT_EQ(stub_->Append(context.get(), request, &response).error_code(),
             grpc::RESOURCE_EXHAUSTED);
 }
 
