@@ -84,12 +84,17 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  config.on_open = [&config](int port, int metrics_port) {
+    std::printf("infmem-server open on %s:%d, metrics on port %d; loading the model\n",
+                config.host.c_str(), port, metrics_port);
+    std::fflush(stdout);
+  };
   auto server = infmem::Server::Start(config);
   if (!server.ok()) {
     std::cerr << "infmem-server: " << server.status() << "\n";
     return 1;
   }
-  // One line on stdout that scripts and tests wait for.
+  // The line scripts and tests wait for: the server is SERVING.
   std::printf("infmem-server listening on %s:%d, metrics on port %d\n", config.host.c_str(),
               (*server)->port(), (*server)->metrics_port());
   std::fflush(stdout);

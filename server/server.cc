@@ -52,6 +52,39 @@ int Server::metrics_port() const {
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
   auto p = std::make_unique<Parts>();
   p->config = config;
+  // Listen first, NOT_SERVING and answering UNAVAILABLE, so probes and clients see a server
+  // that is loading rather than a closed port, and a port conflict fails before the load.
+  p->service = std::make_unique<service::InfmemService>();
+  if (config.metrics_port >= 0) {
+    try {
+      p->exposer = std::make_unique<prometheus::Exposer>(
+          absl::StrCat(config.host, ":", config.metrics_port));
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", config.host, ":",
+                                                 config.metrics_port, ": ", e.what()));
+    }
+    p->exposer->RegisterCollectable(p->metrics.registry());
+  }
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(absl::StrCat(config.host, ":", config.port),
+                           grpc::InsecureServerCredentials(), &p->port);
+  builder.SetMaxReceiveMessageSize(config.max_message_bytes);
+  builder.SetMaxSendMessageSize(config.max_message_bytes);
+  builder.RegisterService(p->service.get());
+  p->grpc_server = builder.BuildAndStart();
+  if (p->grpc_server == nullptr || p->port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.host, ":", config.port));
+  }
+  p->grpc_server->GetHealthCheckService()->SetServingStatus(false);
+  LOG(INFO) << "port " << p->port << " open; loading the model from " << config.model_dir;
+  if (config.on_open) {
+    const std::vector<int> metrics_ports =
+        p->exposer != nullptr ? p->exposer->GetListeningPorts() : std::vector<int>{};
+    config.on_open(p->port, metrics_ports.empty() ? -1 : metrics_ports.front());
+  }
+
   const absl::Time start = absl::Now();
   auto model = model::Model::Load(config.model_dir, {config.device, "float32", config.threads});
   if (!model.ok()) {
@@ -81,31 +114,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
                                   *p->work,  p->metrics,    config.limits};
   // An imported state is one snapshot of this model: allow it with room for its framing.
   context.max_import_bytes = 2 * p->model->StateBytes() + (1 << 20);
-  p->service = std::make_unique<service::InfmemService>(std::move(context));
-
-  if (config.metrics_port >= 0) {
-    try {
-      p->exposer = std::make_unique<prometheus::Exposer>(
-          absl::StrCat(config.host, ":", config.metrics_port));
-    } catch (const std::exception& e) {
-      return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", config.host, ":",
-                                                 config.metrics_port, ": ", e.what()));
-    }
-    p->exposer->RegisterCollectable(p->metrics.registry());
-  }
-
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(absl::StrCat(config.host, ":", config.port),
-                           grpc::InsecureServerCredentials(), &p->port);
-  builder.SetMaxReceiveMessageSize(config.max_message_bytes);
-  builder.SetMaxSendMessageSize(config.max_message_bytes);
-  builder.RegisterService(p->service.get());
-  p->grpc_server = builder.BuildAndStart();
-  if (p->grpc_server == nullptr || p->port == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.host, ":", config.port));
-  }
+  p->service->SetReady(std::move(context));
   p->grpc_server->GetHealthCheckService()->SetServingStatus(true);
   return std::unique_ptr<Server>(new Server(std::move(p)));
 }

@@ -5,6 +5,7 @@
 #ifndef INFMEM_SERVER_SERVER_H_
 #define INFMEM_SERVER_SERVER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -30,6 +31,8 @@ struct ServerConfig {
   session::SessionManagerOptions sessions;
   engine::SchedulerOptions scheduler;
   service::RequestLimits limits;
+  // Called once the ports are open, before the model loads (main prints them).
+  std::function<void(int port, int metrics_port)> on_open;
 };
 
 class Server {

@@ -47,7 +47,35 @@ absl::StatusOr<std::vector<int32_t>> EncodeText(const ServiceContext& context,
   return ids;
 }
 
+const grpc::Status kLoading(grpc::StatusCode::UNAVAILABLE,
+                            "the server is loading its model; retry shortly");
+
+grpc::ServerUnaryReactor* RejectUnary(grpc::CallbackServerContext* call) {
+  grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
+  reactor->Finish(kLoading);
+  return reactor;
+}
+
+// Streaming reactors that end their call at once with kLoading.
+template <typename Response>
+class RejectedWrite final : public grpc::ServerWriteReactor<Response> {
+ public:
+  RejectedWrite() { this->Finish(kLoading); }
+  void OnDone() override { delete this; }
+};
+template <typename Request>
+class RejectedRead final : public grpc::ServerReadReactor<Request> {
+ public:
+  RejectedRead() { this->Finish(kLoading); }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
+
+void InfmemService::SetReady(ServiceContext context) {
+  context_.emplace(std::move(context));
+  ready_.store(true, std::memory_order_release);
+}
 
 uint64_t InfmemService::NewSeed() {
   absl::MutexLock lock(&seed_mu_);
@@ -59,9 +87,10 @@ uint64_t InfmemService::NewSeed() {
 grpc::ServerUnaryReactor* InfmemService::CreateSession(grpc::CallbackServerContext* call,
                                                        const v1::CreateSessionRequest* request,
                                                        v1::Session* response) {
+  if (!ready()) return RejectUnary(call);
   grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
   const absl::Time start = absl::Now();
-  const ServiceContext& context = context_;
+  const ServiceContext& context = ready_context();
   context.work.Schedule([&context, call, request, response, reactor, start] {
     auto finish = [&context, reactor, start](const absl::Status& status) {
       reactor->Finish(Completed(context, "CreateSession", start, status));
@@ -98,57 +127,64 @@ grpc::ServerUnaryReactor* InfmemService::CreateSession(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* InfmemService::GetSession(grpc::CallbackServerContext* call,
                                                     const v1::GetSessionRequest* request,
                                                     v1::Session* response) {
-  return OnWorkQueue(context_, call, "GetSession", [this, request, response] {
+  if (!ready()) return RejectUnary(call);
+  return OnWorkQueue(ready_context(), call, "GetSession", [this, request, response] {
     RETURN_IF_ERROR(ValidateIdField("session_id", request->session_id()));
-    return Describe(context_, request->session_id(), response);
+    return Describe(ready_context(), request->session_id(), response);
   });
 }
 
 grpc::ServerUnaryReactor* InfmemService::ListSessions(grpc::CallbackServerContext* call,
                                                       const v1::ListSessionsRequest* request,
                                                       v1::ListSessionsResponse* response) {
-  return OnWorkQueue(context_, call, "ListSessions", [this, request, response]() -> absl::Status {
-    if (request->page_size() < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("page_size must be >= 0, got ", request->page_size()));
-    }
-    if (!request->page_token().empty()) {
-      RETURN_IF_ERROR(ValidateIdField("page_token", request->page_token()));
-    }
-    const int page_size =
-        request->page_size() == 0 ? kDefaultPageSize : std::min(request->page_size(), kMaxPageSize);
-    bool more = false;
-    ASSIGN_OR_RETURN(const std::vector<session::SessionInfo> page,
-                     context_.sessions.List(request->page_token(), page_size, &more));
-    for (const session::SessionInfo& info : page) {
-      ToProto(info, context_.model.StateBytes(), response->add_sessions());
-    }
-    if (more && !page.empty()) response->set_next_page_token(page.back().id);
-    return absl::OkStatus();
-  });
+  if (!ready()) return RejectUnary(call);
+  return OnWorkQueue(
+      ready_context(), call, "ListSessions", [this, request, response]() -> absl::Status {
+        if (request->page_size() < 0) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("page_size must be >= 0, got ", request->page_size()));
+        }
+        if (!request->page_token().empty()) {
+          RETURN_IF_ERROR(ValidateIdField("page_token", request->page_token()));
+        }
+        const int page_size = request->page_size() == 0
+                                  ? kDefaultPageSize
+                                  : std::min(request->page_size(), kMaxPageSize);
+        bool more = false;
+        ASSIGN_OR_RETURN(const std::vector<session::SessionInfo> page,
+                         ready_context().sessions.List(request->page_token(), page_size, &more));
+        for (const session::SessionInfo& info : page) {
+          ToProto(info, ready_context().model.StateBytes(), response->add_sessions());
+        }
+        if (more && !page.empty()) response->set_next_page_token(page.back().id);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* InfmemService::DeleteSession(grpc::CallbackServerContext* call,
                                                        const v1::DeleteSessionRequest* request,
                                                        v1::DeleteSessionResponse*) {
-  return OnWorkQueue(context_, call, "DeleteSession", [this, request] {
+  if (!ready()) return RejectUnary(call);
+  return OnWorkQueue(ready_context(), call, "DeleteSession", [this, request] {
     RETURN_IF_ERROR(ValidateIdField("session_id", request->session_id()));
-    return context_.sessions.Delete(request->session_id());
+    return ready_context().sessions.Delete(request->session_id());
   });
 }
 
 grpc::ServerUnaryReactor* InfmemService::ForkSession(grpc::CallbackServerContext* call,
                                                      const v1::ForkSessionRequest* request,
                                                      v1::Session* response) {
-  return OnWorkQueue(context_, call, "ForkSession", [this, request, response] {
+  if (!ready()) return RejectUnary(call);
+  return OnWorkQueue(ready_context(), call, "ForkSession", [this, request, response] {
     RETURN_IF_ERROR(ValidateIdField("session_id", request->session_id()));
     if (!request->new_session_id().empty()) {
       RETURN_IF_ERROR(ValidateIdField("new_session_id", request->new_session_id()));
     }
-    ASSIGN_OR_RETURN(session::SessionLease lease, context_.sessions.Acquire(request->session_id()));
+    ASSIGN_OR_RETURN(session::SessionLease lease,
+                     ready_context().sessions.Acquire(request->session_id()));
     ASSIGN_OR_RETURN(const session::SessionInfo info,
-                     context_.sessions.Fork(lease, request->new_session_id()));
-    ToProto(info, context_.model.StateBytes(), response);
+                     ready_context().sessions.Fork(lease, request->new_session_id()));
+    ToProto(info, ready_context().model.StateBytes(), response);
     return absl::OkStatus();
   });
 }
@@ -156,9 +192,10 @@ grpc::ServerUnaryReactor* InfmemService::ForkSession(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* InfmemService::Append(grpc::CallbackServerContext* call,
                                                 const v1::AppendRequest* request,
                                                 v1::AppendResponse* response) {
+  if (!ready()) return RejectUnary(call);
   grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
   const absl::Time start = absl::Now();
-  const ServiceContext& context = context_;
+  const ServiceContext& context = ready_context();
   context.work.Schedule([&context, call, request, response, reactor, start] {
     auto finish = [&context, reactor, start](const absl::Status& status) {
       reactor->Finish(Completed(context, "Append", start, status));
@@ -204,14 +241,17 @@ grpc::ServerUnaryReactor* InfmemService::Append(grpc::CallbackServerContext* cal
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* InfmemService::Generate(
     grpc::CallbackServerContext* call, const v1::GenerateRequest* request) {
-  return new GenerateReactor(context_, call, request, NewSeed());
+  if (!ready()) return new RejectedWrite<v1::GenerateResponse>();
+  return new GenerateReactor(ready_context(), call, request, NewSeed());
 }
 
 grpc::ServerUnaryReactor* InfmemService::Tokenize(grpc::CallbackServerContext* call,
                                                   const v1::TokenizeRequest* request,
                                                   v1::TokenizeResponse* response) {
-  return OnWorkQueue(context_, call, "Tokenize", [this, request, response] {
-    ASSIGN_OR_RETURN(const std::vector<int32_t> ids, EncodeText(context_, "text", request->text()));
+  if (!ready()) return RejectUnary(call);
+  return OnWorkQueue(ready_context(), call, "Tokenize", [this, request, response] {
+    ASSIGN_OR_RETURN(const std::vector<int32_t> ids,
+                     EncodeText(ready_context(), "text", request->text()));
     response->mutable_token_ids()->Add(ids.begin(), ids.end());
     return absl::OkStatus();
   });
@@ -220,18 +260,21 @@ grpc::ServerUnaryReactor* InfmemService::Tokenize(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* InfmemService::Detokenize(grpc::CallbackServerContext* call,
                                                     const v1::DetokenizeRequest* request,
                                                     v1::DetokenizeResponse* response) {
-  return OnWorkQueue(context_, call, "Detokenize", [this, request, response] {
-    ASSIGN_OR_RETURN(const std::vector<int32_t> ids,
-                     TokenIdsFromProto("token_ids", request->token_ids(),
-                                       context_.tokenizer.vocab_size(), context_.limits));
-    ASSIGN_OR_RETURN(*response->mutable_text(), context_.tokenizer.Decode(ids));
+  if (!ready()) return RejectUnary(call);
+  return OnWorkQueue(ready_context(), call, "Detokenize", [this, request, response] {
+    ASSIGN_OR_RETURN(
+        const std::vector<int32_t> ids,
+        TokenIdsFromProto("token_ids", request->token_ids(), ready_context().tokenizer.vocab_size(),
+                          ready_context().limits));
+    ASSIGN_OR_RETURN(*response->mutable_text(), ready_context().tokenizer.Decode(ids));
     return absl::OkStatus();
   });
 }
 
 grpc::ServerUnaryReactor* InfmemService::GetModel(grpc::CallbackServerContext* call,
                                                   const v1::GetModelRequest*, v1::Model* response) {
-  const model::Model& m = context_.model;
+  if (!ready()) return RejectUnary(call);
+  const model::Model& m = ready_context().model;
   const model::ModelConfig& c = m.config();
   response->set_name(c.name);
   response->set_memory(std::string(model::MemoryModeName(c.memory)));
@@ -246,18 +289,20 @@ grpc::ServerUnaryReactor* InfmemService::GetModel(grpc::CallbackServerContext* c
   response->set_device(m.device());
   response->set_fingerprint(m.fingerprint());
   grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
-  reactor->Finish(Completed(context_, "GetModel", absl::Now(), absl::OkStatus()));
+  reactor->Finish(Completed(ready_context(), "GetModel", absl::Now(), absl::OkStatus()));
   return reactor;
 }
 
 grpc::ServerWriteReactor<v1::SessionChunk>* InfmemService::ExportSession(
     grpc::CallbackServerContext*, const v1::ExportSessionRequest* request) {
-  return new ExportReactor(context_, request);
+  if (!ready()) return new RejectedWrite<v1::SessionChunk>();
+  return new ExportReactor(ready_context(), request);
 }
 
 grpc::ServerReadReactor<v1::ImportSessionRequest>* InfmemService::ImportSession(
     grpc::CallbackServerContext*, v1::Session* response) {
-  return new ImportReactor(context_, response);
+  if (!ready()) return new RejectedRead<v1::ImportSessionRequest>();
+  return new ImportReactor(ready_context(), response);
 }
 
 }  // namespace infmem::service

@@ -1,4 +1,5 @@
-// InfmemService: the infmem.v1.Infmem gRPC service (callback API). Unary calls validate their
+// InfmemService: the infmem.v1.Infmem gRPC service (callback API). It is registered before the
+// model loads and answers UNAVAILABLE until SetReady. Unary calls validate their
 // request, then run on the WorkQueue (they may load sessions or sync the journal); Append and
 // Generate hand the model work to the Scheduler; ExportSession and ImportSession stream a
 // session's state in chunks. Owned by the Server; the ServiceContext's components outlive it.
@@ -7,6 +8,9 @@
 #define INFMEM_SERVER_SERVICE_INFMEM_SERVICE_H_
 
 #include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <optional>
 
 #include "absl/random/random.h"
 #include "absl/synchronization/mutex.h"
@@ -17,7 +21,11 @@ namespace infmem::service {
 
 class InfmemService final : public v1::Infmem::CallbackService {
  public:
-  explicit InfmemService(ServiceContext context) : context_(std::move(context)) {}
+  // Until SetReady, every call is UNAVAILABLE (the server is loading).
+  InfmemService() = default;
+
+  // Serves calls with `context` from now on. Call once.
+  void SetReady(ServiceContext context);
 
   grpc::ServerUnaryReactor* CreateSession(grpc::CallbackServerContext* call,
                                           const v1::CreateSessionRequest* request,
@@ -57,7 +65,11 @@ class InfmemService final : public v1::Infmem::CallbackService {
   // Returns a fresh sampling seed (a request's seed 0).
   uint64_t NewSeed();
 
-  const ServiceContext context_;
+  bool ready() const { return ready_.load(std::memory_order_acquire); }
+  const ServiceContext& ready_context() const { return *context_; }
+
+  std::optional<ServiceContext> context_;  // set once, before ready_
+  std::atomic<bool> ready_{false};
   absl::Mutex seed_mu_;
   absl::BitGen seed_gen_ ABSL_GUARDED_BY(seed_mu_);
 };

@@ -88,7 +88,10 @@ SERVER_PID=$!
 # Held open until the end, so the server never writes to a FIFO without a reader.
 exec 3<"$TMP_DIR/server.stdout"
 LISTEN_LINE=""
-read -r -t 60 -u 3 LISTEN_LINE || fail "server exited or printed no listening line within 60 s"
+# First "open on ..." (ports open, model loading), then "listening on ..." (serving).
+while [[ "$LISTEN_LINE" != "infmem-server listening"* ]]; do
+  read -r -t 60 -u 3 LISTEN_LINE || fail "server exited or printed no listening line within 60 s"
+done
 LISTEN_RE='^infmem-server listening on 127\.0\.0\.1:([0-9]+), metrics on port ([0-9]+)$'
 [[ "$LISTEN_LINE" =~ $LISTEN_RE ]] || fail "unexpected listening line: '$LISTEN_LINE'"
 SERVER="127.0.0.1:${BASH_REMATCH[1]}"

@@ -3,6 +3,7 @@
 // continue identically.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <fstream>
@@ -42,7 +43,7 @@ TEST_F(DurabilityTest, KillNineDuringAppendsLosesNoAcknowledgedToken) {
     }
   });
   while (acknowledged < 25 && !failed) std::this_thread::yield();
-  killed = true;    // from here on, a failed append is the kill's doing
+  killed = true;   // from here on, a failed append is the kill's doing
   server->Kill();  // SIGKILL: no chance to flush anything
   writer.join();
   const int acked = acknowledged;
@@ -258,6 +259,33 @@ TEST_F(DurabilityTest, ACorruptSessionIsDataLossForItAloneAndTheServerStaysUp) {
   EXPECT_EQ(Append(*stub, "bad_journal", " x").error_code(), grpc::DATA_LOSS);
   EXPECT_TRUE(Greedy(*stub, "good", 5).status.ok());
   EXPECT_TRUE(Ping(*stub).ok());
+}
+
+TEST_F(DurabilityTest, WhileTheModelLoadsCallsAreUnavailableAndThenServed) {
+  // A model directory whose weights arrive through a FIFO: loading waits for the test.
+  const std::string model = dir_ + "/model";
+  fs::create_directories(model);
+  for (const char* file : {"config.json", "tokenizer.model"}) {
+    fs::copy_file(ModelDir() + "/" + file, model + "/" + file);
+  }
+  ASSERT_EQ(mkfifo((model + "/model.safetensors").c_str(), 0600), 0);
+  auto server = ServerProcess::StartLoading(
+      ServerBinary(), {"--model_dir=" + model, "--threads=1", "--session_dir=" + dir_ + "/s"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = (*server)->NewStub();
+  const grpc::Status loading = Ping(*stub);
+  EXPECT_EQ(loading.error_code(), grpc::UNAVAILABLE);
+  EXPECT_THAT(loading.error_message(), ::testing::HasSubstr("loading"));
+  EXPECT_EQ(Create(*stub, "early").error_code(), grpc::UNAVAILABLE);
+  EXPECT_EQ(Greedy(*stub, "early", 3).status.error_code(), grpc::UNAVAILABLE);
+  {
+    std::ifstream weights(ModelDir() + "/model.safetensors", std::ios::binary);
+    std::ofstream fifo(model + "/model.safetensors", std::ios::binary);
+    fifo << weights.rdbuf();
+  }
+  ASSERT_TRUE((*server)->WaitUntilServing(absl::Minutes(1)).ok());
+  EXPECT_TRUE(Ping(*stub).ok());
+  EXPECT_TRUE(Create(*stub, "now", "The jury").ok());
 }
 
 TEST_F(DurabilityTest, SigtermDrainsAStreamAndKeepsItsTokens) {

@@ -144,7 +144,9 @@ class ServerFixture:
     deadline = time.monotonic() + START_TIMEOUT_S
     data = b""
     fd = self.process.stdout.fileno()
-    while not data.endswith(b"\n"):
+    # The server prints an "open on ..." line when its ports open, then "listening on ..."
+    # once the model is loaded and it serves.
+    while b"infmem-server listening" not in data or not data.endswith(b"\n"):
       left = deadline - time.monotonic()
       if left <= 0:
         raise AssertionError("server printed no listening line in %d s; stderr:\n%s" %
@@ -156,7 +158,8 @@ class ServerFixture:
           raise AssertionError("server exited (%s) before listening; stderr:\n%s" %
                                (self.process.wait(), self.stderr_text()))
         data += chunk
-    return data.decode().rstrip("\n")
+    lines = data.decode().splitlines()
+    return next(line for line in lines if line.startswith("infmem-server listening"))
 
   def stderr_text(self):
     self.stderr.flush()

@@ -15,8 +15,8 @@
 
 namespace infmem::testing {
 
-absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const std::string& binary,
-                                                                    std::vector<std::string> args) {
+absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Launch(
+    const std::string& binary, std::vector<std::string> args) {
   for (const char* flag : {"--host=127.0.0.1", "--port=0", "--metrics_port=0"}) {
     const std::string name = std::string(flag).substr(0, std::string(flag).find('=') + 1);
     bool given = false;
@@ -40,35 +40,67 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const std::s
     _exit(127);
   }
   close(out[1]);
-  // Read stdout up to the "listening" line.
-  std::string line;
-  const absl::Time deadline = absl::Now() + absl::Minutes(1);
-  while (line.find('\n') == std::string::npos) {
-    pollfd p{out[0], POLLIN, 0};
+  auto server = std::unique_ptr<ServerProcess>(new ServerProcess(pid, out[0]));
+  // "infmem-server open on 127.0.0.1:PORT, metrics on port M; loading the model"
+  absl::StatusOr<std::string> line = server->ReadLineWith(" open on ", absl::Minutes(1));
+  if (!line.ok() || std::sscanf(line->c_str() + line->find(" open on "),
+                                " open on 127.0.0.1:%d, metrics on port %d", &server->port_,
+                                &server->metrics_port_) != 2) {
+    return absl::InternalError(absl::StrCat("infmem-server did not open its ports: ",
+                                            line.ok() ? *line : line.status().message()));
+  }
+  return server;
+}
+
+absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::StartLoading(
+    const std::string& binary, std::vector<std::string> args) {
+  return Launch(binary, std::move(args));
+}
+
+absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const std::string& binary,
+                                                                    std::vector<std::string> args) {
+  auto server = Launch(binary, std::move(args));
+  if (!server.ok()) return server.status();
+  if (absl::Status serving = (*server)->WaitUntilServing(absl::Minutes(1)); !serving.ok()) {
+    return serving;
+  }
+  return server;
+}
+
+absl::Status ServerProcess::WaitUntilServing(absl::Duration timeout) {
+  absl::StatusOr<std::string> line = ReadLineWith(" listening on ", timeout);
+  return line.ok() ? absl::OkStatus()
+                   : absl::InternalError(absl::StrCat("infmem-server did not start serving: ",
+                                                      line.status().message()));
+}
+
+absl::StatusOr<std::string> ServerProcess::ReadLineWith(absl::string_view marker,
+                                                        absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    for (size_t end; (end = buffer_.find('\n')) != std::string::npos;) {
+      std::string line = buffer_.substr(0, end);
+      buffer_.erase(0, end + 1);
+      if (absl::StrContains(line, marker)) return line;
+    }
+    pollfd p{out_, POLLIN, 0};
     const int wait_ms = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
-    if (wait_ms <= 0 || poll(&p, 1, wait_ms) <= 0) break;
+    if (wait_ms <= 0 || poll(&p, 1, wait_ms) <= 0) {
+      return absl::DeadlineExceededError(absl::StrCat("no line with '", marker, "' in time"));
+    }
     char buf[256];
-    const ssize_t n = read(out[0], buf, sizeof(buf));
-    if (n <= 0) break;
-    line.append(buf, static_cast<size_t>(n));
+    const ssize_t n = read(out_, buf, sizeof(buf));
+    if (n <= 0) {
+      return absl::InternalError(absl::StrCat("the server closed stdout (exit status ", Wait(),
+                                              ") before a line with '", marker, "'"));
+    }
+    buffer_.append(buf, static_cast<size_t>(n));
   }
-  close(out[0]);  // the server writes nothing more to stdout
-  int port = 0, metrics_port = 0;
-  const size_t at = line.find("listening on 127.0.0.1:");
-  if (at == std::string::npos ||
-      std::sscanf(line.c_str() + at, "listening on 127.0.0.1:%d, metrics on port %d", &port,
-                  &metrics_port) != 2) {
-    kill(pid, SIGKILL);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return absl::InternalError(
-        absl::StrCat("infmem-server did not start (exit status ", status, "); stdout: ", line));
-  }
-  return std::unique_ptr<ServerProcess>(new ServerProcess(pid, port, metrics_port));
 }
 
 ServerProcess::~ServerProcess() {
   if (pid_ > 0) Kill();
+  close(out_);
 }
 
 std::string ServerProcess::address() const { return absl::StrCat("127.0.0.1:", port_); }
@@ -78,6 +110,7 @@ std::unique_ptr<v1::Infmem::Stub> ServerProcess::NewStub() const {
 }
 
 int ServerProcess::Wait() {
+  if (pid_ <= 0) return -1;
   int status = 0;
   waitpid(pid_, &status, 0);
   pid_ = -1;

@@ -1,6 +1,7 @@
 // ServerProcess: runs the real infmem-server binary for an integration test, on 127.0.0.1 with
-// port 0 (gRPC and metrics), and tells the test the ports it picked (from the one line the
-// server prints on stdout). The test owns it; destruction kills the server. Not thread-safe.
+// port 0 (gRPC and metrics), and tells the test the ports it picked (from the lines the server
+// prints on stdout: "open on ..." when its ports open, "listening on ..." once it serves). The
+// test owns it; destruction kills the server. Not thread-safe.
 #ifndef INFMEM_TESTS_TESTING_SERVER_PROCESS_H_
 #define INFMEM_TESTS_TESTING_SERVER_PROCESS_H_
 
@@ -11,6 +12,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "infmem/v1/infmem.grpc.pb.h"
 
 namespace infmem::testing {
@@ -21,6 +24,11 @@ class ServerProcess {
   // given in `args` wins) and waits up to a minute for it to listen.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(const std::string& binary,
                                                               std::vector<std::string> args);
+  // Like Start, but returns as soon as the ports are open, while the model still loads.
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> StartLoading(const std::string& binary,
+                                                                     std::vector<std::string> args);
+  // Waits up to `timeout` for the server to print that it serves.
+  absl::Status WaitUntilServing(absl::Duration timeout);
   ~ServerProcess();
 
   std::string address() const;
@@ -34,13 +42,18 @@ class ServerProcess {
   void Kill();
 
  private:
-  ServerProcess(pid_t pid, int port, int metrics_port)
-      : pid_(pid), port_(port), metrics_port_(metrics_port) {}
+  ServerProcess(pid_t pid, int out) : pid_(pid), out_(out) {}
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> Launch(const std::string& binary,
+                                                               std::vector<std::string> args);
+  // Reads stdout until a line containing `marker`, which it returns.
+  absl::StatusOr<std::string> ReadLineWith(absl::string_view marker, absl::Duration timeout);
   int Wait();
 
   pid_t pid_;
-  int port_;
-  int metrics_port_;
+  int out_;             // the read end of the server's stdout
+  std::string buffer_;  // read from out_, not yet consumed
+  int port_ = 0;
+  int metrics_port_ = 0;
 };
 
 }  // namespace infmem::testing
