@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "server/common/status_macros.h"
 #include "server/common/work_queue.h"
+#include "server/metrics/disk_usage.h"
 #include "server/metrics/server_metrics.h"
 #include "server/model/model.h"
 #include "server/service/infmem_service.h"
@@ -24,6 +25,7 @@ namespace infmem {
 struct Server::Parts {
   ServerConfig config;
   metrics::ServerMetrics metrics;
+  std::shared_ptr<metrics::DiskUsage> disk_usage;  // the exposer holds it weakly
   std::unique_ptr<prometheus::Exposer> exposer;
   std::unique_ptr<model::Model> model;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer;
@@ -64,6 +66,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
                                                  config.metrics_port, ": ", e.what()));
     }
     p->exposer->RegisterCollectable(p->metrics.registry());
+    p->disk_usage = std::make_shared<metrics::DiskUsage>(config.session_dir);
+    p->exposer->RegisterCollectable(p->disk_usage);
   }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
