@@ -24,6 +24,10 @@
 #include "server/common/status_macros.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "The server, host:port.");
+ABSL_FLAG(bool, tls, false, "Connect with TLS (implied by --tls_ca, --tls_cert, --tls_key).");
+ABSL_FLAG(std::string, tls_ca, "", "PEM roots that verify the server (default: the system's).");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate of this client, for mutual TLS.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
 ABSL_FLAG(double, timeout, 30,
           "Deadline of each call in seconds; 0: none. Default 30, except generate and chat, "
           "which have no deadline unless --timeout is given.");
@@ -53,12 +57,32 @@ namespace infmem::client {
 namespace {
 
 // Every flag of the client, in help order; ParseCommand looks up no others.
-constexpr const char* kAllFlags[] = {
-    "server",     "timeout",     "format", "id",    "text",  "token_ids",          "seed",
-    "max_tokens", "temperature", "top_k",  "top_p", "min_p", "repetition_penalty", "stop",
-    "dry_run",    "page_size",   "new_id", "out"};
+constexpr const char* kAllFlags[] = {"server",
+                                     "timeout",
+                                     "format",
+                                     "id",
+                                     "text",
+                                     "token_ids",
+                                     "seed",
+                                     "max_tokens",
+                                     "temperature",
+                                     "top_k",
+                                     "top_p",
+                                     "min_p",
+                                     "repetition_penalty",
+                                     "stop",
+                                     "dry_run",
+                                     "page_size",
+                                     "new_id",
+                                     "out",
+                                     "tls",
+                                     "tls_ca",
+                                     "tls_cert",
+                                     "tls_key"};
 // Flags every command takes.
-bool IsCommonFlag(absl::string_view name) { return name == "server" || name == "timeout"; }
+bool IsCommonFlag(absl::string_view name) {
+  return name == "server" || name == "timeout" || absl::StartsWith(name, "tls");
+}
 
 struct CommandSpec {
   const char* name;
@@ -277,8 +301,17 @@ absl::StatusOr<Command> ParseCommand(absl::Span<const std::string> args) {
   }
 
   command.kind = spec->kind;
-  command.server = absl::GetFlag(FLAGS_server);
-  if (command.server.empty()) return absl::InvalidArgumentError("--server is empty");
+  Connection& connection = command.connection;
+  connection.server = absl::GetFlag(FLAGS_server);
+  if (connection.server.empty()) return absl::InvalidArgumentError("--server is empty");
+  connection.ca_file = absl::GetFlag(FLAGS_tls_ca);
+  connection.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  connection.key_file = absl::GetFlag(FLAGS_tls_key);
+  if (connection.cert_file.empty() != connection.key_file.empty()) {
+    return absl::InvalidArgumentError("--tls_cert and --tls_key go together");
+  }
+  connection.tls =
+      absl::GetFlag(FLAGS_tls) || !connection.ca_file.empty() || !connection.cert_file.empty();
   const bool streaming = spec->kind == CommandKind::kGenerate || spec->kind == CommandKind::kChat;
   if (given.count("timeout") > 0 || !streaming) {
     const double seconds = absl::GetFlag(FLAGS_timeout);

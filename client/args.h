@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "client/client.h"
 #include "infmem/v1/infmem.pb.h"
 
 namespace infmem::client {
@@ -36,8 +37,8 @@ enum class CommandKind {
 // One parsed invocation of `infmem`. Only the fields of `kind` are meaningful.
 struct Command {
   CommandKind kind = CommandKind::kHelp;
-  // --server, host:port.
-  std::string server;
+  // --server (host:port) and the TLS flags.
+  Connection connection;
   // The per-call deadline; absl::InfiniteDuration() for none (--timeout=0).
   absl::Duration timeout = absl::InfiniteDuration();
   // --format=json: print get/list/create/fork/model results as proto JSON.

@@ -7,11 +7,24 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "server/common/file_io.h"
+#include "server/common/status_macros.h"
 
 namespace infmem::client {
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& server) {
-  return grpc::CreateChannel(server, grpc::InsecureChannelCredentials());
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const Connection& connection) {
+  if (!connection.tls) {
+    return grpc::CreateChannel(connection.server, grpc::InsecureChannelCredentials());
+  }
+  grpc::SslCredentialsOptions options;
+  if (!connection.ca_file.empty()) {
+    ASSIGN_OR_RETURN(options.pem_root_certs, ReadFile(connection.ca_file));
+  }
+  if (!connection.cert_file.empty()) {
+    ASSIGN_OR_RETURN(options.pem_cert_chain, ReadFile(connection.cert_file));
+    ASSIGN_OR_RETURN(options.pem_private_key, ReadFile(connection.key_file));
+  }
+  return grpc::CreateChannel(connection.server, grpc::SslCredentials(options));
 }
 
 void ApplyDeadline(absl::Duration timeout, grpc::ClientContext* context) {

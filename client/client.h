@@ -25,6 +25,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
 namespace infmem::client {
@@ -34,9 +35,17 @@ inline constexpr int kExitNotServing = 1;
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitStatusBase = 10;
 
-// Creates the channel to `server` (host:port). Insecure for now; this is the one place
-// channel credentials are chosen, so TLS goes here.
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& server);
+// How to reach the server: its address and, for TLS, PEM files (empty: unused).
+struct Connection {
+  std::string server;               // host:port
+  bool tls = false;                 // --tls, or implied by any of the files below
+  std::string ca_file;              // --tls_ca: roots that verify the server; empty: the system's
+  std::string cert_file, key_file;  // --tls_cert, --tls_key: this client's certificate (mTLS)
+};
+
+// Creates the channel to `connection.server`: plaintext, or TLS (mutual when a client
+// certificate is given). NotFound / PermissionDenied naming a PEM file that cannot be read.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const Connection& connection);
 
 // Sets `context`'s deadline `timeout` from now; absl::InfiniteDuration(): none.
 void ApplyDeadline(absl::Duration timeout, grpc::ClientContext* context);

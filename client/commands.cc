@@ -333,7 +333,8 @@ absl::Status RunModel(const Command& command, Infmem::Stub* stub) {
 // here: the request {service: ""} encodes to zero bytes, and the response's field 1 is the
 // status enum (0 UNKNOWN, 1 SERVING, 2 NOT_SERVING, 3 SERVICE_UNKNOWN). Sets *serving.
 absl::Status RunHealth(const Command& command, bool* serving) {
-  grpc::GenericStub stub(MakeChannel(command.server));
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel, MakeChannel(command.connection));
+  grpc::GenericStub stub(channel);
   grpc::ClientContext context;
   ApplyDeadline(command.timeout, &context);
   grpc::Slice empty(std::string{});
@@ -423,8 +424,12 @@ int RunCommand(const Command& command) {
     status = RunHealth(command, &serving);
     if (status.ok()) return serving ? kExitOk : kExitNotServing;
   } else {
-    std::unique_ptr<Infmem::Stub> stub = Infmem::NewStub(MakeChannel(command.server));
-    status = Dispatch(command, stub.get());
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = MakeChannel(command.connection);
+    status = channel.status();
+    if (channel.ok()) {
+      std::unique_ptr<Infmem::Stub> stub = Infmem::NewStub(*channel);
+      status = Dispatch(command, stub.get());
+    }
   }
   std::cout.flush();
   if (!status.ok()) std::cerr << ErrorLine(status) << '\n';

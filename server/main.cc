@@ -18,6 +18,10 @@ ABSL_FLAG(int, port, 50051, "gRPC port; 0 picks a free port (it is logged).");
 ABSL_FLAG(int, metrics_port, 9464, "Prometheus /metrics port; 0 picks a free one, -1 disables.");
 ABSL_FLAG(std::string, session_dir, "sessions",
           "Directory of the stored sessions (created if missing).");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain of the server: serve gRPC over TLS.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA that client certificates must chain to: mutual TLS (needs --tls_cert).");
 ABSL_FLAG(std::string, model_dir, "models/brown-lm", "Model directory to serve.");
 ABSL_FLAG(std::string, device, "auto", "auto, cpu, cuda or cuda:N.");
 ABSL_FLAG(int, threads, 0, "CPU threads for the model; 0 = all cores.");
@@ -59,6 +63,9 @@ int main(int argc, char** argv) {
   config.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   config.session_dir = absl::GetFlag(FLAGS_session_dir);
   config.model_dir = absl::GetFlag(FLAGS_model_dir);
+  config.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  config.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  config.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
   config.device = absl::GetFlag(FLAGS_device);
   config.threads = absl::GetFlag(FLAGS_threads);
   config.io_threads = absl::GetFlag(FLAGS_io_threads);

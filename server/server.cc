@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "server/common/file_io.h"
 #include "server/common/status_macros.h"
 #include "server/common/work_queue.h"
 #include "server/metrics/disk_usage.h"
@@ -38,6 +39,36 @@ struct Server::Parts {
   int port = 0;
   bool shut_down = false;
 };
+
+namespace {
+
+// Returns the credentials of the gRPC port: plaintext, TLS, or mutual TLS (ServerConfig).
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> PortCredentials(
+    const ServerConfig& config) {
+  if (config.tls_cert_file.empty() && config.tls_key_file.empty()) {
+    if (!config.tls_client_ca_file.empty()) {
+      return absl::InvalidArgumentError("--tls_client_ca needs --tls_cert and --tls_key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (config.tls_cert_file.empty() || config.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("--tls_cert and --tls_key go together");
+  }
+  grpc::SslServerCredentialsOptions options(
+      config.tls_client_ca_file.empty()
+          ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+          : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  ASSIGN_OR_RETURN(pair.private_key, ReadFile(config.tls_key_file));
+  ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(config.tls_cert_file));
+  options.pem_key_cert_pairs.push_back(std::move(pair));
+  if (!config.tls_client_ca_file.empty()) {
+    ASSIGN_OR_RETURN(options.pem_root_certs, ReadFile(config.tls_client_ca_file));
+  }
+  return grpc::SslServerCredentials(options);
+}
+
+}  // namespace
 
 Server::Server(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 
@@ -72,14 +103,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(absl::StrCat(config.host, ":", config.port),
-                           grpc::InsecureServerCredentials(), &p->port);
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, PortCredentials(config));
+  builder.AddListeningPort(absl::StrCat(config.host, ":", config.port), credentials, &p->port);
   builder.SetMaxReceiveMessageSize(config.max_message_bytes);
   builder.SetMaxSendMessageSize(config.max_message_bytes);
   builder.RegisterService(p->service.get());
   p->grpc_server = builder.BuildAndStart();
   if (p->grpc_server == nullptr || p->port == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.host, ":", config.port));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", config.host, ":", config.port,
+        config.tls_cert_file.empty() ? "" : " (or the TLS certificate and key do not parse)"));
   }
   p->grpc_server->GetHealthCheckService()->SetServingStatus(false);
   LOG(INFO) << "port " << p->port << " open; loading the model from " << config.model_dir;

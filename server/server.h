@@ -22,6 +22,9 @@ struct ServerConfig {
   int port = 50051;                // 0 = any free port
   int metrics_port = 9464;         // 0 = any free port; -1 = no metrics endpoint
   std::string session_dir = "sessions";
+  // TLS: PEM certificate chain and key of the server (both or neither), and the CA that
+  // client certificates must chain to (mutual TLS; needs the first two). Empty: plaintext.
+  std::string tls_cert_file, tls_key_file, tls_client_ca_file;
   std::string model_dir = "models/brown-lm";
   std::string device = "auto";
   int threads = 0;     // model CPU threads; 0 = all cores

@@ -37,7 +37,7 @@ TEST(ParseCommandTest, CreateWithFlags) {
   EXPECT_EQ(command->session_id, "s1");
   EXPECT_EQ(command->text, "hello");
   EXPECT_EQ(command->seed, 7u);
-  EXPECT_EQ(command->server, "h:1");
+  EXPECT_EQ(command->connection.server, "h:1");
   EXPECT_TRUE(command->json);
   EXPECT_EQ(command->timeout, absl::Seconds(30));
 }
@@ -47,7 +47,7 @@ TEST(ParseCommandTest, FlagsResetBetweenCalls) {
   const absl::StatusOr<Command> command = Parse({"create"});
   ASSERT_TRUE(command.ok()) << command.status();
   EXPECT_EQ(command->session_id, "");
-  EXPECT_EQ(command->server, "127.0.0.1:50051");
+  EXPECT_EQ(command->connection.server, "127.0.0.1:50051");
   EXPECT_FALSE(command->json);
 }
 
