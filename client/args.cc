@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <set>
 #include <string>
 #include <vector>
@@ -28,6 +29,8 @@ ABSL_FLAG(bool, tls, false, "Connect with TLS (implied by --tls_ca, --tls_cert, 
 ABSL_FLAG(std::string, tls_ca, "", "PEM roots that verify the server (default: the system's).");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate of this client, for mutual TLS.");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, token, "",
+          "Bearer token of a server with --auth_tokens (TLS only); default: $INFMEM_TOKEN.");
 ABSL_FLAG(double, timeout, 30,
           "Deadline of each call in seconds; 0: none. Default 30, except generate and chat, "
           "which have no deadline unless --timeout is given.");
@@ -78,10 +81,11 @@ constexpr const char* kAllFlags[] = {"server",
                                      "tls",
                                      "tls_ca",
                                      "tls_cert",
-                                     "tls_key"};
+                                     "tls_key",
+                                     "token"};
 // Flags every command takes.
 bool IsCommonFlag(absl::string_view name) {
-  return name == "server" || name == "timeout" || absl::StartsWith(name, "tls");
+  return name == "server" || name == "timeout" || name == "token" || absl::StartsWith(name, "tls");
 }
 
 struct CommandSpec {
@@ -309,6 +313,10 @@ absl::StatusOr<Command> ParseCommand(absl::Span<const std::string> args) {
   connection.key_file = absl::GetFlag(FLAGS_tls_key);
   if (connection.cert_file.empty() != connection.key_file.empty()) {
     return absl::InvalidArgumentError("--tls_cert and --tls_key go together");
+  }
+  connection.token = absl::GetFlag(FLAGS_token);
+  if (connection.token.empty() && std::getenv("INFMEM_TOKEN") != nullptr) {
+    connection.token = std::getenv("INFMEM_TOKEN");
   }
   connection.tls =
       absl::GetFlag(FLAGS_tls) || !connection.ca_file.empty() || !connection.cert_file.empty();

@@ -14,6 +14,11 @@ namespace infmem::client {
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const Connection& connection) {
   if (!connection.tls) {
+    if (!connection.token.empty()) {
+      // gRPC sends call credentials only on secure channels, and a token in the clear is
+      // anyone's token.
+      return absl::InvalidArgumentError("--token is sent only over TLS: add --tls or --tls_ca");
+    }
     return grpc::CreateChannel(connection.server, grpc::InsecureChannelCredentials());
   }
   grpc::SslCredentialsOptions options;
@@ -24,7 +29,12 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const Connection& con
     ASSIGN_OR_RETURN(options.pem_cert_chain, ReadFile(connection.cert_file));
     ASSIGN_OR_RETURN(options.pem_private_key, ReadFile(connection.key_file));
   }
-  return grpc::CreateChannel(connection.server, grpc::SslCredentials(options));
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::SslCredentials(options);
+  if (!connection.token.empty()) {
+    credentials = grpc::CompositeChannelCredentials(credentials,
+                                                    grpc::AccessTokenCredentials(connection.token));
+  }
+  return grpc::CreateChannel(connection.server, credentials);
 }
 
 void ApplyDeadline(absl::Duration timeout, grpc::ClientContext* context) {

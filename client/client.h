@@ -41,6 +41,7 @@ struct Connection {
   bool tls = false;                 // --tls, or implied by any of the files below
   std::string ca_file;              // --tls_ca: roots that verify the server; empty: the system's
   std::string cert_file, key_file;  // --tls_cert, --tls_key: this client's certificate (mTLS)
+  std::string token;  // --token: sent as "authorization: Bearer <token>", over TLS only
 };
 
 // Creates the channel to `connection.server`: plaintext, or TLS (mutual when a client

@@ -22,6 +22,11 @@ ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain of the server: serve
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
 ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA that client certificates must chain to: mutual TLS (needs --tls_cert).");
+ABSL_FLAG(std::string, auth_tokens, "",
+          "File of \"<tenant> <token>\" lines: calls need \"authorization: Bearer <token>\" "
+          "and see only their tenant's sessions. Empty: no authentication.");
+ABSL_FLAG(int64_t, max_sessions_per_tenant, 0,
+          "Sessions one tenant may store (with --auth_tokens); 0 = no limit.");
 ABSL_FLAG(std::string, model_dir, "models/brown-lm", "Model directory to serve.");
 ABSL_FLAG(std::string, device, "auto", "auto, cpu, cuda or cuda:N.");
 ABSL_FLAG(int, threads, 0, "CPU threads for the model; 0 = all cores.");
@@ -66,6 +71,8 @@ int main(int argc, char** argv) {
   config.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   config.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   config.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  config.auth_token_file = absl::GetFlag(FLAGS_auth_tokens);
+  config.sessions.max_stored_per_tenant = absl::GetFlag(FLAGS_max_sessions_per_tenant);
   config.device = absl::GetFlag(FLAGS_device);
   config.threads = absl::GetFlag(FLAGS_threads);
   config.io_threads = absl::GetFlag(FLAGS_io_threads);

@@ -16,6 +16,7 @@
 #include "server/metrics/disk_usage.h"
 #include "server/metrics/server_metrics.h"
 #include "server/model/model.h"
+#include "server/service/auth.h"
 #include "server/service/infmem_service.h"
 #include "server/store/session_store.h"
 #include "server/tokenizer/tokenizer.h"
@@ -34,6 +35,7 @@ struct Server::Parts {
   std::unique_ptr<session::SessionManager> sessions;
   std::unique_ptr<WorkQueue> work;
   std::unique_ptr<engine::Scheduler> scheduler;
+  std::unique_ptr<service::TokenAuthenticator> auth;
   std::unique_ptr<service::InfmemService> service;
   std::unique_ptr<grpc::Server> grpc_server;
   int port = 0;
@@ -87,6 +89,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   p->config = config;
   // Listen first, NOT_SERVING and answering UNAVAILABLE, so probes and clients see a server
   // that is loading rather than a closed port, and a port conflict fails before the load.
+  if (!config.auth_token_file.empty()) {
+    ASSIGN_OR_RETURN(p->auth, service::TokenAuthenticator::Load(config.auth_token_file));
+  }
   p->service = std::make_unique<service::InfmemService>();
   if (config.metrics_port >= 0) {
     try {
@@ -151,6 +156,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
                                   *p->work,  p->metrics,    config.limits};
   // An imported state is one snapshot of this model: allow it with room for its framing.
   context.max_import_bytes = 2 * p->model->StateBytes() + (1 << 20);
+  context.auth = p->auth.get();
   p->service->SetReady(std::move(context));
   p->grpc_server->GetHealthCheckService()->SetServingStatus(true);
   return std::unique_ptr<Server>(new Server(std::move(p)));

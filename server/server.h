@@ -25,6 +25,8 @@ struct ServerConfig {
   // TLS: PEM certificate chain and key of the server (both or neither), and the CA that
   // client certificates must chain to (mutual TLS; needs the first two). Empty: plaintext.
   std::string tls_cert_file, tls_key_file, tls_client_ca_file;
+  // Bearer tokens of tenants (service/auth.h); empty: no authentication, one namespace.
+  std::string auth_token_file;
   std::string model_dir = "models/brown-lm";
   std::string device = "auto";
   int threads = 0;     // model CPU threads; 0 = all cores

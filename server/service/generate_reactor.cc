@@ -40,9 +40,11 @@ bool SessionIsSound(const absl::Status& status) {
 
 }  // namespace
 
-GenerateReactor::GenerateReactor(const ServiceContext& context, grpc::CallbackServerContext* call,
+GenerateReactor::GenerateReactor(const ServiceContext& context, Caller caller,
+                                 grpc::CallbackServerContext* call,
                                  const v1::GenerateRequest* request, uint64_t default_seed)
     : context_(context),
+      caller_(std::move(caller)),
       request_(*request),
       start_(absl::Now()),
       deadline_(absl::FromChrono(call->deadline())) {
@@ -58,7 +60,7 @@ void GenerateReactor::Start(uint64_t default_seed) {
     if (!request_.text().empty()) {
       ASSIGN_OR_RETURN(prompt, context_.tokenizer.Encode(request_.text()));
     }
-    ASSIGN_OR_RETURN(lease_, context_.sessions.Acquire(request_.session_id()));
+    ASSIGN_OR_RETURN(lease_, context_.sessions.Acquire(caller_.Key(request_.session_id())));
     session::Session* target = &lease_.session();
     if (options_.dry_run) {
       scratch_ =

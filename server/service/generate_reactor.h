@@ -27,7 +27,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
                               public engine::TokenSink {
  public:
   // Starts the call; `request` lives until OnDone.
-  GenerateReactor(const ServiceContext& context, grpc::CallbackServerContext* call,
+  GenerateReactor(const ServiceContext& context, Caller caller, grpc::CallbackServerContext* call,
                   const v1::GenerateRequest* request, uint64_t default_seed);
 
   // grpc::ServerWriteReactor
@@ -50,6 +50,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   void MaybeWrite() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const ServiceContext& context_;
+  const Caller caller_;
   const v1::GenerateRequest& request_;
   const absl::Time start_;
   const absl::Time deadline_;

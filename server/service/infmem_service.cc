@@ -3,8 +3,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "server/common/status_macros.h"
+#include "server/service/auth.h"
 #include "server/service/generate_reactor.h"
 #include "server/service/prefill_call.h"
 #include "server/service/session_transfer.h"
@@ -28,10 +30,11 @@ grpc::ServerUnaryReactor* OnWorkQueue(const ServiceContext& context,
   return reactor;
 }
 
-// Fills `out` with the current description of session `id`.
-absl::Status Describe(const ServiceContext& context, const std::string& id, v1::Session* out) {
-  ASSIGN_OR_RETURN(const session::SessionInfo info, context.sessions.Get(id));
-  ToProto(info, context.model.StateBytes(), out);
+// Fills `out` with the current description of the session with key `key`.
+absl::Status Describe(const ServiceContext& context, const Caller& caller, const std::string& key,
+                      v1::Session* out) {
+  ASSIGN_OR_RETURN(const session::SessionInfo info, context.sessions.Get(key));
+  ToProto(caller, info, context.model.StateBytes(), out);
   return absl::OkStatus();
 }
 
@@ -47,26 +50,24 @@ absl::StatusOr<std::vector<int32_t>> EncodeText(const ServiceContext& context,
   return ids;
 }
 
-const grpc::Status kLoading(grpc::StatusCode::UNAVAILABLE,
-                            "the server is loading its model; retry shortly");
-
-grpc::ServerUnaryReactor* RejectUnary(grpc::CallbackServerContext* call) {
+grpc::ServerUnaryReactor* RejectUnary(grpc::CallbackServerContext* call,
+                                      const absl::Status& status) {
   grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
-  reactor->Finish(kLoading);
+  reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
 
-// Streaming reactors that end their call at once with kLoading.
+// Streaming reactors that end their call at once with a status.
 template <typename Response>
 class RejectedWrite final : public grpc::ServerWriteReactor<Response> {
  public:
-  RejectedWrite() { this->Finish(kLoading); }
+  explicit RejectedWrite(const absl::Status& status) { this->Finish(ToGrpcStatus(status)); }
   void OnDone() override { delete this; }
 };
 template <typename Request>
 class RejectedRead final : public grpc::ServerReadReactor<Request> {
  public:
-  RejectedRead() { this->Finish(kLoading); }
+  explicit RejectedRead(const absl::Status& status) { this->Finish(ToGrpcStatus(status)); }
   void OnDone() override { delete this; }
 };
 
@@ -77,6 +78,24 @@ void InfmemService::SetReady(ServiceContext context) {
   ready_.store(true, std::memory_order_release);
 }
 
+absl::StatusOr<Caller> InfmemService::Admit(grpc::CallbackServerContext* call,
+                                            absl::string_view method) {
+  if (!ready()) return absl::UnavailableError("the server is loading its model; retry shortly");
+  const ServiceContext& context = ready_context();
+  if (context.auth == nullptr) return Caller{};
+  const auto& metadata = call->client_metadata();
+  auto header = metadata.find("authorization");
+  const absl::string_view value =
+      header == metadata.end() ? absl::string_view()
+                               : absl::string_view(header->second.data(), header->second.size());
+  absl::StatusOr<std::string> tenant = context.auth->Authenticate(value);
+  if (!tenant.ok()) {
+    Completed(context, method, absl::Now(), tenant.status());  // counts the refusal
+    return tenant.status();
+  }
+  return Caller{*std::move(tenant)};
+}
+
 uint64_t InfmemService::NewSeed() {
   absl::MutexLock lock(&seed_mu_);
   uint64_t seed = 0;
@@ -84,62 +103,72 @@ uint64_t InfmemService::NewSeed() {
   return seed;
 }
 
+std::string InfmemService::NewId() { return absl::StrFormat("%016x", NewSeed()); }
+
 grpc::ServerUnaryReactor* InfmemService::CreateSession(grpc::CallbackServerContext* call,
                                                        const v1::CreateSessionRequest* request,
                                                        v1::Session* response) {
-  if (!ready()) return RejectUnary(call);
+  absl::StatusOr<Caller> admitted = Admit(call, "CreateSession");
+  if (!admitted.ok()) return RejectUnary(call, admitted.status());
   grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
   const absl::Time start = absl::Now();
   const ServiceContext& context = ready_context();
-  context.work.Schedule([&context, call, request, response, reactor, start] {
-    auto finish = [&context, reactor, start](const absl::Status& status) {
-      reactor->Finish(Completed(context, "CreateSession", start, status));
-    };
-    auto create = [&]() -> absl::StatusOr<session::SessionLease> {
-      if (!request->session_id().empty()) {
-        RETURN_IF_ERROR(ValidateIdField("session_id", request->session_id()));
-      }
-      std::vector<int32_t> tokens;
-      if (!request->text().empty()) {
-        ASSIGN_OR_RETURN(tokens, EncodeText(context, "text", request->text()));
-      }
-      ASSIGN_OR_RETURN(session::SessionLease lease,
-                       context.sessions.CreateSession(request->session_id(), request->seed()));
-      if (tokens.empty()) return lease;
-      PrefillCall::Run(
-          context, std::move(lease), std::move(tokens), absl::FromChrono(call->deadline()),
-          [call] { return call->IsCancelled(); },
-          [&context, response, finish](const absl::Status& status, const std::string& id, int64_t) {
-            finish(status.ok() ? Describe(context, id, response) : status);
-          });
-      return session::SessionLease();  // PrefillCall finishes the call
-    };
-    absl::StatusOr<session::SessionLease> lease = create();
-    if (!lease.ok()) return finish(lease.status());
-    if (!lease->valid()) return;
-    const std::string id = lease->session().record.id;
-    lease->Reset();
-    finish(Describe(context, id, response));
-  });
+  const std::string id = request->session_id().empty() ? NewId() : request->session_id();
+  context.work.Schedule(
+      [&context, caller = *admitted, id, call, request, response, reactor, start] {
+        auto finish = [&context, reactor, start](const absl::Status& status) {
+          reactor->Finish(Completed(context, "CreateSession", start, status));
+        };
+        auto create = [&]() -> absl::StatusOr<session::SessionLease> {
+          RETURN_IF_ERROR(ValidateIdField("session_id", id));
+          std::vector<int32_t> tokens;
+          if (!request->text().empty()) {
+            ASSIGN_OR_RETURN(tokens, EncodeText(context, "text", request->text()));
+          }
+          ASSIGN_OR_RETURN(session::SessionLease lease,
+                           context.sessions.CreateSession(caller.Key(id), request->seed()));
+          if (tokens.empty()) return lease;
+          PrefillCall::Run(
+              context, std::move(lease), std::move(tokens), absl::FromChrono(call->deadline()),
+              [call] { return call->IsCancelled(); },
+              [&context, caller, response, finish](const absl::Status& status,
+                                                   const std::string& key, int64_t) {
+                finish(status.ok() ? Describe(context, caller, key, response) : status);
+              });
+          return session::SessionLease();  // PrefillCall finishes the call
+        };
+        absl::StatusOr<session::SessionLease> lease = create();
+        if (!lease.ok()) return finish(lease.status());
+        if (!lease->valid()) return;
+        const std::string key = lease->session().record.id;
+        lease->Reset();
+        finish(Describe(context, caller, key, response));
+      });
   return reactor;
 }
 
 grpc::ServerUnaryReactor* InfmemService::GetSession(grpc::CallbackServerContext* call,
                                                     const v1::GetSessionRequest* request,
                                                     v1::Session* response) {
-  if (!ready()) return RejectUnary(call);
-  return OnWorkQueue(ready_context(), call, "GetSession", [this, request, response] {
-    RETURN_IF_ERROR(ValidateIdField("session_id", request->session_id()));
-    return Describe(ready_context(), request->session_id(), response);
-  });
+  absl::StatusOr<Caller> admitted = Admit(call, "GetSession");
+  if (!admitted.ok()) return RejectUnary(call, admitted.status());
+  const ServiceContext& context = ready_context();
+  return OnWorkQueue(
+      context, call, "GetSession", [&context, caller = *admitted, request, response] {
+        RETURN_IF_ERROR(ValidateIdField("session_id", request->session_id()));
+        return Describe(context, caller, caller.Key(request->session_id()), response);
+      });
 }
 
 grpc::ServerUnaryReactor* InfmemService::ListSessions(grpc::CallbackServerContext* call,
                                                       const v1::ListSessionsRequest* request,
                                                       v1::ListSessionsResponse* response) {
-  if (!ready()) return RejectUnary(call);
+  absl::StatusOr<Caller> admitted = Admit(call, "ListSessions");
+  if (!admitted.ok()) return RejectUnary(call, admitted.status());
+  const ServiceContext& context = ready_context();
   return OnWorkQueue(
-      ready_context(), call, "ListSessions", [this, request, response]() -> absl::Status {
+      context, call, "ListSessions",
+      [&context, caller = *admitted, request, response]() -> absl::Status {
         if (request->page_size() < 0) {
           return absl::InvalidArgumentError(
               absl::StrCat("page_size must be >= 0, got ", request->page_size()));
@@ -152,11 +181,12 @@ grpc::ServerUnaryReactor* InfmemService::ListSessions(grpc::CallbackServerContex
                                   : std::min(request->page_size(), kMaxPageSize);
         bool more = false;
         ASSIGN_OR_RETURN(const std::vector<session::SessionInfo> page,
-                         ready_context().sessions.List(request->page_token(), page_size, &more));
+                         context.sessions.List(caller.Prefix(), caller.Key(request->page_token()),
+                                               page_size, &more));
         for (const session::SessionInfo& info : page) {
-          ToProto(info, ready_context().model.StateBytes(), response->add_sessions());
+          ToProto(caller, info, context.model.StateBytes(), response->add_sessions());
         }
-        if (more && !page.empty()) response->set_next_page_token(page.back().id);
+        if (more && !page.empty()) response->set_next_page_token(caller.External(page.back().id));
         return absl::OkStatus();
       });
 }
@@ -164,39 +194,45 @@ grpc::ServerUnaryReactor* InfmemService::ListSessions(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* InfmemService::DeleteSession(grpc::CallbackServerContext* call,
                                                        const v1::DeleteSessionRequest* request,
                                                        v1::DeleteSessionResponse*) {
-  if (!ready()) return RejectUnary(call);
-  return OnWorkQueue(ready_context(), call, "DeleteSession", [this, request] {
+  absl::StatusOr<Caller> admitted = Admit(call, "DeleteSession");
+  if (!admitted.ok()) return RejectUnary(call, admitted.status());
+  const ServiceContext& context = ready_context();
+  return OnWorkQueue(context, call, "DeleteSession", [&context, caller = *admitted, request] {
     RETURN_IF_ERROR(ValidateIdField("session_id", request->session_id()));
-    return ready_context().sessions.Delete(request->session_id());
+    return context.sessions.Delete(caller.Key(request->session_id()));
   });
 }
 
 grpc::ServerUnaryReactor* InfmemService::ForkSession(grpc::CallbackServerContext* call,
                                                      const v1::ForkSessionRequest* request,
                                                      v1::Session* response) {
-  if (!ready()) return RejectUnary(call);
-  return OnWorkQueue(ready_context(), call, "ForkSession", [this, request, response] {
-    RETURN_IF_ERROR(ValidateIdField("session_id", request->session_id()));
-    if (!request->new_session_id().empty()) {
-      RETURN_IF_ERROR(ValidateIdField("new_session_id", request->new_session_id()));
-    }
-    ASSIGN_OR_RETURN(session::SessionLease lease,
-                     ready_context().sessions.Acquire(request->session_id()));
-    ASSIGN_OR_RETURN(const session::SessionInfo info,
-                     ready_context().sessions.Fork(lease, request->new_session_id()));
-    ToProto(info, ready_context().model.StateBytes(), response);
-    return absl::OkStatus();
-  });
+  absl::StatusOr<Caller> admitted = Admit(call, "ForkSession");
+  if (!admitted.ok()) return RejectUnary(call, admitted.status());
+  const ServiceContext& context = ready_context();
+  const std::string new_id =
+      request->new_session_id().empty() ? NewId() : request->new_session_id();
+  return OnWorkQueue(
+      context, call, "ForkSession", [&context, caller = *admitted, new_id, request, response] {
+        RETURN_IF_ERROR(ValidateIdField("session_id", request->session_id()));
+        RETURN_IF_ERROR(ValidateIdField("new_session_id", new_id));
+        ASSIGN_OR_RETURN(session::SessionLease lease,
+                         context.sessions.Acquire(caller.Key(request->session_id())));
+        ASSIGN_OR_RETURN(const session::SessionInfo info,
+                         context.sessions.Fork(lease, caller.Key(new_id)));
+        ToProto(caller, info, context.model.StateBytes(), response);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* InfmemService::Append(grpc::CallbackServerContext* call,
                                                 const v1::AppendRequest* request,
                                                 v1::AppendResponse* response) {
-  if (!ready()) return RejectUnary(call);
+  absl::StatusOr<Caller> admitted = Admit(call, "Append");
+  if (!admitted.ok()) return RejectUnary(call, admitted.status());
   grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
   const absl::Time start = absl::Now();
   const ServiceContext& context = ready_context();
-  context.work.Schedule([&context, call, request, response, reactor, start] {
+  context.work.Schedule([&context, caller = *admitted, call, request, response, reactor, start] {
     auto finish = [&context, reactor, start](const absl::Status& status) {
       reactor->Finish(Completed(context, "Append", start, status));
     };
@@ -221,7 +257,7 @@ grpc::ServerUnaryReactor* InfmemService::Append(grpc::CallbackServerContext* cal
         return absl::InvalidArgumentError("input is empty: nothing to append");
       }
       ASSIGN_OR_RETURN(session::SessionLease lease,
-                       context.sessions.Acquire(request->session_id()));
+                       context.sessions.Acquire(caller.Key(request->session_id())));
       const int64_t appended = static_cast<int64_t>(tokens.size());
       PrefillCall::Run(
           context, std::move(lease), std::move(tokens), absl::FromChrono(call->deadline()),
@@ -241,17 +277,19 @@ grpc::ServerUnaryReactor* InfmemService::Append(grpc::CallbackServerContext* cal
 
 grpc::ServerWriteReactor<v1::GenerateResponse>* InfmemService::Generate(
     grpc::CallbackServerContext* call, const v1::GenerateRequest* request) {
-  if (!ready()) return new RejectedWrite<v1::GenerateResponse>();
-  return new GenerateReactor(ready_context(), call, request, NewSeed());
+  absl::StatusOr<Caller> admitted = Admit(call, "Generate");
+  if (!admitted.ok()) return new RejectedWrite<v1::GenerateResponse>(admitted.status());
+  return new GenerateReactor(ready_context(), *admitted, call, request, NewSeed());
 }
 
 grpc::ServerUnaryReactor* InfmemService::Tokenize(grpc::CallbackServerContext* call,
                                                   const v1::TokenizeRequest* request,
                                                   v1::TokenizeResponse* response) {
-  if (!ready()) return RejectUnary(call);
-  return OnWorkQueue(ready_context(), call, "Tokenize", [this, request, response] {
-    ASSIGN_OR_RETURN(const std::vector<int32_t> ids,
-                     EncodeText(ready_context(), "text", request->text()));
+  absl::StatusOr<Caller> admitted = Admit(call, "Tokenize");
+  if (!admitted.ok()) return RejectUnary(call, admitted.status());
+  const ServiceContext& context = ready_context();
+  return OnWorkQueue(context, call, "Tokenize", [&context, request, response] {
+    ASSIGN_OR_RETURN(const std::vector<int32_t> ids, EncodeText(context, "text", request->text()));
     response->mutable_token_ids()->Add(ids.begin(), ids.end());
     return absl::OkStatus();
   });
@@ -260,21 +298,24 @@ grpc::ServerUnaryReactor* InfmemService::Tokenize(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* InfmemService::Detokenize(grpc::CallbackServerContext* call,
                                                     const v1::DetokenizeRequest* request,
                                                     v1::DetokenizeResponse* response) {
-  if (!ready()) return RejectUnary(call);
-  return OnWorkQueue(ready_context(), call, "Detokenize", [this, request, response] {
-    ASSIGN_OR_RETURN(
-        const std::vector<int32_t> ids,
-        TokenIdsFromProto("token_ids", request->token_ids(), ready_context().tokenizer.vocab_size(),
-                          ready_context().limits));
-    ASSIGN_OR_RETURN(*response->mutable_text(), ready_context().tokenizer.Decode(ids));
+  absl::StatusOr<Caller> admitted = Admit(call, "Detokenize");
+  if (!admitted.ok()) return RejectUnary(call, admitted.status());
+  const ServiceContext& context = ready_context();
+  return OnWorkQueue(context, call, "Detokenize", [&context, request, response] {
+    ASSIGN_OR_RETURN(const std::vector<int32_t> ids,
+                     TokenIdsFromProto("token_ids", request->token_ids(),
+                                       context.tokenizer.vocab_size(), context.limits));
+    ASSIGN_OR_RETURN(*response->mutable_text(), context.tokenizer.Decode(ids));
     return absl::OkStatus();
   });
 }
 
 grpc::ServerUnaryReactor* InfmemService::GetModel(grpc::CallbackServerContext* call,
                                                   const v1::GetModelRequest*, v1::Model* response) {
-  if (!ready()) return RejectUnary(call);
-  const model::Model& m = ready_context().model;
+  absl::StatusOr<Caller> admitted = Admit(call, "GetModel");
+  if (!admitted.ok()) return RejectUnary(call, admitted.status());
+  const ServiceContext& context = ready_context();
+  const model::Model& m = context.model;
   const model::ModelConfig& c = m.config();
   response->set_name(c.name);
   response->set_memory(std::string(model::MemoryModeName(c.memory)));
@@ -289,20 +330,22 @@ grpc::ServerUnaryReactor* InfmemService::GetModel(grpc::CallbackServerContext* c
   response->set_device(m.device());
   response->set_fingerprint(m.fingerprint());
   grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
-  reactor->Finish(Completed(ready_context(), "GetModel", absl::Now(), absl::OkStatus()));
+  reactor->Finish(Completed(context, "GetModel", absl::Now(), absl::OkStatus()));
   return reactor;
 }
 
 grpc::ServerWriteReactor<v1::SessionChunk>* InfmemService::ExportSession(
-    grpc::CallbackServerContext*, const v1::ExportSessionRequest* request) {
-  if (!ready()) return new RejectedWrite<v1::SessionChunk>();
-  return new ExportReactor(ready_context(), request);
+    grpc::CallbackServerContext* call, const v1::ExportSessionRequest* request) {
+  absl::StatusOr<Caller> admitted = Admit(call, "ExportSession");
+  if (!admitted.ok()) return new RejectedWrite<v1::SessionChunk>(admitted.status());
+  return new ExportReactor(ready_context(), *admitted, request);
 }
 
 grpc::ServerReadReactor<v1::ImportSessionRequest>* InfmemService::ImportSession(
-    grpc::CallbackServerContext*, v1::Session* response) {
-  if (!ready()) return new RejectedRead<v1::ImportSessionRequest>();
-  return new ImportReactor(ready_context(), response);
+    grpc::CallbackServerContext* call, v1::Session* response) {
+  absl::StatusOr<Caller> admitted = Admit(call, "ImportSession");
+  if (!admitted.ok()) return new RejectedRead<v1::ImportSessionRequest>(admitted.status());
+  return new ImportReactor(ready_context(), *admitted, response);
 }
 
 }  // namespace infmem::service

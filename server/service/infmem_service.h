@@ -62,8 +62,13 @@ class InfmemService final : public v1::Infmem::CallbackService {
       grpc::CallbackServerContext* call, v1::Session* response) override;
 
  private:
+  // Returns the caller of `call`: UNAVAILABLE while loading, UNAUTHENTICATED without a valid
+  // token when authentication is on (recorded under `method`).
+  absl::StatusOr<Caller> Admit(grpc::CallbackServerContext* call, absl::string_view method);
   // Returns a fresh sampling seed (a request's seed 0).
   uint64_t NewSeed();
+  // Returns a fresh session id (a request's empty id).
+  std::string NewId();
 
   bool ready() const { return ready_.load(std::memory_order_acquire); }
   const ServiceContext& ready_context() const { return *context_; }

@@ -19,8 +19,19 @@ absl::Status ValidateIdField(absl::string_view field, absl::string_view id) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", status.message()));
 }
 
-void ToProto(const session::SessionInfo& info, int64_t state_bytes, v1::Session* out) {
-  out->set_id(info.id);
+std::string Caller::Key(absl::string_view id) const {
+  return tenant.empty() ? std::string(id) : absl::StrCat(tenant, ".", id);
+}
+
+std::string Caller::External(absl::string_view key) const {
+  const std::string prefix = Prefix();
+  if (!prefix.empty() && key.substr(0, prefix.size()) == prefix) key.remove_prefix(prefix.size());
+  return std::string(key);
+}
+
+void ToProto(const Caller& caller, const session::SessionInfo& info, int64_t state_bytes,
+             v1::Session* out) {
+  out->set_id(caller.External(info.id));
   out->set_tokens(info.tokens);
   out->set_seed(info.seed);
   out->set_state_bytes(state_bytes);

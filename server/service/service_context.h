@@ -24,6 +24,21 @@
 
 namespace infmem::service {
 
+class TokenAuthenticator;
+
+// Who makes a call: the tenant whose sessions it may use ("" without authentication), and
+// the mapping between the session ids it sees and the keys the SessionManager uses.
+struct Caller {
+  std::string tenant;
+
+  // Returns the key of the caller's session `id`: "<tenant>.<id>", or `id` without a tenant.
+  std::string Key(absl::string_view id) const;
+  // Returns the id the caller knows for `key` (the inverse of Key).
+  std::string External(absl::string_view key) const;
+  // Returns the prefix of the caller's keys ("" without a tenant).
+  std::string Prefix() const { return tenant.empty() ? "" : tenant + "."; }
+};
+
 struct ServiceContext {
   const model::Model& model;
   const tokenizer::Tokenizer& tokenizer;
@@ -32,7 +47,8 @@ struct ServiceContext {
   WorkQueue& work;  // blocking work (loads, journal syncs) runs here
   metrics::ServerMetrics& metrics;
   RequestLimits limits;
-  int64_t max_import_bytes = 0;  // serialized state an ImportSession may send
+  int64_t max_import_bytes = 0;              // serialized state an ImportSession may send
+  const TokenAuthenticator* auth = nullptr;  // null: no authentication, one namespace
 };
 
 // Records a finished call in request_duration_seconds and returns `status` as gRPC's.
@@ -42,8 +58,9 @@ grpc::Status Completed(const ServiceContext& context, absl::string_view method, 
 // Returns InvalidArgument naming `field` unless `id` is a valid session id.
 absl::Status ValidateIdField(absl::string_view field, absl::string_view id);
 
-// Fills a Session message.
-void ToProto(const session::SessionInfo& info, int64_t state_bytes, v1::Session* out);
+// Fills a Session message as `caller` sees it.
+void ToProto(const Caller& caller, const session::SessionInfo& info, int64_t state_bytes,
+             v1::Session* out);
 
 }  // namespace infmem::service
 

@@ -9,13 +9,14 @@
 
 namespace infmem::service {
 
-ExportReactor::ExportReactor(const ServiceContext& context, const v1::ExportSessionRequest* request)
-    : context_(context), start_(absl::Now()) {
+ExportReactor::ExportReactor(const ServiceContext& context, Caller caller,
+                             const v1::ExportSessionRequest* request)
+    : context_(context), caller_(std::move(caller)), start_(absl::Now()) {
   context_.work.Schedule([this, request] {
     auto read = [&]() -> absl::StatusOr<session::SessionImage> {
       RETURN_IF_ERROR(ValidateIdField("session_id", request->session_id()));
       ASSIGN_OR_RETURN(session::SessionLease lease,
-                       context_.sessions.Acquire(request->session_id()));
+                       context_.sessions.Acquire(caller_.Key(request->session_id())));
       return context_.sessions.Export(lease);
     };
     absl::StatusOr<session::SessionImage> image = read();
@@ -30,7 +31,7 @@ void ExportReactor::WriteNext() {
   if (!first_ && sent_ >= image_.snapshot.size()) return End(absl::OkStatus());
   chunk_.Clear();
   if (first_) {
-    ToProto(image_.info, context_.model.StateBytes(), chunk_.mutable_session());
+    ToProto(caller_, image_.info, context_.model.StateBytes(), chunk_.mutable_session());
     chunk_.mutable_pending_token_ids()->Add(image_.pending.begin(), image_.pending.end());
     first_ = false;
   }
@@ -50,8 +51,8 @@ void ExportReactor::End(const absl::Status& status) {
   Finish(Completed(context_, "ExportSession", start_, status));
 }
 
-ImportReactor::ImportReactor(const ServiceContext& context, v1::Session* response)
-    : context_(context), response_(response), start_(absl::Now()) {
+ImportReactor::ImportReactor(const ServiceContext& context, Caller caller, v1::Session* response)
+    : context_(context), caller_(std::move(caller)), response_(response), start_(absl::Now()) {
   StartRead(&request_);
 }
 
@@ -87,8 +88,8 @@ void ImportReactor::Import() {
         ValidateIdField(request_.session_id().empty() ? "chunk.session.id" : "session_id", id_));
     if (image_.snapshot.empty()) return absl::InvalidArgumentError("the chunks hold no state");
     ASSIGN_OR_RETURN(const session::SessionInfo info,
-                     context_.sessions.Import(id_, std::move(image_)));
-    ToProto(info, context_.model.StateBytes(), response_);
+                     context_.sessions.Import(caller_.Key(id_), std::move(image_)));
+    ToProto(caller_, info, context_.model.StateBytes(), response_);
     return absl::OkStatus();
   };
   End(import());

@@ -21,7 +21,8 @@ inline constexpr size_t kChunkBytes = 1 << 20;
 
 class ExportReactor final : public grpc::ServerWriteReactor<v1::SessionChunk> {
  public:
-  ExportReactor(const ServiceContext& context, const v1::ExportSessionRequest* request);
+  ExportReactor(const ServiceContext& context, Caller caller,
+                const v1::ExportSessionRequest* request);
   void OnWriteDone(bool ok) override;
   void OnDone() override { delete this; }
 
@@ -30,6 +31,7 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::SessionChunk> {
   void End(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const ServiceContext& context_;
+  const Caller caller_;
   const absl::Time start_;
   absl::Mutex mu_;
   session::SessionImage image_ ABSL_GUARDED_BY(mu_);
@@ -40,7 +42,7 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::SessionChunk> {
 
 class ImportReactor final : public grpc::ServerReadReactor<v1::ImportSessionRequest> {
  public:
-  ImportReactor(const ServiceContext& context, v1::Session* response);
+  ImportReactor(const ServiceContext& context, Caller caller, v1::Session* response);
   void OnReadDone(bool ok) override;
   void OnDone() override { delete this; }
 
@@ -50,6 +52,7 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportSessionRequ
   void End(const absl::Status& status);
 
   const ServiceContext& context_;
+  const Caller caller_;
   v1::Session* const response_;
   const absl::Time start_;
   v1::ImportSessionRequest request_;

@@ -53,21 +53,31 @@ absl::StatusOr<std::unique_ptr<SessionManager>> SessionManager::Create(
     };
   }
   ASSIGN_OR_RETURN(const std::vector<std::string> ids, store.List());
-  return std::unique_ptr<SessionManager>(new SessionManager(
-      model, store, metrics, std::move(options), static_cast<int64_t>(ids.size())));
+  return std::unique_ptr<SessionManager>(
+      new SessionManager(model, store, metrics, std::move(options), ids));
 }
 
 SessionManager::SessionManager(const model::Model& model, store::SessionStore& store,
                                metrics::ServerMetrics& metrics, SessionManagerOptions options,
-                               int64_t stored)
+                               const std::vector<std::string>& stored)
     : model_(model),
       store_(store),
       metrics_(metrics),
       options_(std::move(options)),
-      residency_(options_.max_resident_sessions, options_.max_resident_bytes),
-      stored_(stored) {
+      residency_(options_.max_resident_sessions, options_.max_resident_bytes) {
   absl::MutexLock lock(&mu_);
+  for (const std::string& key : stored) CountStored(key, 1);
   UpdateGauges();
+}
+
+std::string SessionManager::TenantOf(const std::string& key) {
+  const size_t dot = key.find('.');
+  return dot == std::string::npos ? "" : key.substr(0, dot);
+}
+
+void SessionManager::CountStored(const std::string& key, int delta) {
+  stored_ += delta;
+  stored_by_tenant_[TenantOf(key)] += delta;
 }
 
 std::string SessionManager::NewId() { return absl::StrFormat("%016x", options_.random_u64()); }
@@ -81,9 +91,16 @@ absl::Status SessionManager::ReserveNew(const std::string& id) {
                                                      options_.max_stored_sessions,
                                                      " sessions; delete some first"));
   }
+  const std::string tenant = TenantOf(id);
+  if (!tenant.empty() && options_.max_stored_per_tenant > 0 &&
+      stored_by_tenant_[tenant] >= options_.max_stored_per_tenant) {
+    return absl::ResourceExhaustedError(absl::StrCat("this tenant already stores its limit of ",
+                                                     options_.max_stored_per_tenant,
+                                                     " sessions; delete some first"));
+  }
   Entry& entry = entries_[id];
   entry.busy = true;
-  ++stored_;
+  CountStored(id, 1);
   return absl::OkStatus();
 }
 
@@ -97,7 +114,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::CreateReserved(
   absl::MutexLock lock(&mu_);
   if (!status.ok()) {
     entries_.erase(id);
-    --stored_;
+    CountStored(id, -1);
     evicted_.SignalAll();
     return status;
   }
@@ -118,7 +135,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::CreateReserved(
 absl::StatusOr<SessionLease> SessionManager::CreateSession(const std::string& requested_id,
                                                            uint64_t seed) {
   const std::string id = requested_id.empty() ? NewId() : requested_id;
-  RETURN_IF_ERROR(store::ValidateSessionId(id));
+  RETURN_IF_ERROR(store::ValidateStoredId(id));
   while (seed == 0) seed = options_.random_u64();
   {
     absl::MutexLock lock(&mu_);
@@ -162,7 +179,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Load(const std::string&
 }
 
 absl::StatusOr<SessionLease> SessionManager::Acquire(const std::string& id) {
-  RETURN_IF_ERROR(store::ValidateSessionId(id));
+  RETURN_IF_ERROR(store::ValidateStoredId(id));
   {
     absl::MutexLock lock(&mu_);
     for (;;) {
@@ -305,7 +322,7 @@ void SessionManager::EvictOverBudget() {
 absl::StatusOr<SessionInfo> SessionManager::Fork(SessionLease& source, const std::string& new_id) {
   const Session& src = source.session();
   const std::string id = new_id.empty() ? NewId() : new_id;
-  RETURN_IF_ERROR(store::ValidateSessionId(id));
+  RETURN_IF_ERROR(store::ValidateStoredId(id));
   std::unique_ptr<model::SessionState> clone = model_.Clone(*src.state);
   ASSIGN_OR_RETURN(std::string snapshot, model_.SerializeState(*clone));
   {
@@ -333,7 +350,7 @@ absl::StatusOr<SessionImage> SessionManager::Export(SessionLease& lease) {
 absl::StatusOr<SessionInfo> SessionManager::Import(const std::string& requested_id,
                                                    SessionImage image) {
   const std::string id = requested_id.empty() ? image.info.id : requested_id;
-  RETURN_IF_ERROR(store::ValidateSessionId(id));
+  RETURN_IF_ERROR(store::ValidateStoredId(id));
   auto state = model_.DeserializeState(image.snapshot);
   if (!state.ok()) {
     return absl::Status(state.status().code(),
@@ -360,7 +377,7 @@ absl::StatusOr<SessionInfo> SessionManager::Import(const std::string& requested_
 }
 
 absl::Status SessionManager::Delete(const std::string& id) {
-  RETURN_IF_ERROR(store::ValidateSessionId(id));
+  RETURN_IF_ERROR(store::ValidateStoredId(id));
   {
     absl::MutexLock lock(&mu_);
     while (entries_.count(id) != 0 && entries_[id].evicting) evicted_.Wait(&mu_);
@@ -374,7 +391,7 @@ absl::Status SessionManager::Delete(const std::string& id) {
   absl::MutexLock lock(&mu_);
   residency_.Remove(id);
   entries_.erase(id);
-  if (status.ok()) --stored_;
+  if (status.ok()) CountStored(id, -1);
   UpdateGauges();
   evicted_.SignalAll();
   return status;
@@ -392,7 +409,7 @@ SessionInfo SessionManager::InfoLocked(const std::string& id, const Entry& entry
 }
 
 absl::StatusOr<SessionInfo> SessionManager::Get(const std::string& id) {
-  RETURN_IF_ERROR(store::ValidateSessionId(id));
+  RETURN_IF_ERROR(store::ValidateStoredId(id));
   {
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(id);
@@ -407,12 +424,16 @@ absl::StatusOr<SessionInfo> SessionManager::Get(const std::string& id) {
   return info;
 }
 
-absl::StatusOr<std::vector<SessionInfo>> SessionManager::List(const std::string& after,
+absl::StatusOr<std::vector<SessionInfo>> SessionManager::List(const std::string& prefix,
+                                                              const std::string& after,
                                                               int page_size, bool* more) {
   ASSIGN_OR_RETURN(const std::vector<std::string> ids, store_.List());
   std::vector<SessionInfo> page;
   *more = false;
   for (auto it = std::upper_bound(ids.begin(), ids.end(), after); it != ids.end(); ++it) {
+    const bool mine = prefix.empty() ? it->find('.') == std::string::npos
+                                     : it->compare(0, prefix.size(), prefix) == 0;
+    if (!mine) continue;
     if (static_cast<int>(page.size()) == page_size) {
       *more = true;
       break;

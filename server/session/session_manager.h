@@ -33,6 +33,7 @@ struct SessionManagerOptions {
   int64_t max_resident_sessions = 1024;  // 0 = unlimited
   int64_t max_resident_bytes = 0;        // state bytes of resident sessions; 0 = unlimited
   int64_t max_stored_sessions = 0;       // 0 = unlimited
+  int64_t max_stored_per_tenant = 0;     // sessions keyed "<tenant>.<id>" per tenant; 0 = unlimited
   // A snapshot is written when a session's state has advanced this many tokens past its
   // last one (bounding the journal a restart replays); eviction and shutdown write one too.
   int64_t snapshot_every_tokens = 8192;
@@ -114,10 +115,11 @@ class SessionManager {
   absl::Status Delete(const std::string& id);
   // Describes a session without loading it.
   absl::StatusOr<SessionInfo> Get(const std::string& id);
-  // Returns up to `page_size` sessions with ids after `after`, in id order, and whether more
+  // Returns up to `page_size` sessions whose keys start with `prefix` (a tenant's "<tenant>.";
+  // empty: keys outside every tenant) and come after `after`, in key order, and whether more
   // follow.
-  absl::StatusOr<std::vector<SessionInfo>> List(const std::string& after, int page_size,
-                                                bool* more);
+  absl::StatusOr<std::vector<SessionInfo>> List(const std::string& prefix, const std::string& after,
+                                                int page_size, bool* more);
   // Snapshots every resident session that is not in a call and has advanced past its
   // snapshot (clean shutdown), so a restart replays nothing.
   void SnapshotAll();
@@ -136,7 +138,12 @@ class SessionManager {
   };
 
   SessionManager(const model::Model& model, store::SessionStore& store,
-                 metrics::ServerMetrics& metrics, SessionManagerOptions options, int64_t stored);
+                 metrics::ServerMetrics& metrics, SessionManagerOptions options,
+                 const std::vector<std::string>& stored);
+  // Returns the tenant of a session key ("" outside every tenant).
+  static std::string TenantOf(const std::string& key);
+  // Counts a stored session in or out of the totals.
+  void CountStored(const std::string& key, int delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Release(const std::string& id);
   // Writes a snapshot of `session` if its state moved past the last one.
   absl::Status SnapshotIfBehind(const std::string& id, Session& session);
@@ -164,7 +171,8 @@ class SessionManager {
   absl::CondVar evicted_;  // signalled when an entry leaves (eviction, deletion, failed load)
   std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);  // resident or in transition
   Residency residency_ ABSL_GUARDED_BY(mu_);
-  int64_t stored_ ABSL_GUARDED_BY(mu_);
+  int64_t stored_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, int64_t> stored_by_tenant_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace infmem::session

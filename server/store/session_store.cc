@@ -1,5 +1,6 @@
 #include "server/store/session_store.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "absl/strings/numbers.h"
@@ -84,6 +85,24 @@ absl::Status ValidateSessionId(absl::string_view id) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateTenant(absl::string_view tenant) {
+  const bool ok = !tenant.empty() && tenant.size() <= 64 &&
+                  std::all_of(tenant.begin(), tenant.end(), [](char c) {
+                    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                           (c >= '0' && c <= '9') || c == '_';
+                  });
+  if (ok) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("tenant '", tenant, "' must be 1 to 64 of A-Z a-z 0-9 _"));
+}
+
+absl::Status ValidateStoredId(absl::string_view key) {
+  const size_t dot = key.find('.');
+  if (dot == absl::string_view::npos) return ValidateSessionId(key);
+  RETURN_IF_ERROR(ValidateTenant(key.substr(0, dot)));
+  return ValidateSessionId(key.substr(dot + 1));
+}
+
 SessionStore::SessionStore(std::string root) : root_(std::move(root)) {}
 SessionStore::~SessionStore() = default;
 
@@ -104,7 +123,7 @@ absl::StatusOr<std::unique_ptr<SessionStore>> SessionStore::Open(const std::stri
 }
 
 absl::Status SessionStore::Create(const SessionRecord& record, const InitialState& initial) {
-  RETURN_IF_ERROR(ValidateSessionId(record.id));
+  RETURN_IF_ERROR(ValidateStoredId(record.id));
   const std::string dir = Dir(record.id);
   std::error_code ec;
   if (fs::exists(dir, ec)) {
@@ -138,7 +157,7 @@ absl::Status SessionStore::Create(const SessionRecord& record, const InitialStat
 }
 
 absl::StatusOr<StoredSession> SessionStore::Load(const std::string& id) {
-  RETURN_IF_ERROR(ValidateSessionId(id));
+  RETURN_IF_ERROR(ValidateStoredId(id));
   const std::string dir = Dir(id);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
@@ -161,7 +180,7 @@ absl::StatusOr<StoredSession> SessionStore::Load(const std::string& id) {
 }
 
 absl::StatusOr<SessionStat> SessionStore::Stat(const std::string& id) const {
-  RETURN_IF_ERROR(ValidateSessionId(id));
+  RETURN_IF_ERROR(ValidateStoredId(id));
   const std::string dir = Dir(id);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
@@ -196,7 +215,7 @@ absl::StatusOr<JournalWriter*> SessionStore::Writer(const std::string& id) {
 
 absl::Status SessionStore::Append(const std::string& id, int64_t first_index,
                                   absl::Span<const int32_t> tokens) {
-  RETURN_IF_ERROR(ValidateSessionId(id));
+  RETURN_IF_ERROR(ValidateStoredId(id));
   if (tokens.empty()) return absl::OkStatus();
   ASSIGN_OR_RETURN(JournalWriter * writer, Writer(id));
   const int64_t before = writer->size();
@@ -209,7 +228,7 @@ absl::Status SessionStore::Append(const std::string& id, int64_t first_index,
 
 absl::Status SessionStore::WriteSnapshot(const std::string& id, int64_t tokens_seen,
                                          const std::string& state) {
-  RETURN_IF_ERROR(ValidateSessionId(id));
+  RETURN_IF_ERROR(ValidateStoredId(id));
   const std::string dir = Dir(id);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
@@ -249,7 +268,7 @@ void SessionStore::Release(const std::string& id) {
 }
 
 absl::Status SessionStore::Delete(const std::string& id) {
-  RETURN_IF_ERROR(ValidateSessionId(id));
+  RETURN_IF_ERROR(ValidateStoredId(id));
   Release(id);
   const std::string dir = Dir(id);
   const std::string gone = absl::StrCat(root_, "/", kDeletedPrefix, id, "-", nonce_.fetch_add(1));
@@ -269,7 +288,7 @@ absl::StatusOr<std::vector<std::string>> SessionStore::List() const {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(root_, ec)) {
     const std::string name = entry.path().filename().string();
-    if (entry.is_directory(ec) && ValidateSessionId(name).ok()) ids.push_back(name);
+    if (entry.is_directory(ec) && ValidateStoredId(name).ok()) ids.push_back(name);
   }
   if (ec) return absl::InternalError(absl::StrCat("listing ", root_, ": ", ec.message()));
   std::sort(ids.begin(), ids.end());

@@ -33,6 +33,12 @@ namespace infmem::store {
 // Returns InvalidArgument unless `id` matches [A-Za-z0-9_-]{1,128} (checked before any path
 // is built from it).
 absl::Status ValidateSessionId(absl::string_view id);
+// Returns InvalidArgument unless `key` is a session id, optionally in a tenant's namespace:
+// "<tenant>.<id>" with the tenant matching [A-Za-z0-9_]{1,64}. The store and the
+// SessionManager key sessions this way; one '.' never makes a path component "..".
+absl::Status ValidateStoredId(absl::string_view key);
+// Returns InvalidArgument unless `tenant` matches [A-Za-z0-9_]{1,64}.
+absl::Status ValidateTenant(absl::string_view tenant);
 
 struct SessionRecord {
   std::string id;

@@ -94,6 +94,26 @@ TEST_F(TlsTest, MutualTlsServesOnlyClientsWithACertificateOfItsCa) {
   EXPECT_NE(CliHealth(*server, "--tls_ca=" + Path("ca.pem")), 0);
 }
 
+TEST_F(TlsTest, TheCliSendsItsTokenOverTlsOnly) {
+  std::ofstream(dir_ + "/tokens") << "alice alice-token-0123456789\n";
+  auto server = StartServer({"--tls_cert=" + Path("server.pem"), "--tls_key=" + Path("server.key"),
+                             "--auth_tokens=" + dir_ + "/tokens"});
+  ASSERT_NE(server, nullptr);
+  auto model = [&](const std::string& flags) {
+    const std::string command =
+        absl::StrCat(INFMEM_CLI_BINARY, " model --timeout=5 --server=", server->address(), " ",
+                     flags, " >/dev/null 2>&1");
+    const int status = std::system(command.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  const std::string tls = "--tls_ca=" + Path("ca.pem");
+  EXPECT_EQ(model(tls + " --token=alice-token-0123456789"), 0);
+  EXPECT_EQ(model(tls + " --token=wrong-token-0123456789"), 26);  // UNAUTHENTICATED
+  EXPECT_EQ(model(tls), 26);
+  EXPECT_EQ(model("--token=alice-token-0123456789"), 13);  // refused in plaintext
+  EXPECT_EQ(CliHealth(*server, tls), 0);                   // health needs no token (probes)
+}
+
 TEST_F(TlsTest, AnIncompleteTlsConfigurationStopsTheServerWithAClearError) {
   for (const std::vector<std::string>& flags : std::vector<std::vector<std::string>>{
            {"--tls_cert=" + Path("server.pem")},

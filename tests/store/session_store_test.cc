@@ -56,7 +56,8 @@ TEST_F(SessionStoreTest, CreateTwiceIsAlreadyExists) {
 
 TEST_F(SessionStoreTest, BadIdsAreRejectedBeforeAnyPathIsBuilt) {
   for (const std::string& id :
-       std::vector<std::string>{"", "../escape", "a/b", "a.b", "x y", std::string(129, 'a'),
+       std::vector<std::string>{"", "../escape", "a/b", "a..b", ".b", "a.", "a-b.c", "a.b.c",
+                                "x y", std::string(129, 'a'), std::string(65, 't') + ".x",
                                 std::string("nul\0byte", 8), ".pending-x"}) {
     EXPECT_EQ(store_->Create(Record(id)).code(), absl::StatusCode::kInvalidArgument) << id;
     EXPECT_EQ(store_->Load(id).status().code(), absl::StatusCode::kInvalidArgument) << id;
@@ -67,6 +68,14 @@ TEST_F(SessionStoreTest, BadIdsAreRejectedBeforeAnyPathIsBuilt) {
   EXPECT_TRUE(store_->Create(Record(std::string(128, 'Z'))).ok());
   auto problem = store_->Create(Record("a/b"));
   EXPECT_THAT(std::string(problem.message()), HasSubstr("character 1"));
+}
+
+TEST_F(SessionStoreTest, TenantKeysAreSessionsOfTheirOwn) {
+  ASSERT_TRUE(store_->Create(Record("alice.chat")).ok());
+  ASSERT_TRUE(store_->Create(Record("bob.chat")).ok());
+  ASSERT_TRUE(store_->Create(Record("chat")).ok());
+  EXPECT_THAT(store_->List().value(), ElementsAre("alice.chat", "bob.chat", "chat"));
+  EXPECT_EQ(store_->Stat("alice.chat").value().record.id, "alice.chat");
 }
 
 TEST_F(SessionStoreTest, UnknownSessionsAreNotFound) {
