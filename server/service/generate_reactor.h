@@ -33,7 +33,11 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   // grpc::ServerWriteReactor
   void OnWriteDone(bool ok) override;
   void OnCancel() override { cancelled_ = true; }
-  void OnDone() override { delete this; }
+  // Takes mu_ once first: the thread whose Finish led here may still be releasing it.
+  void OnDone() override {
+    { absl::MutexLock lock(&mu_); }
+    delete this;
+  }
 
   // engine::TokenSink
   bool OnToken(int32_t id) override;

@@ -63,6 +63,7 @@ void ImportReactor::OnReadDone(bool ok) {
   }
   const v1::SessionChunk& chunk = request_.chunk();
   if (messages_++ == 0) {
+    id_field_ = request_.session_id().empty() ? "chunk.session.id" : "session_id";
     id_ = request_.session_id().empty() ? chunk.session().id() : request_.session_id();
     image_.info.id = id_;
     image_.pending.assign(chunk.pending_token_ids().begin(), chunk.pending_token_ids().end());
@@ -84,8 +85,7 @@ void ImportReactor::OnReadDone(bool ok) {
 void ImportReactor::Import() {
   auto import = [&]() -> absl::Status {
     if (messages_ == 0) return absl::InvalidArgumentError("no chunks: nothing to import");
-    RETURN_IF_ERROR(
-        ValidateIdField(request_.session_id().empty() ? "chunk.session.id" : "session_id", id_));
+    RETURN_IF_ERROR(ValidateIdField(id_field_, id_));
     if (image_.snapshot.empty()) return absl::InvalidArgumentError("the chunks hold no state");
     ASSIGN_OR_RETURN(const session::SessionInfo info,
                      context_.sessions.Import(caller_.Key(id_), std::move(image_)));

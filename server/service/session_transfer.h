@@ -24,7 +24,11 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::SessionChunk> {
   ExportReactor(const ServiceContext& context, Caller caller,
                 const v1::ExportSessionRequest* request);
   void OnWriteDone(bool ok) override;
-  void OnDone() override { delete this; }
+  // Takes mu_ once first: the thread whose Finish led here may still be releasing it.
+  void OnDone() override {
+    { absl::MutexLock lock(&mu_); }
+    delete this;
+  }
 
  private:
   void WriteNext() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -58,6 +62,7 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportSessionRequ
   v1::ImportSessionRequest request_;
   int64_t messages_ = 0;
   std::string id_;
+  const char* id_field_ = "session_id";  // the request field id_ came from
   session::SessionImage image_;
 };
 

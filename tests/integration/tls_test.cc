@@ -2,6 +2,7 @@
 // CLI's TLS flags against the same server.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -18,7 +19,8 @@ class TlsTest : public ServerTest {
   // Makes two CAs ("ca", "other") and certificates signed by them: the server's for
   // 127.0.0.1, "client" by ca, "stranger" by other.
   static void SetUpTestSuite() {
-    certs_ = new std::string(::testing::TempDir() + "/tls_certs");
+    // One directory per process: ctest runs this suite's tests in parallel processes.
+    certs_ = new std::string(absl::StrCat(::testing::TempDir(), "/tls_certs_", getpid()));
     std::filesystem::remove_all(*certs_);
     std::filesystem::create_directories(*certs_);
     const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
@@ -37,7 +39,10 @@ class TlsTest : public ServerTest {
     }
     ASSERT_EQ(std::system(("bash -c '" + script + "'").c_str()), 0) << "openssl failed";
   }
-  static void TearDownTestSuite() { delete certs_; }
+  static void TearDownTestSuite() {
+    std::filesystem::remove_all(*certs_);
+    delete certs_;
+  }
 
   static std::string Pem(const std::string& name) { return ReadFile(*certs_ + "/" + name).value(); }
   static std::string Path(const std::string& name) { return *certs_ + "/" + name; }

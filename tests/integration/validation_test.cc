@@ -15,8 +15,9 @@ class ValidationTest : public ServerTest {
  protected:
   void SetUp() override {
     ServerTest::SetUp();
-    server_ = StartServer({"--max_text_bytes=1000", "--max_new_tokens=100",
-                           "--default_new_tokens=50", "--max_stored_sessions=3", "--max_message_bytes=4096"});
+    server_ =
+        StartServer({"--max_text_bytes=1000", "--max_new_tokens=100", "--default_new_tokens=50",
+                     "--max_stored_sessions=3", "--max_message_bytes=4096"});
     ASSERT_NE(server_, nullptr);
     stub_ = server_->NewStub();
     ASSERT_TRUE(Create(*stub_, "s", "The jury said that").ok());
