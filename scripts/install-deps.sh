@@ -23,6 +23,8 @@ packages=(
   python3-grpcio python3-protobuf
   # the check of the Kubernetes manifests
   python3-yaml
+  # the container test queries Prometheus with curl
+  curl
 )
 
 missing=()
