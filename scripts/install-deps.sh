@@ -21,8 +21,8 @@ packages=(
   prometheus
   # the Python client test (a client written apart from the C++ stubs)
   python3-grpcio python3-protobuf
-  # the check of the Kubernetes manifests
-  python3-yaml
+  # the checks of the Kubernetes manifests and the compose file
+  python3-yaml docker-compose
   # the container test queries Prometheus with curl
   curl
 )

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The Kubernetes manifests and Grafana provisioning under deploy/ parse and carry what the
+"""The Kubernetes manifests, the compose file and Grafana provisioning parse and carry what the
 deployment relies on; the ConfigMap's flags start the real server.
 
 usage: deploy_files_test.py SERVER_BINARY REPO_ROOT   (Debian's python3 with python3-yaml)
@@ -131,6 +131,23 @@ class DeployFilesTest(unittest.TestCase):
         server.stdout.close()
         server.stderr.close()
       self.assertEqual(rc, 0)
+
+  def test_the_compose_file_validates(self):
+    compose = os.path.join(REPO, "docker-compose.yml")
+    done = subprocess.run(["docker-compose", "-f", compose, "config", "-q"],
+                          capture_output=True, text=True)
+    self.assertEqual(done.returncode, 0, done.stderr)
+    with open(compose) as f:
+      services = yaml.safe_load(f)["services"]
+    self.assertLessEqual({"infmem", "prometheus", "grafana"}, set(services))
+    self.assertTrue(services["infmem"]["init"])
+    # The check can fail: an unknown key is refused.
+    with tempfile.TemporaryDirectory() as tmp:
+      bad = os.path.join(tmp, "docker-compose.yml")
+      with open(bad, "w") as f:
+        f.write("services:\n  infmem:\n    image: x\n    no_such_key: 1\n")
+      done = subprocess.run(["docker-compose", "-f", bad, "config", "-q"], capture_output=True)
+      self.assertNotEqual(done.returncode, 0)
 
   def test_grafana_provisioning_parses(self):
     grafana = os.path.join(REPO, "deploy/grafana")
