@@ -80,8 +80,6 @@ void SessionManager::CountStored(const std::string& key, int delta) {
   stored_by_tenant_[TenantOf(key)] += delta;
 }
 
-std::string SessionManager::NewId() { return absl::StrFormat("%016x", options_.random_u64()); }
-
 absl::Status SessionManager::ReserveNew(const std::string& id) {
   if (entries_.count(id) != 0) {
     return absl::AlreadyExistsError(absl::StrCat("session '", id, "' already exists"));
@@ -132,9 +130,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::CreateReserved(
   return session;
 }
 
-absl::StatusOr<SessionLease> SessionManager::CreateSession(const std::string& requested_id,
-                                                           uint64_t seed) {
-  const std::string id = requested_id.empty() ? NewId() : requested_id;
+absl::StatusOr<SessionLease> SessionManager::CreateSession(const std::string& id, uint64_t seed) {
   RETURN_IF_ERROR(store::ValidateStoredId(id));
   while (seed == 0) seed = options_.random_u64();
   {
@@ -319,9 +315,8 @@ void SessionManager::EvictOverBudget() {
   evicted_.SignalAll();
 }
 
-absl::StatusOr<SessionInfo> SessionManager::Fork(SessionLease& source, const std::string& new_id) {
+absl::StatusOr<SessionInfo> SessionManager::Fork(SessionLease& source, const std::string& id) {
   const Session& src = source.session();
-  const std::string id = new_id.empty() ? NewId() : new_id;
   RETURN_IF_ERROR(store::ValidateStoredId(id));
   std::unique_ptr<model::SessionState> clone = model_.Clone(*src.state);
   ASSIGN_OR_RETURN(std::string snapshot, model_.SerializeState(*clone));

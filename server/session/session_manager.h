@@ -39,7 +39,7 @@ struct SessionManagerOptions {
   int64_t snapshot_every_tokens = 8192;
   int32_t bos_id = -1;                   // a new session starts with this token; -1 = none
   std::function<int64_t()> now_unix_ms;  // default: the wall clock
-  std::function<uint64_t()> random_u64;  // session ids and seeds; default: absl::BitGen
+  std::function<uint64_t()> random_u64;  // session seeds; default: absl::BitGen
 };
 
 // What GetSession and ListSessions report.
@@ -90,7 +90,7 @@ class SessionManager {
                                                                 metrics::ServerMetrics& metrics,
                                                                 SessionManagerOptions options);
 
-  // Creates a session (`id` empty: the server makes one; `seed` 0: the server picks) and
+  // Creates a session (`seed` 0: the server picks) and
   // leases it. AlreadyExists, InvalidArgument for a bad id, ResourceExhausted over the
   // stored-sessions limit.
   absl::StatusOr<SessionLease> CreateSession(const std::string& id, uint64_t seed);
@@ -104,8 +104,8 @@ class SessionManager {
   // Drops the leased session from memory at release, unsaved: its state is suspect (the
   // model failed mid-call), and the next call reloads what the store holds.
   void Discard(SessionLease& lease);
-  // Creates `new_id` (empty: the server makes one) as a copy of the leased session.
-  absl::StatusOr<SessionInfo> Fork(SessionLease& source, const std::string& new_id);
+  // Creates session `id` as a copy of the leased session.
+  absl::StatusOr<SessionInfo> Fork(SessionLease& source, const std::string& id);
   // Returns the leased session's full state.
   absl::StatusOr<SessionImage> Export(SessionLease& lease);
   // Creates a session from an exported image (`id` empty: the image's id).
@@ -156,7 +156,6 @@ class SessionManager {
       const std::string& id, store::SessionRecord record,
       std::unique_ptr<model::SessionState> state, std::vector<int32_t> pending,
       std::string snapshot);
-  std::string NewId();
   SessionInfo InfoLocked(const std::string& id, const Entry& entry) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EvictOverBudget();
