@@ -1,7 +1,9 @@
 // model-bench: what the ∞-former's constant-size memory buys, measured. Prints a table of
-// decode-step latency (median) against context length for `infinite` mode (flat) and `full`
-// mode (an unbounded KV cache: grows), prefill throughput against the machine's GEMM rate,
-// and the state bytes per session. Not a test: figures go into reports, never assertions.
+// decode steps batched over 1, 8 and 32 sessions of the shipped model (step time, aggregate
+// tokens/s), decode-step latency (median) against context length for `infinite` mode (flat)
+// and `full` mode (an unbounded KV cache: grows), prefill throughput against the machine's
+// GEMM rate, and the state bytes per session. Not a test: figures go into reports, never
+// assertions.
 //   model-bench [--device=cpu] [--threads=2] [--contexts=1024,16384,262144,1048576]
 #include <algorithm>
 #include <chrono>
@@ -27,6 +29,10 @@ ABSL_FLAG(int, dim, 256, "Model width of the benchmark model.");
 ABSL_FLAG(int, layers, 2, "Layers of the benchmark model.");
 ABSL_FLAG(int, segment_length, 256, "Segment length L.");
 ABSL_FLAG(int, num_basis, 256, "LTM basis functions N (= samples M).");
+ABSL_FLAG(std::string, batch_model_dir, "models/brown-lm",
+          "Model of the batched-decode table (empty: skip the table).");
+ABSL_FLAG(std::string, batches, "1,8,32", "Sessions per decode step in the batched table.");
+ABSL_FLAG(int, batch_steps, 512, "Decode steps timed at each batch size.");
 
 namespace {
 
@@ -142,6 +148,65 @@ PrefillFigures RunMode(MemoryMode mode, const std::vector<int64_t>& contexts,
   return {prefilled / prefill_secs, m.PrefillFlopsPerToken()};
 }
 
+// Decodes `batch` sessions of the shipped model together for `steps` steps (crossing segment
+// boundaries as serving does) after a 300-token prefill each. Returns tokens per second.
+struct BatchRow {
+  int64_t batch;
+  double step_ms_median;
+  double tokens_per_s;
+};
+
+BatchRow RunBatch(const Model& m, int64_t batch, int steps) {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int32_t> token(3, m.config().vocab_size - 1);
+  std::vector<std::unique_ptr<SessionState>> sessions;
+  std::vector<SessionState*> ptrs;
+  std::vector<int32_t> next;
+  for (int64_t i = 0; i < batch; ++i) {
+    sessions.push_back(m.NewSession(static_cast<uint64_t>(i)));
+    std::vector<int32_t> prompt(300 + 37 * i % 128);  // sessions at different offsets
+    for (auto& t : prompt) t = token(rng);
+    Check(m.Prefill(*sessions.back(), prompt).status());
+    ptrs.push_back(sessions.back().get());
+    next.push_back(token(rng));
+  }
+  const int64_t vocab = m.config().vocab_size;
+  std::vector<double> ms;
+  const auto start = Clock::now();
+  for (int i = 0; i < steps; ++i) {
+    const auto step_start = Clock::now();
+    auto logits = m.DecodeStep(ptrs, next);
+    ms.push_back(Seconds(step_start) * 1e3);
+    Check(logits.status());
+    for (int64_t r = 0; r < batch; ++r) {
+      auto row = logits->begin() + r * vocab;
+      next[r] = static_cast<int32_t>(std::max_element(row, row + vocab) - row);
+    }
+  }
+  const double secs = Seconds(start);
+  std::sort(ms.begin(), ms.end());
+  return {batch, ms[ms.size() / 2], static_cast<double>(batch) * steps / secs};
+}
+
+void BatchTable(const infmem::model::ModelOptions& options) {
+  const std::string dir = absl::GetFlag(FLAGS_batch_model_dir);
+  if (dir.empty()) return;
+  auto model = Model::Load(dir, options);
+  Check(model.status());
+  std::printf("\nbatched decode, %s (%lld state bytes per session), %d steps per row:\n",
+              dir.c_str(), static_cast<long long>((*model)->StateBytes()),
+              absl::GetFlag(FLAGS_batch_steps));
+  std::printf("| sessions per step | step median (ms) | tokens/s | tokens/s ratio to first |\n");
+  std::printf("|---:|---:|---:|---:|\n");
+  double first = 0;
+  for (int64_t batch : ParseList(absl::GetFlag(FLAGS_batches))) {
+    const BatchRow r = RunBatch(**model, batch, absl::GetFlag(FLAGS_batch_steps));
+    if (first == 0) first = r.tokens_per_s;
+    std::printf("| %lld | %.3f | %.0f | %.2f |\n", static_cast<long long>(r.batch),
+                r.step_ms_median, r.tokens_per_s, r.tokens_per_s / first);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -156,6 +221,8 @@ int main(int argc, char** argv) {
               shape.vocab_size, options.device.c_str());
   std::printf("GEMM 1024x1024x1024 float32: %.1f GFLOP/s (median of 9)\n\n", *gemm);
 
+  BatchTable(options);
+  if (absl::GetFlag(FLAGS_contexts).empty()) return 0;  // the batched table only
   std::vector<Row> rows;
   const PrefillFigures prefill =
       RunMode(MemoryMode::kInfinite, ParseList(absl::GetFlag(FLAGS_contexts)), rows);

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/common/hash.h"
 #include "server/common/status_macros.h"
+#include "server/model/decode_attention.h"
 #include "server/model/model_impl.h"
 
 namespace infmem::model {
@@ -31,20 +32,27 @@ torch::Tensor Linear(const torch::Tensor& x, const std::shared_ptr<Param>& p) {
   return torch::linear(x, p->weight);
 }
 
-// Rotates interleaved pairs (x[2j], x[2j+1]) of `x` [R, T, h, d] by the angles `pos` ·
-// inv_freq, computed in float64 so absolute positions in the hundreds of millions keep full
-// precision, then cast to x's dtype.
-torch::Tensor Rope(const torch::Tensor& x, const torch::Tensor& pos,
-                   const torch::Tensor& inv_freq) {
+// cos and sin of the RoPE angles `pos` · inv_freq [R, T, 1, d/2], computed in float64 so
+// absolute positions in the hundreds of millions keep full precision, then cast to `dtype`.
+struct RopeTables {
+  torch::Tensor cos, sin;
+};
+
+RopeTables MakeRopeTables(const torch::Tensor& pos, const torch::Tensor& inv_freq,
+                          torch::ScalarType dtype) {
   torch::Tensor angle = pos.to(torch::kFloat64).unsqueeze(-1) * inv_freq;  // [R, T, d/2]
-  torch::Tensor cos = torch::cos(angle).to(x.scalar_type()).unsqueeze(2);  // [R, T, 1, d/2]
-  torch::Tensor sin = torch::sin(angle).to(x.scalar_type()).unsqueeze(2);
+  return {torch::cos(angle).to(dtype).unsqueeze(2), torch::sin(angle).to(dtype).unsqueeze(2)};
+}
+
+// Rotates interleaved pairs (x[2j], x[2j+1]) of `x` [R, T, h, d] by the tables' angles.
+torch::Tensor Rope(const torch::Tensor& x, const RopeTables& rope) {
   auto sizes = x.sizes().vec();
   sizes.back() /= 2;
   sizes.push_back(2);
   torch::Tensor pairs = x.reshape(sizes);
   torch::Tensor x0 = pairs.select(-1, 0), x1 = pairs.select(-1, 1);
-  return torch::stack({x0 * cos - x1 * sin, x0 * sin + x1 * cos}, -1).flatten(-2);
+  return torch::stack({x0 * rope.cos - x1 * rope.sin, x0 * rope.sin + x1 * rope.cos}, -1)
+      .flatten(-2);
 }
 
 // Softmax attention of `q` [T, h, d] over `k`, `v` [S + T, h, d] whose last T entries are
@@ -63,77 +71,7 @@ torch::Tensor StmAttention(const torch::Tensor& q, const torch::Tensor& k, const
   return torch::einsum("hts,shd->thd", {torch::softmax(scores, -1), v});
 }
 
-// The LTM of one layer of one row as this forward sees it.
-struct LiveLtm {
-  torch::Tensor k, v;  // [N, h, d]; undefined while the LTM is empty
-};
-
 }  // namespace
-
-// Returns the attention outputs (STM and LTM, after their output projections) [R, 1, e] of
-// layer `l` for one decode token per row, batched over the rows, and writes the tokens' keys,
-// values and inputs into the rows' STM buffers. The per-row path in Forward does the same one
-// row at a time; for many rows its small operations, not arithmetic, dominate the step.
-static torch::Tensor DecodeAttention(const Model::Impl& impl,
-                                     absl::Span<SessionState::Impl* const> rows, int l,
-                                     const std::vector<int64_t>& offset, const torch::Tensor& q,
-                                     const torch::Tensor& qr, const torch::Tensor& k,
-                                     const torch::Tensor& v, const torch::Tensor& xn,
-                                     const std::vector<std::vector<LiveLtm>>& live) {
-  const ModelConfig& c = impl.config;
-  const int64_t num_rows = q.size(0), seg = c.segment_length, e = c.dim;
-  const bool infinite = c.memory == MemoryMode::kInfinite;
-  const Layer& layer = *impl.net->layers[l];
-  // Write each row's token into its STM first: the keys it attends to are then one window of
-  // its buffer, [begin, seg + offset], and all rows attend over their stacked buffers at once.
-  std::vector<torch::Tensor> keys, values;
-  std::vector<uint8_t> valid(static_cast<size_t>(num_rows * 2 * seg), 0);
-  for (int64_t r = 0; r < num_rows; ++r) {
-    LayerState& ls = rows[r]->layers[l];
-    const int64_t slot = seg + offset[r];
-    ls.stm_k.narrow(0, slot, 1).copy_(k[r]);
-    ls.stm_v.narrow(0, slot, 1).copy_(v[r]);
-    if (infinite) ls.inputs.narrow(0, slot, 1).copy_(xn[r]);
-    const int64_t begin = rows[r]->tokens_seen >= seg ? 0 : seg;
-    std::fill_n(valid.begin() + r * 2 * seg + begin, slot + 1 - begin, 1);
-    keys.push_back(ls.stm_k);
-    values.push_back(ls.stm_v);
-  }
-  torch::Tensor mask = torch::from_blob(valid.data(), {num_rows, 2 * seg, 1}, torch::kUInt8)
-                           .to(q.device(), torch::kBool);
-  const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim()));
-  // Products and sums rather than einsum: on the CPU, a batched matrix product of many tiny
-  // matrices loops over the batch one element at a time and costs more than the arithmetic.
-  torch::Tensor scores = (torch::stack(keys) * qr).sum(-1) * scale;  // [R, 2L, h]
-  scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
-  torch::Tensor p = torch::softmax(scores, 1).unsqueeze(-1);  // [R, 2L, h, 1]
-  torch::Tensor out =
-      Linear((p * torch::stack(values)).sum(1).reshape({num_rows, 1, e}), layer.attention->wo);
-
-  std::vector<int64_t> with_ltm;
-  std::vector<torch::Tensor> ltm_k, ltm_v;
-  for (int64_t r = 0; r < num_rows; ++r) {
-    if (!live[r][l].k.defined()) continue;
-    with_ltm.push_back(r);
-    ltm_k.push_back(live[r][l].k);
-    ltm_v.push_back(live[r][l].v);
-  }
-  if (with_ltm.empty()) return out;
-  torch::Tensor index = torch::tensor(with_ltm, torch::dtype(torch::kInt64)).to(q.device());
-  const LtmWeights& w = *layer.ltm;
-  ContinuousAttentionOut a = BatchedContinuousAttention(
-      q.squeeze(1).index_select(0, index), torch::stack(ltm_k), torch::stack(ltm_v), w.w_mu,
-      w.w_sigma, impl.ltm.centres, impl.ltm.widths_sq);
-  if (c.ltm.sticky) {
-    torch::Tensor mass = BatchedStickyMass(a.mu, a.var, c.ltm.sticky_bins);
-    for (size_t i = 0; i < with_ltm.size(); ++i) {
-      rows[with_ltm[i]]->layers[l].hist.add_(mass[static_cast<int64_t>(i)]);
-    }
-  }
-  torch::Tensor z = torch::zeros({num_rows, c.n_heads, c.head_dim()}, q.options());
-  z.index_copy_(0, index, a.z);
-  return out + Linear(z.reshape({num_rows, 1, e}), layer.ltm->wo);
-}
 
 ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
                                    const torch::Tensor& tokens, bool all_logits) const {
@@ -151,7 +89,8 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
   // the autograd graph of the segment that uses them.
   std::vector<std::vector<LiveLtm>> live(num_rows, std::vector<LiveLtm>(num_layers));
   std::vector<int64_t> offset(num_rows);
-  std::vector<torch::Tensor> positions(num_rows);
+  std::vector<int64_t> positions;  // [R, T] row-major
+  positions.reserve(static_cast<size_t>(num_rows * t));
   for (int64_t r = 0; r < num_rows; ++r) {
     SessionState::Impl& s = *rows[r];
     const int64_t n = s.tokens_seen;
@@ -203,9 +142,11 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
       }
     }
     offset[r] = full ? n : n % seg;
-    positions[r] = torch::arange(n, n + t, torch::dtype(torch::kInt64).device(device));
+    for (int64_t i = 0; i < t; ++i) positions.push_back(n + i);
   }
-  torch::Tensor pos = torch::stack(positions);  // [R, T]
+  const RopeTables rope = MakeRopeTables(
+      torch::tensor(positions, torch::dtype(torch::kInt64)).view({num_rows, t}).to(device),
+      inv_freq, options.dtype().toScalarType());
 
   // One token per row without autograd (decode): attention runs batched over the rows.
   const bool decode = t == 1 && !grad && !full;
@@ -216,13 +157,12 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
     const Layer& layer = *net->layers[l];
     torch::Tensor xn = RmsNorm(x, layer.attention_norm->weight, c.norm_eps);
     torch::Tensor q = Linear(xn, layer.attention->wq).view({num_rows, t, h, d});
-    torch::Tensor k =
-        Rope(Linear(xn, layer.attention->wk).view({num_rows, t, h, d}), pos, inv_freq);
+    torch::Tensor k = Rope(Linear(xn, layer.attention->wk).view({num_rows, t, h, d}), rope);
     torch::Tensor v = Linear(xn, layer.attention->wv).view({num_rows, t, h, d});
-    torch::Tensor qr = Rope(q, pos, inv_freq);
+    torch::Tensor qr = Rope(q, rope);
 
     if (decode) {
-      x = x + DecodeAttention(*this, rows, l, offset, q, qr, k, v, xn, live);
+      x = x + DecodeAttention({this, rows, l, &offset, q, qr, k, v, xn, &live}, decode_kernel);
       torch::Tensor xf = RmsNorm(x, layer.ffn_norm->weight, c.norm_eps);
       const FeedForward& ff = *layer.feed_forward;
       x = x + Linear(torch::silu(Linear(xf, ff.w1)) * Linear(xf, ff.w3), ff.w2);
@@ -345,6 +285,7 @@ absl::StatusOr<std::unique_ptr<Model::Impl>> Model::Impl::Create(const ModelConf
   // cores). Only the first setting before the first BLAS call takes effect.
   setenv("BLIS_NUM_THREADS", std::to_string(threads).c_str(), /*overwrite=*/0);
   impl->options = torch::TensorOptions().dtype(dtype).device(impl->device);
+  impl->decode_kernel = options.decode_kernel;
   impl->net = std::make_shared<Net>(config);
   impl->net->to(impl->device, dtype);
   if (config.memory == MemoryMode::kInfinite) {

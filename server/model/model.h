@@ -22,6 +22,9 @@ struct ModelOptions {
   std::string device = "auto";    // "cpu", "cuda", "cuda:N" or "auto" (cuda when available)
   std::string dtype = "float32";  // compute and state dtype: "float32" or "float64"
   int threads = 0;                // intra-op CPU threads; 0 = number of cores
+  // On the CPU, decode attention runs as one fused kernel over the sessions' state; false
+  // keeps the tensor-operation path (used on CUDA), for comparing the two.
+  bool decode_kernel = true;
 };
 
 // Tensor storage dtype when saving weights (shipped models may use bf16 to stay small).

@@ -103,6 +103,7 @@ struct Model::Impl {
   torch::Tensor inv_freq;  // [d/2] float64 on the device: RoPE frequencies
   std::string fingerprint;
   int64_t state_bytes = 0;  // bytes of a fresh session's state
+  bool decode_kernel = true;  // ModelOptions::decode_kernel
 
   // Builds the impl with uninitialised weights on `device`.
   static absl::StatusOr<std::unique_ptr<Impl>> Create(const ModelConfig& config,
