@@ -30,19 +30,31 @@ torch::Tensor OpsAttention(const DecodeAttentionInput& in) {
   const Layer& layer = *impl.net->layers[l];
   // Write each row's token into its STM first: the keys it attends to are then one window of
   // its buffer, [begin, seg + offset], and all rows attend over their stacked buffers at once.
-  std::vector<torch::Tensor> keys, values;
+  // The writes are two multi-tensor operations for all rows (one launch each on CUDA), not
+  // three copies per row.
+  std::vector<torch::Tensor> keys, values, slots, news;
+  const std::vector<torch::Tensor> k_rows = in.k.unbind(0), v_rows = in.v.unbind(0);
+  const std::vector<torch::Tensor> x_rows =
+      infinite ? in.xn.unbind(0) : std::vector<torch::Tensor>();
   std::vector<uint8_t> valid(static_cast<size_t>(num_rows * 2 * seg), 0);
   for (int64_t r = 0; r < num_rows; ++r) {
     LayerState& ls = rows[r]->layers[l];
     const int64_t slot = seg + (*in.offset)[r];
-    ls.stm_k.narrow(0, slot, 1).copy_(in.k[r]);
-    ls.stm_v.narrow(0, slot, 1).copy_(in.v[r]);
-    if (infinite) ls.inputs.narrow(0, slot, 1).copy_(in.xn[r]);
+    slots.push_back(ls.stm_k.narrow(0, slot, 1));
+    news.push_back(k_rows[r]);
+    slots.push_back(ls.stm_v.narrow(0, slot, 1));
+    news.push_back(v_rows[r]);
+    if (infinite) {
+      slots.push_back(ls.inputs.narrow(0, slot, 1));
+      news.push_back(x_rows[r]);
+    }
     const int64_t begin = rows[r]->tokens_seen >= seg ? 0 : seg;
     std::fill_n(valid.begin() + r * 2 * seg + begin, slot + 1 - begin, 1);
     keys.push_back(ls.stm_k);
     values.push_back(ls.stm_v);
   }
+  torch::_foreach_zero_(slots);
+  torch::_foreach_add_(slots, news);
   torch::Tensor mask = torch::from_blob(valid.data(), {num_rows, 2 * seg, 1}, torch::kUInt8)
                            .to(in.q.device(), torch::kBool);
   const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim()));
@@ -70,10 +82,9 @@ torch::Tensor OpsAttention(const DecodeAttentionInput& in) {
       in.q.squeeze(1).index_select(0, index), torch::stack(ltm_k), torch::stack(ltm_v), w.w_mu,
       w.w_sigma, impl.ltm.centres, impl.ltm.widths_sq);
   if (c.ltm.sticky) {
-    torch::Tensor mass = BatchedStickyMass(a.mu, a.var, c.ltm.sticky_bins);
-    for (size_t i = 0; i < with_ltm.size(); ++i) {
-      rows[with_ltm[i]]->layers[l].hist.add_(mass[static_cast<int64_t>(i)]);
-    }
+    std::vector<torch::Tensor> hists;
+    for (int64_t r : with_ltm) hists.push_back(rows[r]->layers[l].hist);
+    torch::_foreach_add_(hists, BatchedStickyMass(a.mu, a.var, c.ltm.sticky_bins).unbind(0));
   }
   torch::Tensor z = torch::zeros({num_rows, c.n_heads, c.head_dim()}, in.q.options());
   z.index_copy_(0, index, a.z);
