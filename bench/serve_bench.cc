@@ -9,6 +9,7 @@
 // Figures for reports, never assertions; machines are noisy, so read medians and ratios.
 //   infmem-bench [--server_binary=build/release/server/infmem-server]
 //                [--model_dir=models/brown-lm] [--history_tokens=1048576] [--threads=2]
+//                [--device=cpu] [--sessions=1,8,32] [--new_tokens=64]
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
@@ -32,6 +33,7 @@
 ABSL_FLAG(std::string, server_binary, "build/release/server/infmem-server", "The server.");
 ABSL_FLAG(std::string, model_dir, "models/brown-lm", "Model the server loads.");
 ABSL_FLAG(int, threads, 2, "Model CPU threads of the server.");
+ABSL_FLAG(std::string, device, "cpu", "The server's --device: cpu, cuda, cuda:N or auto.");
 ABSL_FLAG(std::string, sessions, "1,8,32", "Concurrent session counts to measure.");
 ABSL_FLAG(int, new_tokens, 64, "Tokens each stream generates.");
 ABSL_FLAG(int64_t, history_tokens, 1 << 20, "History of the long session.");
@@ -156,8 +158,11 @@ int main(int argc, char** argv) {
       absl::StrCat(std::filesystem::temp_directory_path().string(), "/infmem-bench-", getpid());
   std::filesystem::remove_all(dir);
   const std::vector<std::string> server_args = {
-      "--model_dir=" + absl::GetFlag(FLAGS_model_dir), "--session_dir=" + dir + "/sessions",
-      absl::StrCat("--threads=", absl::GetFlag(FLAGS_threads)), "--metrics_port=-1",
+      "--model_dir=" + absl::GetFlag(FLAGS_model_dir),
+      "--session_dir=" + dir + "/sessions",
+      absl::StrCat("--threads=", absl::GetFlag(FLAGS_threads)),
+      "--device=" + absl::GetFlag(FLAGS_device),
+      "--metrics_port=-1",
       "--max_new_tokens=100000"};
   auto server =
       infmem::testing::ServerProcess::Start(absl::GetFlag(FLAGS_server_binary), server_args);
@@ -167,8 +172,9 @@ int main(int argc, char** argv) {
   }
   auto stub = (*server)->NewStub();
   const int n = absl::GetFlag(FLAGS_new_tokens);
-  std::printf("infmem-bench: %s, %d model threads, %d tokens per stream\n\n",
-              absl::GetFlag(FLAGS_model_dir).c_str(), absl::GetFlag(FLAGS_threads), n);
+  std::printf("infmem-bench: %s on %s, %d model threads, %d tokens per stream\n\n",
+              absl::GetFlag(FLAGS_model_dir).c_str(), absl::GetFlag(FLAGS_device).c_str(),
+              absl::GetFlag(FLAGS_threads), n);
   std::printf("| %-22s | TTFT p50 | TTFT p99 | ITL p50  | ITL p99  | tokens/s   |\n", "streams");
   std::printf("|%s|----------|----------|----------|----------|------------|\n",
               std::string(24, '-').c_str());

@@ -1,25 +1,49 @@
 #!/usr/bin/env bash
-# Builds the model core (no gRPC) against the CUDA LibTorch of a Python PyTorch install and
-# runs the model tests and the benchmark on the GPU. For a machine with an NVIDIA GPU:
-#   scripts/gpu-check.sh [build-dir]
-# Needs: cmake, a C++17 compiler, Abseil, nlohmann-json, SentencePiece and GoogleTest sources
-# (Debian: scripts/install-deps.sh installs them; LibTorch comes from Python here instead).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-build=${1:-build/gpu}
-python=${PYTHON:-python3}
-torch_prefix=$("$python" -c 'import torch; print(torch.utils.cmake_prefix_path)')
-"$python" -c 'import torch; assert torch.cuda.is_available(), "no CUDA device visible to PyTorch"; print("torch", torch.__version__, "CUDA", torch.version.cuda, torch.cuda.get_device_name(0))'
-# Debian's Abseil and GoogleTest use the C++11 std::string ABI; so must this LibTorch
-# (PyTorch wheels do from 2.7 on).
-"$python" -c 'import torch, sys; sys.exit(0 if torch._C._GLIBCXX_USE_CXX11_ABI else "this PyTorch uses the pre-C++11 string ABI; install one built with _GLIBCXX_USE_CXX11_ABI=1")'
-generator=()
-command -v ninja >/dev/null && generator=(-G Ninja)
-cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DINFMEM_CORE_ONLY=ON \
-  -DCMAKE_PREFIX_PATH="$torch_prefix"
-cmake --build "$build" -j "$(nproc)" --target model_test ltm_test model-bench
-echo "== model tests on cuda"
-INFMEM_TEST_DEVICE=cuda "$build/tests/model_test"
-"$build/tests/ltm_test"
-echo "== benchmark on cuda"
-"$build/bench/model-bench" --device=cuda
+# The GPU checks, for a machine with an NVIDIA GPU and a Python PyTorch with CUDA but none of
+# our other dependencies: builds the full project against that PyTorch's LibTorch with
+# scripts/gpu-build.sh (Debian packages fetched beforehand by scripts/gpu-bundle.sh into
+# .gpu-debs/), then runs the model tests on cuda, model-bench (batched decode, context
+# lengths) and infmem-bench against an infmem-server on cuda. Each step's log goes to
+# LOGS (default build/gpu-logs) and its tail to stdout; a failed step does not stop the next.
+#   scripts/gpu-check.sh            (BUILD=build/gpu-full, LOGS=build/gpu-logs)
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit
+build=${BUILD:-build/gpu-full}
+logs=${LOGS:-build/gpu-logs}
+mkdir -p "$logs"
+
+step() {  # step NAME TIMEOUT COMMAND...: runs it, logs it, prints its tail and exit status
+  local name=$1 limit=$2
+  shift 2
+  echo "== $name ($(date +%T))"
+  timeout "$limit" "$@" >"$logs/$name.log" 2>&1
+  local rc=$?
+  tail -n "${TAIL:-30}" "$logs/$name.log"
+  echo "== $name: exit $rc"
+  return $rc
+}
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda)'
+
+if ! step build 330 scripts/gpu-build.sh "$build"; then
+  # Build what still builds: the model core may compile where the server does not.
+  step build-rest 120 cmake --build "$build" -j "$(nproc)" --target model-bench model_test \
+    infmem-server infmem-bench -- -k 0
+fi
+# shellcheck disable=SC1091
+[ -f "$build/env.sh" ] && source "$build/env.sh"
+
+# Most telling first: the device's time may run out before the last step.
+if [ -x "$build/bench/infmem-bench" ] && [ -x "$build/server/infmem-server" ]; then
+  step infmem-bench-cuda 150 "$build/bench/infmem-bench" --device=cuda --threads=4 \
+    --server_binary="$build/server/infmem-server" --sessions=1,8,32,64 --new_tokens=256 \
+    --history_tokens=262144
+fi
+if [ -x "$build/bench/model-bench" ]; then
+  step model-bench-cuda 90 "$build/bench/model-bench" --device=cuda --threads=4 \
+    --batches=1,8,32,64 --contexts=1024,65536 --full_contexts=1024,4096
+fi
+if [ -x "$build/tests/model_test" ]; then
+  INFMEM_TEST_DEVICE=cuda step model-test-cuda 90 "$build/tests/model_test"
+fi
