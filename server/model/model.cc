@@ -375,6 +375,40 @@ absl::StatusOr<double> MeasureGemmGflops(const ModelOptions& options, int n, int
   }
 }
 
+absl::StatusOr<double> Model::DecodeStepGemmSeconds(int rows, int reps) const {
+  if (rows < 1 || reps < 1) return absl::InvalidArgumentError("rows and reps must be >= 1");
+  const ModelConfig& c = impl_->config;
+  try {
+    torch::NoGradGuard no_grad;
+    torch::Tensor x = torch::randn({rows, c.dim}, impl_->options);
+    torch::Tensor hidden = torch::randn({rows, c.ffn_dim}, impl_->options);
+    std::vector<double> secs;
+    for (int i = 0; i < reps + 1; ++i) {
+      if (impl_->device.is_cuda()) torch::cuda::synchronize();
+      const auto start = std::chrono::steady_clock::now();
+      for (const auto& layer : impl_->net->layers) {
+        for (const auto& p :
+             {layer->attention->wq, layer->attention->wk, layer->attention->wv,
+              layer->attention->wo, layer->feed_forward->w1, layer->feed_forward->w3}) {
+          Linear(x, p);
+        }
+        Linear(hidden, layer->feed_forward->w2);
+        if (layer->ltm) Linear(x, layer->ltm->wo);
+      }
+      torch::linear(x, impl_->net->OutputWeight());
+      if (impl_->device.is_cuda()) torch::cuda::synchronize();
+      if (i > 0) {  // the first run warms up
+        secs.push_back(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      }
+    }
+    std::sort(secs.begin(), secs.end());
+    return secs[secs.size() / 2];
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("GEMM timing failed: ", e.what_without_backtrace()));
+  }
+}
+
 const ModelConfig& Model::config() const { return impl_->config; }
 const std::string& Model::fingerprint() const { return impl_->fingerprint; }
 std::string Model::device() const { return impl_->device.str(); }

@@ -65,6 +65,10 @@ class Model {
   // feed-forward, STM and LTM attention, the amortised LTM update at segment boundaries; the
   // LM head once per call is left out), for throughput reports.
   double PrefillFlopsPerToken() const;
+  // Returns the median seconds, over `reps` runs, of the weight matrix products alone of one
+  // decode step of `rows` sessions (every projection and feed-forward layer, the LM head): a
+  // floor under the step's time on this device, for benchmarks.
+  absl::StatusOr<double> DecodeStepGemmSeconds(int rows, int reps) const;
 
   // Creates the state of a fresh session whose sticky-memory draws derive from `seed`.
   std::unique_ptr<SessionState> NewSession(uint64_t seed) const;

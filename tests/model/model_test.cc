@@ -203,6 +203,15 @@ TEST_P(DecodeKernelTest, KernelMatchesTensorOperations) {
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, DecodeKernelTest, ::testing::Values("float32", "float64"));
 
+TEST(ModelTest, DecodeStepGemmSecondsTimesTheStepsMatrixProducts) {
+  auto model = MakeModel();
+  auto one = model->DecodeStepGemmSeconds(1, 3);
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_GT(*one, 0.0);
+  EXPECT_EQ(model->DecodeStepGemmSeconds(0, 3).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(model->DecodeStepGemmSeconds(1, 0).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(ModelTest, StickyMemoriesDependOnTheSeedOnly) {
   auto model = MakeModel();
   const auto tokens = RandomTokens(400, model->config().vocab_size, 5);
