@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <string>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -183,6 +186,40 @@ TEST_F(StreamingTest, SixtyFourSessionsStreamAtOnce) {
     ASSERT_TRUE(Create(*stub_, absl::StrCat("alone", i), absl::StrCat("Number ", i, " said")).ok());
     EXPECT_EQ(Greedy(*stub_, absl::StrCat("alone", i), 16).ids, results[i].ids) << i;
   }
+}
+
+// Returns the value of `name` in the environment of process `pid`, or "" if unset.
+std::string EnvironmentOf(pid_t pid, const std::string& name) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/environ"));
+  std::string entry;
+  while (std::getline(in, entry, '\0')) {
+    if (entry.rfind(name + "=", 0) == 0) return entry.substr(name.size() + 1);
+  }
+  return "";
+}
+
+// Idle OpenMP threads must sleep, not spin, or they hold the cores the gRPC threads stream on
+// (README, server flags): the server sets the passive policy for itself unless one is given.
+TEST_F(StreamingTest, TheServerRunsWithPassiveOpenMpWaitUnlessAPolicyIsGiven) {
+  const char* before = std::getenv("OMP_WAIT_POLICY");
+  const std::string saved = before != nullptr ? before : "";
+  unsetenv("OMP_WAIT_POLICY");
+  auto passive = StartServer({}, dir_ + "/passive");
+  ASSERT_NE(passive, nullptr);
+  EXPECT_EQ(EnvironmentOf(passive->pid(), "OMP_WAIT_POLICY"), "passive");
+  auto stub = passive->NewStub();
+  ASSERT_TRUE(Create(*stub, "s", "The jury said").ok());
+  EXPECT_TRUE(Greedy(*stub, "s", 4).status.ok());
+
+  setenv("OMP_WAIT_POLICY", "active", 1);
+  auto active = StartServer({}, dir_ + "/active");
+  if (before != nullptr) {
+    setenv("OMP_WAIT_POLICY", saved.c_str(), 1);
+  } else {
+    unsetenv("OMP_WAIT_POLICY");
+  }
+  ASSERT_NE(active, nullptr);
+  EXPECT_EQ(EnvironmentOf(active->pid(), "OMP_WAIT_POLICY"), "active");
 }
 
 }  // namespace
