@@ -102,7 +102,7 @@ struct Model::Impl {
   LtmConstants ltm;        // infinite mode only
   torch::Tensor inv_freq;  // [d/2] float64 on the device: RoPE frequencies
   std::string fingerprint;
-  int64_t state_bytes = 0;  // bytes of a fresh session's state
+  int64_t state_bytes = 0;    // bytes of a fresh session's state
   bool decode_kernel = true;  // ModelOptions::decode_kernel
 
   // Builds the impl with uninitialised weights on `device`.
