@@ -108,12 +108,12 @@ struct RowData {
 
 template <typename T>
 struct KernelConstants {
-  int64_t h, d, n;
-  T scale;
-  const T* w_mu;       // [N]
-  const T* w_sigma;    // [N]
-  const T* centres;    // [N]
-  const T* widths_sq;  // [N]
+  int64_t h = 0, d = 0, n = 0;   // heads, head size, LTM basis functions (0: no LTM)
+  T scale = 0;                   // 1/√d
+  const T* w_mu = nullptr;       // [N]
+  const T* w_sigma = nullptr;    // [N]
+  const T* centres = nullptr;    // [N]
+  const T* widths_sq = nullptr;  // [N]
 };
 
 template <typename T>
@@ -248,9 +248,10 @@ torch::Tensor KernelAttention(const DecodeAttentionInput& in) {
   const torch::Tensor q = in.q.contiguous(), qr = in.qr.contiguous(), k = in.k.contiguous(),
                       v = in.v.contiguous(), xn = in.xn.contiguous();
 
-  KernelConstants<T> kc{
-      h,       d,       0,       static_cast<T>(1.0 / std::sqrt(static_cast<double>(d))),
-      nullptr, nullptr, nullptr, nullptr};
+  KernelConstants<T> kc;
+  kc.h = h;
+  kc.d = d;
+  kc.scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(d)));
   if (infinite) {
     const LtmWeights& w = *layer.ltm;
     kc.n = c.ltm.num_basis;
@@ -308,10 +309,22 @@ torch::Tensor KernelAttention(const DecodeAttentionInput& in) {
   return out;
 }
 
+// The kernel reads the state through raw pointers: every tensor it touches must be dense.
+bool StateIsContiguous(const DecodeAttentionInput& in) {
+  for (size_t r = 0; r < in.rows.size(); ++r) {
+    const LayerState& ls = in.rows[r]->layers[in.layer];
+    const LiveLtm& live = (*in.live)[r][in.layer];
+    for (const torch::Tensor* t : {&ls.stm_k, &ls.stm_v, &ls.inputs, &ls.hist, &live.k, &live.v}) {
+      if (t->defined() && !t->is_contiguous()) return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 torch::Tensor DecodeAttention(const DecodeAttentionInput& in, bool use_kernel) {
-  if (!use_kernel || !in.q.device().is_cpu()) return OpsAttention(in);
+  if (!use_kernel || !in.q.device().is_cpu() || !StateIsContiguous(in)) return OpsAttention(in);
   switch (in.q.scalar_type()) {
     case torch::kFloat32:
       return KernelAttention<float>(in);
