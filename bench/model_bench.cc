@@ -5,6 +5,8 @@
 // GEMM rate, and the state bytes per session. Not a test: figures go into reports, never
 // assertions.
 //   model-bench [--device=cpu] [--threads=2] [--contexts=1024,16384,262144,1048576]
+//               [--batch_model_dir=models/brown-lm] [--batches=1,8,32]
+// An empty --contexts= prints the batched table only.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -148,8 +150,7 @@ PrefillFigures RunMode(MemoryMode mode, const std::vector<int64_t>& contexts,
   return {prefilled / prefill_secs, m.PrefillFlopsPerToken()};
 }
 
-// Decodes `batch` sessions of the shipped model together for `steps` steps (crossing segment
-// boundaries as serving does) after a 300-token prefill each. Returns tokens per second.
+// One row of the batched-decode table.
 struct BatchRow {
   int64_t batch;
   double step_ms_median;
@@ -157,6 +158,9 @@ struct BatchRow {
   double gemm_ms;  // the step's weight matrix products alone (median)
 };
 
+// Decodes `batch` sessions of the shipped model together for `steps` greedy steps (crossing
+// segment boundaries as serving does) after a prefill of 300 to 427 tokens each, then times
+// the step's matrix products alone.
 BatchRow RunBatch(const Model& m, int64_t batch, int steps) {
   std::mt19937 rng(7);
   std::uniform_int_distribution<int32_t> token(3, m.config().vocab_size - 1);
