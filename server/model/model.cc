@@ -349,6 +349,29 @@ double Model::PrefillFlopsPerToken() const {
   return per_layer * c.n_layers;
 }
 
+namespace {
+
+// Returns the median seconds of `reps` calls of `run` on `device` (after one warm-up call),
+// waiting for the device before and after each.
+template <typename Fn>
+double MedianSeconds(const torch::Device& device, int reps, Fn run) {
+  std::vector<double> secs;
+  for (int i = 0; i < reps + 1; ++i) {
+    if (device.is_cuda()) torch::cuda::synchronize();
+    const auto start = std::chrono::steady_clock::now();
+    run();
+    if (device.is_cuda()) torch::cuda::synchronize();
+    if (i > 0) {
+      secs.push_back(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+  }
+  std::sort(secs.begin(), secs.end());
+  return secs[secs.size() / 2];
+}
+
+}  // namespace
+
 absl::StatusOr<double> MeasureGemmGflops(const ModelOptions& options, int n, int reps) {
   ModelConfig probe;
   probe.vocab_size = probe.dim = probe.n_heads = probe.ffn_dim = probe.segment_length = 2;
@@ -358,18 +381,8 @@ absl::StatusOr<double> MeasureGemmGflops(const ModelOptions& options, int n, int
   try {
     torch::NoGradGuard no_grad;
     torch::Tensor a = torch::randn({n, n}, impl->options), b = torch::randn({n, n}, impl->options);
-    std::vector<double> rates;
-    for (int i = 0; i < reps + 1; ++i) {
-      if (impl->device.is_cuda()) torch::cuda::synchronize();
-      const auto start = std::chrono::steady_clock::now();
-      torch::Tensor c = torch::matmul(a, b);
-      if (impl->device.is_cuda()) torch::cuda::synchronize();
-      const double secs =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      if (i > 0) rates.push_back(2.0 * n * n * n / secs / 1e9);  // the first call warms up
-    }
-    std::sort(rates.begin(), rates.end());
-    return rates[rates.size() / 2];
+    const double secs = MedianSeconds(impl->device, reps, [&] { torch::matmul(a, b); });
+    return 2.0 * n * n * n / secs / 1e9;
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("GEMM probe failed: ", e.what_without_backtrace()));
   }
@@ -382,10 +395,7 @@ absl::StatusOr<double> Model::DecodeStepGemmSeconds(int rows, int reps) const {
     torch::NoGradGuard no_grad;
     torch::Tensor x = torch::randn({rows, c.dim}, impl_->options);
     torch::Tensor hidden = torch::randn({rows, c.ffn_dim}, impl_->options);
-    std::vector<double> secs;
-    for (int i = 0; i < reps + 1; ++i) {
-      if (impl_->device.is_cuda()) torch::cuda::synchronize();
-      const auto start = std::chrono::steady_clock::now();
+    return MedianSeconds(impl_->device, reps, [&] {
       for (const auto& layer : impl_->net->layers) {
         for (const auto& p :
              {layer->attention->wq, layer->attention->wk, layer->attention->wv,
@@ -396,14 +406,7 @@ absl::StatusOr<double> Model::DecodeStepGemmSeconds(int rows, int reps) const {
         if (layer->ltm) Linear(x, layer->ltm->wo);
       }
       torch::linear(x, impl_->net->OutputWeight());
-      if (impl_->device.is_cuda()) torch::cuda::synchronize();
-      if (i > 0) {  // the first run warms up
-        secs.push_back(
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-      }
-    }
-    std::sort(secs.begin(), secs.end());
-    return secs[secs.size() / 2];
+    });
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("GEMM timing failed: ", e.what_without_backtrace()));
   }
