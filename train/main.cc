@@ -3,7 +3,7 @@
 //   infmem-train train --task=sorting --out=DIR [--memory=infinite|window] [--steps=N] ...
 //   infmem-train train --task=text --data=data/brown --out=DIR [--tokenizer=FILE] ...
 //   infmem-train train --task=... --out=DIR --resume   (continues from DIR's checkpoint)
-//   infmem-train eval --task=sorting --model_dir=DIR --lengths=2048,4096,8192
+//   infmem-train eval --task=sorting --model_dir=DIR --lengths=2048,4096,8192 [--split=test]
 //   infmem-train eval --task=text --model_dir=DIR [--split=test]
 //   infmem-train export --model_dir=DIR --out=SHIPPED [--weights=bf16]
 //   infmem-train tokenizer --data=data/brown --out=DIR   (the text task's tokenizer alone)
@@ -357,28 +357,32 @@ absl::Status Eval() {
   }
   std::string lengths = absl::GetFlag(FLAGS_lengths);
   if (lengths.empty()) lengths = absl::StrCat(absl::GetFlag(FLAGS_length));
+  ASSIGN_OR_RETURN(infmem::train::Split split, SplitFlag());
   std::printf(
-      "| model | length | examples | exact match | per-position |\n|---|---:|---:|---:|---:|\n");
+      "| model | split | length | examples | exact match | per-position |\n"
+      "|---|---|---:|---:|---:|---:|\n");
   for (absl::string_view part : absl::StrSplit(lengths, ',', absl::SkipEmpty())) {
     int64_t length;
     if (!absl::SimpleAtoi(part, &length) || length <= 0) {
       return absl::InvalidArgumentError(absl::StrCat("--lengths: bad length '", part, "'"));
     }
     ASSIGN_OR_RETURN(infmem::train::SortingAccuracy acc,
-                     infmem::train::EvaluateSorting(*model, infmem::train::Split::kTest,
-                                                    absl::GetFlag(FLAGS_eval_count), length, seed));
-    std::printf("| %s | %lld | %lld | %.3f | %.3f |\n", dir.c_str(), static_cast<long long>(length),
+                     infmem::train::EvaluateSorting(*model, split, absl::GetFlag(FLAGS_eval_count),
+                                                    length, seed));
+    std::printf("| %s | %s | %lld | %lld | %.3f | %.3f |\n", dir.c_str(),
+                absl::GetFlag(FLAGS_split).c_str(), static_cast<long long>(length),
                 static_cast<long long>(acc.examples), acc.exact_match, acc.per_position);
     if (absl::GetFlag(FLAGS_oracles)) {
       const int64_t window = 2 * model->config().segment_length;
       const auto oracles = infmem::train::EvaluateSortingOracles(
-          infmem::train::Split::kTest, absl::GetFlag(FLAGS_eval_count), length, window, seed);
-      std::printf("| oracle: counts of the last %lld | %lld | %lld | %.3f | %.3f |\n",
-                  static_cast<long long>(window), static_cast<long long>(length),
+          split, absl::GetFlag(FLAGS_eval_count), length, window, seed);
+      std::printf("| oracle: counts of the last %lld | %s | %lld | %lld | %.3f | %.3f |\n",
+                  static_cast<long long>(window), absl::GetFlag(FLAGS_split).c_str(),
+                  static_cast<long long>(length),
                   static_cast<long long>(oracles.last_window.examples),
                   oracles.last_window.exact_match, oracles.last_window.per_position);
-      std::printf("| oracle: true mean distribution | %lld | %lld | %.3f | %.3f |\n",
-                  static_cast<long long>(length),
+      std::printf("| oracle: true mean distribution | %s | %lld | %lld | %.3f | %.3f |\n",
+                  absl::GetFlag(FLAGS_split).c_str(), static_cast<long long>(length),
                   static_cast<long long>(oracles.true_distribution.examples),
                   oracles.true_distribution.exact_match, oracles.true_distribution.per_position);
     }
