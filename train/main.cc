@@ -358,6 +358,7 @@ absl::Status Eval() {
   std::string lengths = absl::GetFlag(FLAGS_lengths);
   if (lengths.empty()) lengths = absl::StrCat(absl::GetFlag(FLAGS_length));
   ASSIGN_OR_RETURN(infmem::train::Split split, SplitFlag());
+  const std::string split_name = absl::GetFlag(FLAGS_split);
   std::printf(
       "| model | split | length | examples | exact match | per-position |\n"
       "|---|---|---:|---:|---:|---:|\n");
@@ -369,20 +370,20 @@ absl::Status Eval() {
     ASSIGN_OR_RETURN(infmem::train::SortingAccuracy acc,
                      infmem::train::EvaluateSorting(*model, split, absl::GetFlag(FLAGS_eval_count),
                                                     length, seed));
-    std::printf("| %s | %s | %lld | %lld | %.3f | %.3f |\n", dir.c_str(),
-                absl::GetFlag(FLAGS_split).c_str(), static_cast<long long>(length),
-                static_cast<long long>(acc.examples), acc.exact_match, acc.per_position);
+    std::printf("| %s | %s | %lld | %lld | %.3f | %.3f |\n", dir.c_str(), split_name.c_str(),
+                static_cast<long long>(length), static_cast<long long>(acc.examples),
+                acc.exact_match, acc.per_position);
     if (absl::GetFlag(FLAGS_oracles)) {
       const int64_t window = 2 * model->config().segment_length;
       const auto oracles = infmem::train::EvaluateSortingOracles(
           split, absl::GetFlag(FLAGS_eval_count), length, window, seed);
       std::printf("| oracle: counts of the last %lld | %s | %lld | %lld | %.3f | %.3f |\n",
-                  static_cast<long long>(window), absl::GetFlag(FLAGS_split).c_str(),
+                  static_cast<long long>(window), split_name.c_str(),
                   static_cast<long long>(length),
                   static_cast<long long>(oracles.last_window.examples),
                   oracles.last_window.exact_match, oracles.last_window.per_position);
       std::printf("| oracle: true mean distribution | %s | %lld | %lld | %.3f | %.3f |\n",
-                  absl::GetFlag(FLAGS_split).c_str(), static_cast<long long>(length),
+                  split_name.c_str(), static_cast<long long>(length),
                   static_cast<long long>(oracles.true_distribution.examples),
                   oracles.true_distribution.exact_match, oracles.true_distribution.per_position);
     }
