@@ -15,6 +15,13 @@
 //     "name": string,
 //     "norm_eps": number,                  // > 0
 //     "rope_theta": number,                // > 0
+//     "n_kv_heads": int,                   // 0 (= n_heads) or a divisor of n_heads
+//     "rope_layout": "interleaved" | "half",
+//     "rope_scaling": {                    // absent: none
+//       "kind": "llama3", "factor": number > 0, "low_freq_factor": number > 0,
+//       "high_freq_factor": number > low_freq_factor,
+//       "original_max_position_embeddings": int > 0
+//     },
 //     "tie_embeddings": bool,
 //     "memory": "infinite" | "window" | "full",
 //     "bos_id": int,                       // -1 (none) or in [0, vocab_size)
@@ -294,6 +301,33 @@ absl::Status ParseLtm(const Json& object, LtmConfig* ltm) {
   return absl::OkStatus();
 }
 
+absl::Status ParseRopeScaling(const Json& object, RopeScaling* scaling) {
+  constexpr absl::string_view kPrefix = "rope_scaling.";
+  RETURN_IF_ERROR(CheckKnownKeys(object, kPrefix,
+                                 {"kind", "factor", "low_freq_factor", "high_freq_factor",
+                                  "original_max_position_embeddings"}));
+  RETURN_IF_ERROR(ReadString(object, kPrefix, "kind", true, &scaling->kind));
+  if (scaling->kind != "llama3") {
+    return ConfigError(absl::StrCat("field 'rope_scaling.kind' must be \"llama3\", got ",
+                                    Describe(Json(scaling->kind))));
+  }
+  RETURN_IF_ERROR(ReadDouble(object, kPrefix, "factor", &scaling->factor));
+  RETURN_IF_ERROR(ReadDouble(object, kPrefix, "low_freq_factor", &scaling->low_freq_factor));
+  RETURN_IF_ERROR(ReadDouble(object, kPrefix, "high_freq_factor", &scaling->high_freq_factor));
+  RETURN_IF_ERROR(ReadInt(object, kPrefix, "original_max_position_embeddings", false,
+                          &scaling->original_max_position_embeddings));
+  RETURN_IF_ERROR(CheckPositive("rope_scaling.factor", scaling->factor));
+  RETURN_IF_ERROR(CheckPositive("rope_scaling.low_freq_factor", scaling->low_freq_factor));
+  if (!(scaling->high_freq_factor > scaling->low_freq_factor)) {
+    return ConfigError(absl::StrCat("field 'rope_scaling.high_freq_factor' (",
+                                    scaling->high_freq_factor,
+                                    ") must exceed 'rope_scaling.low_freq_factor' (",
+                                    scaling->low_freq_factor, ")"));
+  }
+  return CheckPositive("rope_scaling.original_max_position_embeddings",
+                       scaling->original_max_position_embeddings);
+}
+
 absl::Status ParseTokenizer(const Json& object, TokenizerConfig* tokenizer) {
   constexpr absl::string_view kPrefix = "tokenizer.";
   RETURN_IF_ERROR(CheckKnownKeys(object, kPrefix, {"kind", "file"}));
@@ -344,7 +378,8 @@ absl::StatusOr<ModelConfig> ParseModelConfigImpl(absl::string_view json_text) {
       CheckKnownKeys(root, "",
                      {"architecture", "name", "vocab_size", "dim", "n_layers", "n_heads", "ffn_dim",
                       "segment_length", "norm_eps", "rope_theta", "tie_embeddings", "memory",
-                      "bos_id", "eos_id", "ltm", "tokenizer"}));
+                      "bos_id", "eos_id", "ltm", "tokenizer", "n_kv_heads", "rope_layout",
+                      "rope_scaling"}));
 
   RETURN_IF_ERROR(ReadString(root, "", "name", false, &config.name));
   RETURN_IF_ERROR(ReadInt(root, "", "vocab_size", true, &config.vocab_size));
@@ -356,6 +391,17 @@ absl::StatusOr<ModelConfig> ParseModelConfigImpl(absl::string_view json_text) {
   RETURN_IF_ERROR(ReadDouble(root, "", "norm_eps", &config.norm_eps));
   RETURN_IF_ERROR(ReadDouble(root, "", "rope_theta", &config.rope_theta));
   RETURN_IF_ERROR(ReadBool(root, "", "tie_embeddings", &config.tie_embeddings));
+  RETURN_IF_ERROR(ReadInt(root, "", "n_kv_heads", false, &config.n_kv_heads));
+  std::string layout = "interleaved";
+  RETURN_IF_ERROR(ReadString(root, "", "rope_layout", false, &layout));
+  if (layout == "half") {
+    config.rope_layout = RopeLayout::kHalf;
+  } else if (layout != "interleaved") {
+    return ConfigError(absl::StrCat("field 'rope_layout' must be \"interleaved\" or \"half\", got ",
+                                    Describe(Json(layout))));
+  }
+  ASSIGN_OR_RETURN(const Json* scaling, ReadObject(root, "rope_scaling"));
+  if (scaling != nullptr) RETURN_IF_ERROR(ParseRopeScaling(*scaling, &config.rope_scaling));
   RETURN_IF_ERROR(ReadInt(root, "", "bos_id", false, &config.bos_id));
   RETURN_IF_ERROR(ReadInt(root, "", "eos_id", false, &config.eos_id));
 
@@ -393,6 +439,10 @@ absl::StatusOr<ModelConfig> ParseModelConfigImpl(absl::string_view json_text) {
     return ConfigError(absl::StrCat("field 'dim' (", config.dim,
                                     ") must be divisible by field 'n_heads' (", config.n_heads,
                                     ")"));
+  }
+  if (config.n_kv_heads < 0 || (config.n_kv_heads > 0 && config.n_heads % config.n_kv_heads != 0)) {
+    return ConfigError(absl::StrCat("field 'n_kv_heads' (", config.n_kv_heads,
+                                    ") must be 0 or divide field 'n_heads' (", config.n_heads, ")"));
   }
   if (config.head_dim() % 2 != 0) {
     return ConfigError(absl::StrCat("fields 'dim' / 'n_heads' give head dimension ",
@@ -461,6 +511,22 @@ std::string ModelConfigToJson(const ModelConfig& config) {
   root["norm_eps"] = config.norm_eps;
   root["rope_theta"] = config.rope_theta;
   root["tie_embeddings"] = config.tie_embeddings;
+  // Written only when they differ from the defaults, so that the configs (and fingerprints)
+  // of models made before these fields existed stay as they were.
+  if (config.n_kv_heads > 0 && config.n_kv_heads != config.n_heads) {
+    root["n_kv_heads"] = config.n_kv_heads;
+  }
+  if (config.rope_layout == RopeLayout::kHalf) root["rope_layout"] = "half";
+  if (!config.rope_scaling.kind.empty()) {
+    OrderedJson scaling = OrderedJson::object();
+    scaling["kind"] = config.rope_scaling.kind;
+    scaling["factor"] = config.rope_scaling.factor;
+    scaling["low_freq_factor"] = config.rope_scaling.low_freq_factor;
+    scaling["high_freq_factor"] = config.rope_scaling.high_freq_factor;
+    scaling["original_max_position_embeddings"] =
+        config.rope_scaling.original_max_position_embeddings;
+    root["rope_scaling"] = std::move(scaling);
+  }
   root["memory"] = std::string(MemoryModeName(config.memory));
   root["bos_id"] = config.bos_id;
   root["eos_id"] = config.eos_id;

@@ -34,6 +34,19 @@ struct LtmConfig {
   double kl_weight = 1e-6;                     // weight of the KL term (training only)
 };
 
+// How RoPE pairs the dimensions of a head: (2j, 2j+1) as Meta's LLaMA checkpoints and our
+// own models, or (j, j + d/2) as Hugging Face stores LLaMA-family weights ("rotate half").
+enum class RopeLayout { kInterleaved, kHalf };
+
+// Rescaling of RoPE frequencies for long contexts; only the `llama3` kind (Llama 3.1's).
+struct RopeScaling {
+  std::string kind;  // "" (none) or "llama3"
+  double factor = 8.0;
+  double low_freq_factor = 1.0;
+  double high_freq_factor = 4.0;
+  int original_max_position_embeddings = 8192;
+};
+
 struct TokenizerConfig {
   std::string kind = "sentencepiece";    // "sentencepiece" | "symbol"
   std::string file = "tokenizer.model";  // relative to the model directory; empty for symbol
@@ -46,10 +59,13 @@ struct ModelConfig {
   int dim = 0;         // e
   int n_layers = 0;
   int n_heads = 0;         // h; dim % n_heads == 0
+  int n_kv_heads = 0;      // key/value heads (grouped-query attention); 0 = n_heads
   int ffn_dim = 0;         // SwiGLU hidden width
   int segment_length = 0;  // L
   double norm_eps = 1e-5;
   double rope_theta = 10000.0;
+  RopeLayout rope_layout = RopeLayout::kInterleaved;
+  RopeScaling rope_scaling;
   bool tie_embeddings = false;
   MemoryMode memory = MemoryMode::kInfinite;
   LtmConfig ltm;
@@ -58,6 +74,8 @@ struct ModelConfig {
   int eos_id = -1;  // -1: none
 
   int head_dim() const { return dim / n_heads; }
+  int kv_heads() const { return n_kv_heads > 0 ? n_kv_heads : n_heads; }
+  int kv_dim() const { return kv_heads() * head_dim(); }
 };
 
 // The one architecture this code implements.

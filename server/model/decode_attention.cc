@@ -59,12 +59,16 @@ torch::Tensor OpsAttention(const DecodeAttentionInput& in) {
                            .to(in.q.device(), torch::kBool);
   const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim()));
   // Products and sums rather than einsum: a batched matrix product of many tiny matrices
-  // loops over the batch one element at a time on the CPU.
-  torch::Tensor scores = (torch::stack(keys) * in.qr).sum(-1) * scale;  // [R, 2L, h]
+  // loops over the batch one element at a time on the CPU. Grouped-query attention: the
+  // query heads [h] are viewed as [kv, g], each group against its key/value head.
+  const int64_t kv = c.kv_heads(), g = c.n_heads / kv, d = c.head_dim();
+  torch::Tensor scores =
+      (torch::stack(keys).unsqueeze(3) * in.qr.view({num_rows, 1, kv, g, d})).sum(-1) * scale;
+  scores = scores.reshape({num_rows, 2 * seg, c.n_heads});  // [R, 2L, h]
   scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
-  torch::Tensor p = torch::softmax(scores, 1).unsqueeze(-1);  // [R, 2L, h, 1]
-  torch::Tensor out =
-      Linear((p * torch::stack(values)).sum(1).reshape({num_rows, 1, e}), layer.attention->wo);
+  torch::Tensor p = torch::softmax(scores, 1).view({num_rows, 2 * seg, kv, g, 1});
+  torch::Tensor out = Linear((p * torch::stack(values).unsqueeze(3)).sum(1).reshape({num_rows, 1, e}),
+                             layer.attention->wo);
 
   std::vector<int64_t> with_ltm;
   std::vector<torch::Tensor> ltm_k, ltm_v;
@@ -97,7 +101,7 @@ torch::Tensor OpsAttention(const DecodeAttentionInput& in) {
 // One (row, head) task's data. Pointers into contiguous tensors; strides in elements.
 template <typename T>
 struct RowData {
-  const T* stm_k;  // [2L, h, d]
+  const T* stm_k;  // [2L, kv, d]
   const T* stm_v;
   int64_t begin, end;  // valid key slots [begin, end)
   const T* ltm_k;      // [N, h, d], null without an LTM
@@ -109,6 +113,7 @@ struct RowData {
 template <typename T>
 struct KernelConstants {
   int64_t h = 0, d = 0, n = 0;   // heads, head size, LTM basis functions (0: no LTM)
+  int64_t kv = 0, group = 1;     // key/value heads of the STM; query heads per kv head
   T scale = 0;                   // 1/√d
   const T* w_mu = nullptr;       // [N]
   const T* w_sigma = nullptr;    // [N]
@@ -127,11 +132,11 @@ inline T Dot(const T* a, const T* b, int64_t d) {
 template <typename T>
 inline void StmHead(const RowData<T>& row, int64_t head, const KernelConstants<T>& k, T* scores,
                     T* out) {
-  const int64_t stride = k.h * k.d, d = k.d;
+  const int64_t stride = k.kv * k.d, d = k.d, kv_offset = head / k.group * d;
   const T* q = row.qr + head * d;
   T max_score = -std::numeric_limits<T>::infinity();
   for (int64_t s = row.begin; s < row.end; ++s) {
-    const T score = Dot(q, row.stm_k + s * stride + head * d, d) * k.scale;
+    const T score = Dot(q, row.stm_k + s * stride + kv_offset, d) * k.scale;
     scores[s - row.begin] = score;
     max_score = std::max(max_score, score);
   }
@@ -143,7 +148,7 @@ inline void StmHead(const RowData<T>& row, int64_t head, const KernelConstants<T
   std::fill_n(out, d, T(0));
   for (int64_t s = row.begin; s < row.end; ++s) {
     const T p = scores[s - row.begin] / total;
-    const T* v = row.stm_v + s * stride + head * d;
+    const T* v = row.stm_v + s * stride + kv_offset;
     for (int64_t j = 0; j < d; ++j) out[j] += p * v[j];
   }
 }
@@ -242,7 +247,7 @@ torch::Tensor KernelAttention(const DecodeAttentionInput& in) {
   const ModelConfig& c = impl.config;
   const int l = in.layer;
   const int64_t num_rows = in.q.size(0), seg = c.segment_length, e = c.dim;
-  const int64_t h = c.n_heads, d = c.head_dim();
+  const int64_t h = c.n_heads, d = c.head_dim(), kv = c.kv_heads();
   const bool infinite = c.memory == MemoryMode::kInfinite;
   const Layer& layer = *impl.net->layers[l];
   const torch::Tensor q = in.q.contiguous(), qr = in.qr.contiguous(), k = in.k.contiguous(),
@@ -251,6 +256,8 @@ torch::Tensor KernelAttention(const DecodeAttentionInput& in) {
   KernelConstants<T> kc;
   kc.h = h;
   kc.d = d;
+  kc.kv = kv;
+  kc.group = h / kv;
   kc.scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(d)));
   if (infinite) {
     const LtmWeights& w = *layer.ltm;
@@ -265,10 +272,10 @@ torch::Tensor KernelAttention(const DecodeAttentionInput& in) {
   for (int64_t r = 0; r < num_rows; ++r) {
     LayerState& ls = in.rows[r]->layers[l];
     const int64_t slot = seg + (*in.offset)[r];
-    std::memcpy(ls.stm_k.data_ptr<T>() + slot * h * d, k.data_ptr<T>() + r * h * d,
-                sizeof(T) * h * d);
-    std::memcpy(ls.stm_v.data_ptr<T>() + slot * h * d, v.data_ptr<T>() + r * h * d,
-                sizeof(T) * h * d);
+    std::memcpy(ls.stm_k.data_ptr<T>() + slot * kv * d, k.data_ptr<T>() + r * kv * d,
+                sizeof(T) * kv * d);
+    std::memcpy(ls.stm_v.data_ptr<T>() + slot * kv * d, v.data_ptr<T>() + r * kv * d,
+                sizeof(T) * kv * d);
     if (infinite) {
       std::memcpy(ls.inputs.data_ptr<T>() + slot * e, xn.data_ptr<T>() + r * e, sizeof(T) * e);
     }

@@ -44,8 +44,14 @@ RopeTables MakeRopeTables(const torch::Tensor& pos, const torch::Tensor& inv_fre
   return {torch::cos(angle).to(dtype).unsqueeze(2), torch::sin(angle).to(dtype).unsqueeze(2)};
 }
 
-// Rotates interleaved pairs (x[2j], x[2j+1]) of `x` [R, T, h, d] by the tables' angles.
-torch::Tensor Rope(const torch::Tensor& x, const RopeTables& rope) {
+// Rotates the pairs of `x` [R, T, heads, d] by the tables' angles: interleaved pairs
+// (x[2j], x[2j+1]), or in the half layout (x[j], x[j + d/2]).
+torch::Tensor Rope(const torch::Tensor& x, const RopeTables& rope, RopeLayout layout) {
+  if (layout == RopeLayout::kHalf) {
+    const int64_t half = x.size(-1) / 2;
+    torch::Tensor x0 = x.narrow(-1, 0, half), x1 = x.narrow(-1, half, half);
+    return torch::cat({x0 * rope.cos - x1 * rope.sin, x0 * rope.sin + x1 * rope.cos}, -1);
+  }
   auto sizes = x.sizes().vec();
   sizes.back() /= 2;
   sizes.push_back(2);
@@ -55,20 +61,54 @@ torch::Tensor Rope(const torch::Tensor& x, const RopeTables& rope) {
       .flatten(-2);
 }
 
-// Softmax attention of `q` [T, h, d] over `k`, `v` [S + T, h, d] whose last T entries are
-// the queries' own tokens (causal among themselves). Returns [T, h, d].
+// Softmax attention of `q` [T, h, d] over `k`, `v` [S + T, kv, d] whose last T entries are
+// the queries' own tokens (causal among themselves). Each key/value head serves h/kv
+// consecutive query heads (grouped-query attention). Returns [T, h, d].
 torch::Tensor StmAttention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
-  const int64_t t = q.size(0);
+  const int64_t t = q.size(0), h = q.size(1), d = q.size(2), kv = k.size(1);
   const int64_t s = k.size(0) - t;
-  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(2)));
-  torch::Tensor scores = torch::einsum("thd,shd->hts", {q, k}) * scale;  // [h, T, S+T]
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  // [kv, g, T, S+T] flattened to [h, T, S+T]; with kv = h this is the plain product.
+  torch::Tensor scores =
+      torch::einsum("tkgd,skd->kgts", {q.view({t, kv, h / kv, d}), k}).reshape({h, t, s + t}) *
+      scale;
   if (t > 1) {
     auto bool_opts = torch::TensorOptions().dtype(torch::kBool).device(q.device());
     torch::Tensor causal = torch::ones({t, t}, bool_opts).tril();
     torch::Tensor allowed = torch::cat({torch::ones({t, s}, bool_opts), causal}, 1);
     scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity());
   }
-  return torch::einsum("hts,shd->thd", {torch::softmax(scores, -1), v});
+  torch::Tensor p = torch::softmax(scores, -1).view({kv, h / kv, t, s + t});
+  return torch::einsum("kgts,skd->tkgd", {p, v}).reshape({t, h, d});
+}
+
+// The RoPE frequencies [d/2] (float64): theta^(-2j/d), rescaled as Llama 3.1's `llama3`
+// rope_scaling prescribes when the config asks for it (wavelengths longer than the original
+// context / low_freq_factor are divided by `factor`, shorter than original / high_freq_factor
+// kept, and the band between interpolated smoothly).
+torch::Tensor RopeFrequencies(const ModelConfig& c) {
+  const int64_t half = c.head_dim() / 2;
+  std::vector<double> freq(static_cast<size_t>(half));
+  for (int64_t j = 0; j < half; ++j) {
+    freq[j] = std::pow(c.rope_theta, -2.0 * static_cast<double>(j) / c.head_dim());
+  }
+  if (c.rope_scaling.kind == "llama3") {
+    const RopeScaling& r = c.rope_scaling;
+    const double old_context = r.original_max_position_embeddings;
+    const double low_freq_wavelen = old_context / r.low_freq_factor;
+    const double high_freq_wavelen = old_context / r.high_freq_factor;
+    for (double& f : freq) {
+      const double wavelen = 2 * M_PI / f;
+      if (wavelen > low_freq_wavelen) {
+        f /= r.factor;
+      } else if (wavelen >= high_freq_wavelen) {
+        const double smooth =
+            (old_context / wavelen - r.low_freq_factor) / (r.high_freq_factor - r.low_freq_factor);
+        f = (1 - smooth) * f / r.factor + smooth * f;
+      }
+    }
+  }
+  return torch::tensor(freq, torch::dtype(torch::kFloat64));
 }
 
 }  // namespace
@@ -77,7 +117,8 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
                                    const torch::Tensor& tokens, bool all_logits) const {
   const ModelConfig& c = config;
   const int64_t num_rows = tokens.size(0), t = tokens.size(1);
-  const int64_t seg = c.segment_length, h = c.n_heads, d = c.head_dim(), e = c.dim;
+  const int64_t seg = c.segment_length, h = c.n_heads, kv = c.kv_heads(), d = c.head_dim();
+  const int64_t e = c.dim;
   const bool infinite = c.memory == MemoryMode::kInfinite;
   const bool full = c.memory == MemoryMode::kFull;
   const bool grad = torch::GradMode::is_enabled();
@@ -157,9 +198,10 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
     const Layer& layer = *net->layers[l];
     torch::Tensor xn = RmsNorm(x, layer.attention_norm->weight, c.norm_eps);
     torch::Tensor q = Linear(xn, layer.attention->wq).view({num_rows, t, h, d});
-    torch::Tensor k = Rope(Linear(xn, layer.attention->wk).view({num_rows, t, h, d}), rope);
-    torch::Tensor v = Linear(xn, layer.attention->wv).view({num_rows, t, h, d});
-    torch::Tensor qr = Rope(q, rope);
+    torch::Tensor k =
+        Rope(Linear(xn, layer.attention->wk).view({num_rows, t, kv, d}), rope, c.rope_layout);
+    torch::Tensor v = Linear(xn, layer.attention->wv).view({num_rows, t, kv, d});
+    torch::Tensor qr = Rope(q, rope, c.rope_layout);
 
     if (decode) {
       x = x + DecodeAttention({this, rows, l, &offset, q, qr, k, v, xn, &live}, decode_kernel);
@@ -204,7 +246,7 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
       if (full && slot + t > ls.stm_k.size(0)) {
         const int64_t capacity = std::max<int64_t>(2 * ls.stm_k.size(0), slot + t);
         for (torch::Tensor* buf : {&ls.stm_k, &ls.stm_v}) {
-          torch::Tensor grown = torch::empty({capacity, h, d}, options);
+          torch::Tensor grown = torch::empty({capacity, kv, d}, options);
           grown.narrow(0, 0, slot).copy_(buf->narrow(0, 0, slot));
           *buf = grown;
         }
@@ -291,11 +333,7 @@ absl::StatusOr<std::unique_ptr<Model::Impl>> Model::Impl::Create(const ModelConf
   if (config.memory == MemoryMode::kInfinite) {
     impl->ltm = MakeLtmConstants(config.ltm, config.segment_length, impl->options);
   }
-  const int64_t half = config.head_dim() / 2;
-  auto f64 = torch::dtype(torch::kFloat64);
-  impl->inv_freq =
-      torch::pow(config.rope_theta, -torch::arange(0, half, f64) * 2.0 / config.head_dim())
-          .to(impl->device);
+  impl->inv_freq = RopeFrequencies(config).to(impl->device);
   return impl;
 }
 
@@ -336,8 +374,9 @@ absl::Status Model::Save(const std::string& model_dir, WeightStorage storage) co
 double Model::PrefillFlopsPerToken() const {
   const ModelConfig& c = impl_->config;
   const double e = c.dim, f = c.ffn_dim, seg = c.segment_length;
-  double per_layer = 2 * (4 * e * e + 3 * e * f);  // q, k, v, o and SwiGLU
-  // STM attention (scores and weighted sum) over 1.5 L keys on average.
+  const double kv = c.kv_dim();
+  double per_layer = 2 * (2 * e * e + 2 * e * kv + 3 * e * f);  // q, k, v, o and SwiGLU
+  // STM attention (scores and weighted sum) over 1.5 L keys on average, per query head.
   per_layer += 4 * e * (c.memory == MemoryMode::kFull ? 0 : 1.5 * seg);
   if (c.memory == MemoryMode::kInfinite) {
     const double n = c.ltm.num_basis, m = c.ltm.num_samples;

@@ -3,7 +3,8 @@
 // the naming of Meta's LLaMA checkpoints, plus the LTM's own:
 //   tok_embeddings.weight                     [V, e]
 //   layers.{i}.attention_norm.weight          [e]
-//   layers.{i}.attention.{wq,wk,wv,wo}.weight [e, e]        (out × in, as torch Linear)
+//   layers.{i}.attention.{wq,wo}.weight       [e, e]        (out × in, as torch Linear)
+//   layers.{i}.attention.{wk,wv}.weight       [kv·d, e]     (kv = n_kv_heads: grouped-query)
 //   layers.{i}.ffn_norm.weight                [e]
 //   layers.{i}.feed_forward.{w1,w3}.weight    [f, e]
 //   layers.{i}.feed_forward.w2.weight         [e, f]
@@ -39,7 +40,7 @@ struct Param : torch::nn::Module {
 };
 
 struct Attention : torch::nn::Module {
-  explicit Attention(int64_t dim);
+  Attention(int64_t dim, int64_t kv_dim);
   std::shared_ptr<Param> wq, wk, wv, wo;
 };
 
@@ -72,8 +73,8 @@ struct Net : torch::nn::Module {
 // Per-layer state tensors (MODEL.md §6), preallocated at their maximum size except in `full`
 // mode, whose STM grows with the context.
 struct LayerState {
-  torch::Tensor stm_k, stm_v;  // [2L, h, d] slots [0,L) previous segment, [L,2L) current;
-                               // full mode: [capacity, h, d], the first tokens_seen valid
+  torch::Tensor stm_k, stm_v;  // [2L, kv, d] slots [0,L) previous segment, [L,2L) current;
+                               // full mode: [capacity, kv, d], the first tokens_seen valid
   torch::Tensor inputs;        // [2L, e] normalised inputs, same slots (infinite only)
   torch::Tensor coef;          // [N, e] LTM coefficients B (infinite only)
   torch::Tensor k_ltm, v_ltm;  // [N, h, d] = B·W_K, B·W_V, kept until the next update

@@ -1,5 +1,5 @@
 // SessionState creation, copying and its safetensors (de)serialisation.
-// Snapshot layout: per layer "layers.{i}.stm_k"/"stm_v" [S, h, d] (S = 2L, or tokens_seen
+// Snapshot layout: per layer "layers.{i}.stm_k"/"stm_v" [S, kv, d] (S = 2L, or tokens_seen
 // in full mode), "layers.{i}.inputs" [2L, e], "layers.{i}.coef" [N, e],
 // "layers.{i}.sticky_hist" [D] (the last three in infinite mode only), stored in the model's
 // compute dtype. K_ltm and V_ltm are recomputed from coef on load. Metadata: format_version,
@@ -43,14 +43,14 @@ int64_t SessionState::ByteSize() const {
 
 std::unique_ptr<SessionState::Impl> Model::Impl::NewState(uint64_t seed) const {
   const ModelConfig& c = config;
-  const int64_t seg = c.segment_length, h = c.n_heads, d = c.head_dim();
+  const int64_t seg = c.segment_length, h = c.n_heads, kv = c.kv_heads(), d = c.head_dim();
   const int64_t stm_slots = c.memory == MemoryMode::kFull ? seg : 2 * seg;
   auto state = std::make_unique<SessionState::Impl>();
   state->seed = seed;
   for (int l = 0; l < c.n_layers; ++l) {
     LayerState ls;
-    ls.stm_k = torch::zeros({stm_slots, h, d}, options);
-    ls.stm_v = torch::zeros({stm_slots, h, d}, options);
+    ls.stm_k = torch::zeros({stm_slots, kv, d}, options);
+    ls.stm_v = torch::zeros({stm_slots, kv, d}, options);
     if (c.memory == MemoryMode::kInfinite) {
       const int64_t n = c.ltm.num_basis;
       ls.inputs = torch::zeros({2 * seg, c.dim}, options);

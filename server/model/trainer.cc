@@ -13,10 +13,18 @@ namespace infmem::model {
 struct Trainer::Impl {
   Impl(Model& m, const TrainOptions& o) : model(m), options(o) {
     // No weight decay on norms and other vectors: decaying a gain towards zero is harmful.
+    // Frozen weights are left out of the optimizer and need no gradient.
     std::vector<torch::Tensor> matrices, vectors;
-    for (const auto& p : model.impl().net->parameters()) {
+    for (auto& item : model.impl().net->named_parameters()) {
+      torch::Tensor& p = item.value();
+      const bool frozen =
+          o.freeze == Freeze::kBackbone && item.key().find(".ltm.") == std::string::npos;
+      p.set_requires_grad(!frozen);
+      if (frozen) continue;
+      trainable.push_back(p);
       (p.dim() >= 2 ? matrices : vectors).push_back(p);
     }
+    if (trainable.empty()) return;  // Step reports it
     std::vector<torch::optim::OptimizerParamGroup> groups;
     groups.emplace_back(matrices, std::make_unique<torch::optim::AdamWOptions>(
                                       torch::optim::AdamWOptions(o.learning_rate)
@@ -131,9 +139,8 @@ struct Trainer::Impl {
       result.kl = kl_total;
       result.tokens = rows * n;
       if (train) {
-        auto params = m.net->parameters();
         result.grad_norm = torch::nn::utils::clip_grad_norm_(
-            params,
+            trainable,
             options.clip_norm > 0 ? options.clip_norm : std::numeric_limits<double>::infinity());
         result.learning_rate = LearningRate(step);
         for (auto& group : optimizer->param_groups()) {
@@ -153,6 +160,7 @@ struct Trainer::Impl {
 
   Model& model;
   TrainOptions options;
+  std::vector<torch::Tensor> trainable;
   std::unique_ptr<torch::optim::AdamW> optimizer;
   int64_t step = 0;
 };
@@ -162,7 +170,18 @@ Trainer::Trainer(Model& model, const TrainOptions& options)
 Trainer::~Trainer() = default;
 int64_t Trainer::step() const { return impl_->step; }
 
+int64_t Trainer::TrainableParameterCount() const {
+  int64_t n = 0;
+  for (const auto& p : impl_->trainable) n += p.numel();
+  return n;
+}
+
 absl::StatusOr<StepResult> Trainer::Step(const std::vector<Sequence>& batch) {
+  if (impl_->trainable.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "nothing to train: --freeze=backbone trains only the long-term memory, and this model's "
+        "memory is '", MemoryModeName(impl_->model.config().memory), "' (it has none)"));
+  }
   return impl_->Run(batch, /*train=*/true);
 }
 
@@ -179,6 +198,7 @@ absl::StatusOr<std::vector<double>> Trainer::TokenLosses(const Sequence& sequenc
 }
 
 absl::Status Trainer::SaveCheckpoint(const std::string& dir) const {
+  if (!impl_->optimizer) return absl::FailedPreconditionError("no weight to train, no checkpoint");
   RETURN_IF_ERROR(impl_->model.Save(dir, WeightStorage::kFloat32));
   try {
     torch::serialize::OutputArchive archive;
@@ -193,6 +213,7 @@ absl::Status Trainer::SaveCheckpoint(const std::string& dir) const {
 }
 
 absl::Status Trainer::Resume(const std::string& dir) {
+  if (!impl_->optimizer) return absl::FailedPreconditionError("no weight to train, nothing to resume");
   const std::string path = dir + "/optimizer.pt";
   if (!std::filesystem::exists(path))
     return absl::NotFoundError(absl::StrCat(path, ": no such file"));

@@ -16,6 +16,13 @@
 
 namespace infmem::model {
 
+// Which weights a run trains.
+enum class Freeze {
+  kNone,      // every weight
+  kBackbone,  // only the long-term memory's (layers.{i}.ltm.*): fine-tuning a memory added
+              // to a pretrained model; the backbone stays bit-identical
+};
+
 struct TrainOptions {
   double learning_rate = 2e-4;  // peak
   double min_learning_rate = 2e-5;
@@ -24,6 +31,7 @@ struct TrainOptions {
   int64_t total_steps = 1000;  // the cosine reaches min_learning_rate here
   double clip_norm = 1.0;      // 0 = no clipping
   uint64_t seed = 1;           // sticky-memory seeds of the training sessions
+  Freeze freeze = Freeze::kNone;
 };
 
 // One training sequence: tokens and, per token, whether predicting it counts in the loss
@@ -44,7 +52,8 @@ struct StepResult {
 
 class Trainer {
  public:
-  // `model` must outlive the trainer.
+  // `model` must outlive the trainer. With Freeze::kBackbone and a model without a long-term
+  // memory there is nothing to train: Step then fails with FailedPrecondition.
   Trainer(Model& model, const TrainOptions& options);
   ~Trainer();
 
@@ -66,6 +75,8 @@ class Trainer {
   absl::Status Resume(const std::string& dir);
 
   int64_t step() const;
+  // Returns the number of weights this trainer updates.
+  int64_t TrainableParameterCount() const;
 
  private:
   struct Impl;

@@ -19,10 +19,10 @@ Param::Param(torch::IntArrayRef shape, bool with_bias) {
   if (with_bias) bias = register_parameter("bias", torch::empty({shape[0]}));
 }
 
-Attention::Attention(int64_t dim)
+Attention::Attention(int64_t dim, int64_t kv_dim)
     : wq(register_module("wq", std::make_shared<Param>(torch::IntArrayRef{dim, dim}))),
-      wk(register_module("wk", std::make_shared<Param>(torch::IntArrayRef{dim, dim}))),
-      wv(register_module("wv", std::make_shared<Param>(torch::IntArrayRef{dim, dim}))),
+      wk(register_module("wk", std::make_shared<Param>(torch::IntArrayRef{kv_dim, dim}))),
+      wv(register_module("wv", std::make_shared<Param>(torch::IntArrayRef{kv_dim, dim}))),
       wo(register_module("wo", std::make_shared<Param>(torch::IntArrayRef{dim, dim}))) {}
 
 FeedForward::FeedForward(int64_t dim, int64_t hidden)
@@ -42,7 +42,7 @@ Layer::Layer(const ModelConfig& c)
     : attention_norm(
           register_module("attention_norm", std::make_shared<Param>(torch::IntArrayRef{c.dim}))),
       ffn_norm(register_module("ffn_norm", std::make_shared<Param>(torch::IntArrayRef{c.dim}))),
-      attention(register_module("attention", std::make_shared<Attention>(c.dim))),
+      attention(register_module("attention", std::make_shared<Attention>(c.dim, c.kv_dim()))),
       feed_forward(
           register_module("feed_forward", std::make_shared<FeedForward>(c.dim, c.ffn_dim))) {
   if (c.memory == MemoryMode::kInfinite) {

@@ -405,3 +405,106 @@ TEST(ModelTest, BadInputsGetClearErrors) {
 
 }  // namespace
 }  // namespace infmem::model
+
+namespace infmem::model {
+namespace {
+
+// Grouped-query attention (2 key/value heads for 4 query heads), Hugging Face's rotate-half
+// RoPE layout and llama3 frequency scaling: the shape of an imported checkpoint.
+ModelConfig GqaConfig(MemoryMode mode) {
+  ModelConfig c = testing::TinyConfig(mode);
+  c.n_kv_heads = 2;
+  c.rope_layout = RopeLayout::kHalf;
+  c.rope_theta = 500000;
+  c.rope_scaling = {"llama3", 8.0, 1.0, 4.0, 32};
+  return ParseModelConfig(ModelConfigToJson(c)).value();  // round-trips the new fields
+}
+
+class GqaTest : public ::testing::TestWithParam<MemoryMode> {};
+
+TEST_P(GqaTest, PrefillChunksDecodeAndTheKernelAgree) {
+  const ModelConfig config = GqaConfig(GetParam());
+  EXPECT_EQ(config.kv_heads(), 2);
+  ModelOptions ops_opts{"cpu", "float64", 1};
+  ops_opts.decode_kernel = false;
+  auto model = Model::CreateRandom(config, 11, {"cpu", "float64", 1}).value();
+  auto ops = Model::CreateRandom(config, 11, ops_opts).value();
+  const int n = GetParam() == MemoryMode::kFull ? 200 : 700;
+  const auto tokens = RandomTokens(n, config.vocab_size, 4);
+  auto whole = model->NewSession(1);
+  const auto logits_whole = model->Prefill(*whole, tokens).value();
+  auto decoded = model->NewSession(1);
+  const auto logits_decoded = FeedByDecode(*model, *decoded, tokens);
+  auto decoded_ops = ops->NewSession(1);
+  const auto logits_ops = FeedByDecode(*ops, *decoded_ops, tokens);
+  EXPECT_LT(RelError(logits_decoded, logits_whole), 1e-9);
+  EXPECT_LT(RelError(logits_ops, logits_whole), 1e-9);
+  if (GetParam() == MemoryMode::kInfinite) {
+    EXPECT_GT(whole->ltm_updates(), 30);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, GqaTest,
+                         ::testing::Values(MemoryMode::kInfinite, MemoryMode::kWindow,
+                                           MemoryMode::kFull),
+                         [](const auto& info) { return std::string(MemoryModeName(info.param)); });
+
+TEST(GqaStateTest, KeyValueHeadsShrinkTheState) {
+  for (MemoryMode mode : {MemoryMode::kWindow, MemoryMode::kInfinite}) {
+    ModelConfig mha = testing::TinyConfig(mode), gqa = mha;
+    gqa.n_kv_heads = 1;  // a quarter of the key/value heads
+    auto a = Model::CreateRandom(mha, 1, kCpu).value();
+    auto b = Model::CreateRandom(gqa, 1, kCpu).value();
+    // The STM's keys and values: 2 layers × 2 tensors × 2L slots × (h - kv) heads × d floats.
+    const int64_t saved = 2 * 2 * 2 * mha.segment_length * (4 - 1) * mha.head_dim() * 4;
+    EXPECT_EQ(a->StateBytes() - b->StateBytes(), saved) << MemoryModeName(mode);
+    EXPECT_LT(b->ParameterCount(), a->ParameterCount());
+  }
+}
+
+TEST(RopeScalingTest, Llama3ScalingChangesOnlyLongWavelengths) {
+  // With the scaling's original context far beyond every wavelength of a 300-token prefix,
+  // nothing is rescaled and the logits equal the unscaled model's; with a short original
+  // context the long wavelengths are stretched and the logits change.
+  ModelConfig plain = GqaConfig(MemoryMode::kFull);
+  plain.rope_scaling = {};
+  ModelConfig far = plain, near = plain;
+  far.rope_scaling = {"llama3", 8.0, 1.0, 4.0, 1 << 30};
+  near.rope_scaling = {"llama3", 8.0, 1.0, 4.0, 16};
+  const auto tokens = RandomTokens(300, plain.vocab_size, 8);
+  auto logits = [&](const ModelConfig& c) {
+    auto m = Model::CreateRandom(c, 3, kCpu).value();
+    auto s = m->NewSession(0);
+    return m->Prefill(*s, tokens).value();
+  };
+  const auto base = logits(plain);
+  EXPECT_EQ(logits(far), base);
+  EXPECT_GT(RelError(logits(near), base), 1e-4);
+}
+
+TEST(ConfigTest, ImportFieldsAreValidated) {
+  ModelConfig c = GqaConfig(MemoryMode::kWindow);
+  std::string json = ModelConfigToJson(c);
+  EXPECT_NE(json.find("\"n_kv_heads\": 2"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"rope_layout\": \"half\""), std::string::npos) << json;
+  c.n_kv_heads = 3;  // does not divide 4 heads
+  auto bad = ParseModelConfig(ModelConfigToJson(c));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("n_kv_heads"), std::string::npos) << bad.status();
+  std::string layout = json;
+  layout.replace(layout.find("\"half\""), 6, "\"spiral\"");
+  EXPECT_NE(ParseModelConfig(layout).status().message().find("rope_layout"), std::string::npos);
+  std::string kind = json;
+  kind.replace(kind.find("\"llama3\""), 8, "\"yarn\"");
+  EXPECT_NE(ParseModelConfig(kind).status().message().find("rope_scaling.kind"),
+            std::string::npos);
+  // A config without the new fields is the one every earlier model has, and stays unchanged.
+  const ModelConfig old = testing::TinyConfig();
+  const std::string old_json = ModelConfigToJson(old);
+  EXPECT_EQ(old_json.find("n_kv_heads"), std::string::npos);
+  EXPECT_EQ(old_json.find("rope_layout"), std::string::npos);
+  EXPECT_EQ(old_json.find("rope_scaling"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace infmem::model
