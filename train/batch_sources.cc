@@ -7,11 +7,18 @@
 
 namespace infmem::train {
 
+int64_t SortingBatches::LengthAt(int64_t step) const {
+  if (length_spread_ <= 0) return length_;
+  const uint64_t draw = MixSeed(MixSeed(seed_, 0x1e9), static_cast<uint64_t>(step));
+  return length_ + static_cast<int64_t>(draw % static_cast<uint64_t>(length_spread_ + 1));
+}
+
 std::vector<model::Sequence> SortingBatches::Batch(int64_t step, int batch) const {
   std::vector<model::Sequence> seqs;
+  const int64_t length = LengthAt(step);
   for (int b = 0; b < batch; ++b) {
-    SortingExample ex =
-        MakeSortingExample(Split::kTrain, static_cast<uint64_t>(step * batch + b), length_, seed_);
+    SortingExample ex = MakeSortingExample(
+        Split::kTrain, static_cast<uint64_t>(step * batch + b), length, seed_, data_);
     seqs.push_back({std::move(ex.tokens), std::move(ex.loss_mask)});
   }
   return seqs;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "server/model/trainer.h"
+#include "train/sorting_task.h"
 #include "train/text_task.h"
 
 namespace infmem::train {
@@ -20,14 +21,23 @@ class BatchSource {
 };
 
 // Sorting examples of the train split: step s holds examples s·batch .. s·batch + batch − 1.
+// Their content length is `length` plus a per-step offset drawn uniformly from
+// [0, length_spread] (the rows of one batch must be equally long), so that a model cannot
+// learn where the separator falls in a segment.
 class SortingBatches : public BatchSource {
  public:
-  SortingBatches(int64_t length, uint64_t seed) : length_(length), seed_(seed) {}
+  SortingBatches(int64_t length, uint64_t seed, SortingData data = SortingData::kDirichlet,
+                 int64_t length_spread = 0)
+      : length_(length), seed_(seed), data_(data), length_spread_(length_spread) {}
   std::vector<model::Sequence> Batch(int64_t step, int batch) const override;
+  // Returns the content length of step `step`'s examples.
+  int64_t LengthAt(int64_t step) const;
 
  private:
   int64_t length_;
   uint64_t seed_;
+  SortingData data_;
+  int64_t length_spread_;
 };
 
 // Epochs over fixed sequences (CutSequences), each epoch in its own seeded order; every token

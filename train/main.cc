@@ -3,17 +3,23 @@
 //   infmem-train train --task=sorting --out=DIR [--memory=infinite|window] [--steps=N] ...
 //   infmem-train train --task=text --data=data/brown --out=DIR [--tokenizer=FILE] ...
 //   infmem-train train --task=... --out=DIR --resume   (continues from DIR's checkpoint)
+//   infmem-train train --task=sorting-paper --length=4096 --length_spread=1024 --sticky=false ...
 //   infmem-train eval --task=sorting --model_dir=DIR --lengths=2048,4096,8192 [--split=test]
 //   infmem-train eval --task=text --model_dir=DIR [--split=test]
+//   infmem-train finetune --model_dir=DIR --out=OUT --task=... [--freeze=backbone] [--resume]
 //   infmem-train export --model_dir=DIR --out=SHIPPED [--weights=bf16]
 //   infmem-train tokenizer --data=data/brown --out=DIR   (the text task's tokenizer alone)
-// Tasks: "sorting" (MODEL.md §8) and "text" (the Brown corpus, scripts/fetch-brown.sh).
+// Tasks: "sorting" (MODEL.md §8, the first reproduction's generator), "sorting-paper" (the
+// generator of the paper's released code: train/sorting_task.h) and "text" (the Brown corpus,
+// scripts/fetch-brown.sh).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,12 +39,14 @@
 #include "train/sorting_task.h"
 #include "train/text_task.h"
 
-ABSL_FLAG(std::string, task, "sorting", "Task: sorting or text.");
+ABSL_FLAG(std::string, task, "sorting", "Task: sorting, sorting-paper or text.");
 ABSL_FLAG(std::string, out, "",
           "train: output directory (checkpoints, final model); export: "
           "the shipped model directory.");
-ABSL_FLAG(bool, resume, false, "train: continue from the checkpoint in --out.");
-ABSL_FLAG(std::string, model_dir, "", "eval, export: model directory.");
+ABSL_FLAG(bool, resume, false, "train, finetune: continue from the checkpoint in --out.");
+ABSL_FLAG(std::string, freeze, "none",
+          "finetune: none (train every weight) or backbone (only the long-term memory's).");
+ABSL_FLAG(std::string, model_dir, "", "eval, export, finetune: model directory.");
 ABSL_FLAG(std::string, data, "data/brown", "text: Brown corpus directory.");
 ABSL_FLAG(std::string, split, "test", "eval: valid or test.");
 ABSL_FLAG(int, vocab_size, 4096, "text: SentencePiece vocabulary size.");
@@ -52,6 +60,9 @@ ABSL_FLAG(int64_t, steps, 2000, "Optimizer steps.");
 ABSL_FLAG(int, batch, 8, "Sequences per step.");
 ABSL_FLAG(int64_t, length, 1024,
           "Tokens per training sequence (sorting: content symbols before the separator).");
+ABSL_FLAG(int64_t, length_spread, 0,
+          "train (sorting): each step's content length is --length plus a random 0.."
+          "length_spread, so the separator falls at every phase of a segment.");
 ABSL_FLAG(double, lr, 2e-4, "Peak learning rate.");
 ABSL_FLAG(int64_t, warmup, 100, "Warm-up steps.");
 ABSL_FLAG(double, clip, 1.0, "Gradient clipping norm (0 = off).");
@@ -100,6 +111,18 @@ absl::StatusOr<infmem::train::Split> SplitFlag() {
   if (split == "valid") return infmem::train::Split::kValid;
   if (split == "test") return infmem::train::Split::kTest;
   return absl::InvalidArgumentError(absl::StrCat("--split: '", split, "' (valid or test)"));
+}
+
+// Returns the sorting generator of --task, or nothing for a task that is not sorting.
+std::optional<infmem::train::SortingData> SortingDataOf(const std::string& task) {
+  if (task == "sorting") return infmem::train::SortingData::kDirichlet;
+  if (task == "sorting-paper") return infmem::train::SortingData::kPaper;
+  return std::nullopt;
+}
+
+absl::Status UnknownTask(const std::string& task) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("--task: '", task, "' (sorting, sorting-paper or text)"));
 }
 
 // The architecture flags shared by both tasks; the caller sets vocabulary and tokenizer.
@@ -192,7 +215,7 @@ absl::StatusOr<std::unique_ptr<infmem::tokenizer::Tokenizer>> TokenizerOf(const 
 }
 
 absl::Status TrainLoop(Model& model, const infmem::train::BatchSource& source,
-                       const std::string& out) {
+                       const std::string& out, infmem::model::Freeze freeze) {
   infmem::model::TrainOptions topts;
   topts.learning_rate = absl::GetFlag(FLAGS_lr);
   topts.min_learning_rate = topts.learning_rate / 10;
@@ -200,14 +223,16 @@ absl::Status TrainLoop(Model& model, const infmem::train::BatchSource& source,
   topts.total_steps = absl::GetFlag(FLAGS_steps);
   topts.clip_norm = absl::GetFlag(FLAGS_clip);
   topts.seed = absl::GetFlag(FLAGS_seed);
+  topts.freeze = freeze;
   infmem::model::Trainer trainer(model, topts);
   if (absl::GetFlag(FLAGS_resume)) {
     RETURN_IF_ERROR(trainer.Resume(out));
     std::fprintf(stderr, "resumed %s at step %lld\n", out.c_str(),
                  static_cast<long long>(trainer.step()));
   }
-  std::fprintf(stderr, "model: %lld parameters, memory %s, device %s, %d threads\n",
+  std::fprintf(stderr, "model: %lld parameters (%lld trained), memory %s, device %s, %d threads\n",
                static_cast<long long>(model.ParameterCount()),
+               static_cast<long long>(trainer.TrainableParameterCount()),
                std::string(infmem::model::MemoryModeName(model.config().memory)).c_str(),
                model.device().c_str(), absl::GetFlag(FLAGS_threads));
   const int batch = absl::GetFlag(FLAGS_batch);
@@ -240,50 +265,96 @@ absl::Status TrainLoop(Model& model, const infmem::train::BatchSource& source,
   return absl::OkStatus();
 }
 
-absl::Status Train() {
+// Returns the batches of --task for `model`; a text model's tokenizer is read from `dir`.
+absl::StatusOr<std::unique_ptr<infmem::train::BatchSource>> TrainBatches(const Model& model,
+                                                                         const std::string& dir) {
   const std::string task = absl::GetFlag(FLAGS_task);
-  const std::string out = absl::GetFlag(FLAGS_out);
-  if (out.empty()) return absl::InvalidArgumentError("--out is required");
-  const bool resume = absl::GetFlag(FLAGS_resume);
   const uint64_t seed = absl::GetFlag(FLAGS_seed);
-  if (task == "sorting") {
-    std::unique_ptr<Model> model;
-    if (resume) {
-      ASSIGN_OR_RETURN(model, Model::Load(out, Options()));
-    } else {
-      ASSIGN_OR_RETURN(ModelConfig c, ConfigFromFlags(task));
-      c.vocab_size = infmem::train::kSortingVocab;
-      c.tokenizer = {"symbol", ""};
-      ASSIGN_OR_RETURN(c, Validated(c));
-      ASSIGN_OR_RETURN(model, Model::CreateRandom(c, seed, Options()));
-    }
-    return TrainLoop(*model, infmem::train::SortingBatches(absl::GetFlag(FLAGS_length), seed), out);
+  if (const auto data = SortingDataOf(task)) {
+    const int64_t spread = absl::GetFlag(FLAGS_length_spread);
+    if (spread < 0) return absl::InvalidArgumentError("--length_spread must be >= 0");
+    return std::make_unique<infmem::train::SortingBatches>(absl::GetFlag(FLAGS_length), seed,
+                                                           *data, spread);
   }
-  if (task != "text") {
-    return absl::InvalidArgumentError(absl::StrCat("--task: '", task, "' (sorting or text)"));
-  }
+  if (task != "text") return UnknownTask(task);
   ASSIGN_OR_RETURN(
       std::vector<std::string> docs,
       infmem::train::ReadBrownSplit(absl::GetFlag(FLAGS_data), infmem::train::Split::kTrain));
-  std::unique_ptr<Model> model;
-  if (resume) {
-    ASSIGN_OR_RETURN(model, Model::Load(out, Options()));
-  } else {
-    ASSIGN_OR_RETURN(ModelConfig c, PrepareTextModel(out, docs));
-    ASSIGN_OR_RETURN(model, Model::CreateRandom(c, seed, Options()));
-  }
-  ASSIGN_OR_RETURN(auto tok, TokenizerOf(*model, out));
+  ASSIGN_OR_RETURN(auto tok, TokenizerOf(model, dir));
   ASSIGN_OR_RETURN(std::vector<TokenizedDocument> tokenized,
                    infmem::train::TokenizeDocuments(*tok, docs));
-  infmem::train::TextBatches batches(
+  auto batches = std::make_unique<infmem::train::TextBatches>(
       infmem::train::CutSequences(tokenized, absl::GetFlag(FLAGS_length)), seed);
   int64_t total = 0;
   for (const auto& d : tokenized) total += static_cast<int64_t>(d.size());
   std::fprintf(stderr, "text: %zu train documents, %lld tokens, %zu sequences of %lld\n",
-               tokenized.size(), static_cast<long long>(total), batches.size(),
+               tokenized.size(), static_cast<long long>(total), batches->size(),
                static_cast<long long>(absl::GetFlag(FLAGS_length)));
-  if (batches.size() == 0) return absl::InvalidArgumentError("--length: no document is that long");
-  return TrainLoop(*model, batches, out);
+  if (batches->size() == 0) {
+    return absl::InvalidArgumentError("--length: no document is that long");
+  }
+  return batches;
+}
+
+absl::Status Train() {
+  const std::string task = absl::GetFlag(FLAGS_task);
+  const std::string out = absl::GetFlag(FLAGS_out);
+  if (out.empty()) return absl::InvalidArgumentError("--out is required");
+  const uint64_t seed = absl::GetFlag(FLAGS_seed);
+  std::unique_ptr<Model> model;
+  if (absl::GetFlag(FLAGS_resume)) {
+    ASSIGN_OR_RETURN(model, Model::Load(out, Options()));
+  } else if (SortingDataOf(task)) {
+    ASSIGN_OR_RETURN(ModelConfig c, ConfigFromFlags(task));
+    c.vocab_size = infmem::train::kSortingVocab;
+    c.tokenizer = {"symbol", ""};
+    ASSIGN_OR_RETURN(c, Validated(c));
+    ASSIGN_OR_RETURN(model, Model::CreateRandom(c, seed, Options()));
+  } else if (task == "text") {
+    ASSIGN_OR_RETURN(
+        std::vector<std::string> docs,
+        infmem::train::ReadBrownSplit(absl::GetFlag(FLAGS_data), infmem::train::Split::kTrain));
+    ASSIGN_OR_RETURN(ModelConfig c, PrepareTextModel(out, docs));
+    ASSIGN_OR_RETURN(model, Model::CreateRandom(c, seed, Options()));
+  } else {
+    return UnknownTask(task);
+  }
+  ASSIGN_OR_RETURN(auto batches, TrainBatches(*model, out));
+  return TrainLoop(*model, *batches, out, infmem::model::Freeze::kNone);
+}
+
+// Continues training the model of --model_dir (an imported checkpoint, or any model
+// directory) into --out with a fresh optimizer, training what --freeze leaves; --resume
+// continues from --out's own checkpoint instead.
+absl::Status Finetune() {
+  const std::string dir = absl::GetFlag(FLAGS_model_dir), out = absl::GetFlag(FLAGS_out);
+  if (out.empty()) return absl::InvalidArgumentError("--out is required");
+  const bool resume = absl::GetFlag(FLAGS_resume);
+  if (dir.empty() && !resume) return absl::InvalidArgumentError("--model_dir is required");
+  infmem::model::Freeze freeze;
+  const std::string freeze_flag = absl::GetFlag(FLAGS_freeze);
+  if (freeze_flag == "none") {
+    freeze = infmem::model::Freeze::kNone;
+  } else if (freeze_flag == "backbone") {
+    freeze = infmem::model::Freeze::kBackbone;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--freeze: '", freeze_flag, "' (none or backbone)"));
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(resume ? out : dir, Options()));
+  if (!resume) {
+    // The output is a complete model directory from the first checkpoint on.
+    std::filesystem::create_directories(out);
+    const std::string& file = model->config().tokenizer.file;
+    if (!file.empty()) {
+      std::error_code ec;
+      std::filesystem::copy_file(dir + "/" + file, out + "/" + file,
+                                 std::filesystem::copy_options::overwrite_existing, ec);
+      if (ec) return absl::InternalError(absl::StrCat("copying ", file, ": ", ec.message()));
+    }
+  }
+  ASSIGN_OR_RETURN(auto batches, TrainBatches(*model, out));
+  return TrainLoop(*model, *batches, out, freeze);
 }
 
 // Prints the loss past `prefix` + `stm` of the documents longer than `prefix`, after their
@@ -351,41 +422,40 @@ absl::Status Eval() {
     }
     return absl::OkStatus();
   }
-  if (absl::GetFlag(FLAGS_task) != "sorting") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--task: '", absl::GetFlag(FLAGS_task), "' (sorting or text)"));
-  }
+  const auto data = SortingDataOf(absl::GetFlag(FLAGS_task));
+  if (!data) return UnknownTask(absl::GetFlag(FLAGS_task));
   std::string lengths = absl::GetFlag(FLAGS_lengths);
   if (lengths.empty()) lengths = absl::StrCat(absl::GetFlag(FLAGS_length));
   ASSIGN_OR_RETURN(infmem::train::Split split, SplitFlag());
   const std::string split_name = absl::GetFlag(FLAGS_split);
   std::printf(
-      "| model | split | length | examples | exact match | per-position |\n"
-      "|---|---|---:|---:|---:|---:|\n");
+      "| model | split | length | examples | teacher-forced | free-running per-position | "
+      "exact match |\n|---|---|---:|---:|---:|---:|---:|\n");
   for (absl::string_view part : absl::StrSplit(lengths, ',', absl::SkipEmpty())) {
     int64_t length;
     if (!absl::SimpleAtoi(part, &length) || length <= 0) {
       return absl::InvalidArgumentError(absl::StrCat("--lengths: bad length '", part, "'"));
     }
+    const infmem::train::SortingEvalSet set{split, absl::GetFlag(FLAGS_eval_count), length, seed,
+                                            *data};
     ASSIGN_OR_RETURN(infmem::train::SortingAccuracy acc,
-                     infmem::train::EvaluateSorting(*model, split, absl::GetFlag(FLAGS_eval_count),
-                                                    length, seed));
-    std::printf("| %s | %s | %lld | %lld | %.3f | %.3f |\n", dir.c_str(), split_name.c_str(),
-                static_cast<long long>(length), static_cast<long long>(acc.examples),
-                acc.exact_match, acc.per_position);
+                     infmem::train::EvaluateSorting(*model, set));
+    std::printf("| %s | %s | %lld | %lld | %.3f | %.3f | %.3f |\n", dir.c_str(),
+                split_name.c_str(), static_cast<long long>(length),
+                static_cast<long long>(acc.examples), acc.teacher_forced, acc.per_position,
+                acc.exact_match);
     if (absl::GetFlag(FLAGS_oracles)) {
       const int64_t window = 2 * model->config().segment_length;
-      const auto oracles = infmem::train::EvaluateSortingOracles(
-          split, absl::GetFlag(FLAGS_eval_count), length, window, seed);
-      std::printf("| oracle: counts of the last %lld | %s | %lld | %lld | %.3f | %.3f |\n",
+      const auto oracles = infmem::train::EvaluateSortingOracles(set, window);
+      std::printf("| oracle: counts of the last %lld | %s | %lld | %lld | | %.3f | %.3f |\n",
                   static_cast<long long>(window), split_name.c_str(),
                   static_cast<long long>(length),
                   static_cast<long long>(oracles.last_window.examples),
-                  oracles.last_window.exact_match, oracles.last_window.per_position);
-      std::printf("| oracle: true mean distribution | %s | %lld | %lld | %.3f | %.3f |\n",
+                  oracles.last_window.per_position, oracles.last_window.exact_match);
+      std::printf("| oracle: true mean distribution | %s | %lld | %lld | | %.3f | %.3f |\n",
                   split_name.c_str(), static_cast<long long>(length),
                   static_cast<long long>(oracles.true_distribution.examples),
-                  oracles.true_distribution.exact_match, oracles.true_distribution.per_position);
+                  oracles.true_distribution.per_position, oracles.true_distribution.exact_match);
     }
     std::fflush(stdout);
   }
@@ -443,6 +513,8 @@ int main(int argc, char** argv) {
   absl::Status status;
   if (command == "train") {
     status = Train();
+  } else if (command == "finetune") {
+    status = Finetune();
   } else if (command == "eval") {
     status = Eval();
   } else if (command == "tokenizer") {
@@ -451,7 +523,8 @@ int main(int argc, char** argv) {
     status = Export();
   } else {
     std::fprintf(stderr,
-                 "usage: infmem-train train|eval|export|tokenizer [--flags]   (--helpfull)\n");
+                 "usage: infmem-train train|finetune|eval|export|tokenizer [--flags]   "
+                 "(--helpfull)\n");
     return 2;
   }
   return status.ok() ? 0 : Fail(status);

@@ -127,8 +127,8 @@ TEST(ShippedSortingTest, ReproducesTheFiguresOfDocsResults) {
   } cases[] = {{"sorting", 0.140}, {"sorting-window", 0.068}};
   for (const auto& c : cases) {
     auto model = model::Model::Load(Dir(c.name), {"cpu", "float32", 1}).value();
-    const auto acc = train::EvaluateSorting(*model, train::Split::kTest, /*count=*/100,
-                                            /*length=*/2048, /*seed=*/1)
+    const auto acc = train::EvaluateSorting(
+                             *model, {train::Split::kTest, /*count=*/100, /*length=*/2048, /*seed=*/1})
                          .value();
     EXPECT_NEAR(acc.per_position, c.per_position, 0.01 * c.per_position) << c.name;
     EXPECT_EQ(acc.exact_match, 0.0) << c.name;

@@ -56,3 +56,30 @@ TEST(SortingBatchesTest, StepsTakeConsecutiveTrainExamples) {
 
 }  // namespace
 }  // namespace infmem::train
+
+namespace infmem::train {
+namespace {
+
+TEST(SortingBatchesTest, LengthSpreadCoversEveryPhaseAndKeepsABatchEquallyLong) {
+  const SortingBatches batches(256, 1, SortingData::kPaper, /*length_spread=*/32);
+  std::set<int64_t> lengths;
+  for (int64_t step = 0; step < 400; ++step) {
+    const int64_t length = batches.LengthAt(step);
+    EXPECT_GE(length, 256);
+    EXPECT_LE(length, 256 + 32);
+    lengths.insert(length);
+    if (step < 5) {
+      for (const auto& s : batches.Batch(step, 3)) {
+        ASSERT_EQ(static_cast<int64_t>(s.tokens.size()), length + 1 + kSortingSymbols);
+        EXPECT_EQ(s.tokens[length], kSortingSeparator);
+      }
+    }
+  }
+  EXPECT_EQ(lengths.size(), 33u);  // all 33 lengths occur in 400 steps
+  // The same step always gives the same batch (resumable), and no spread means no jitter.
+  EXPECT_EQ(batches.Batch(7, 2)[1].tokens, batches.Batch(7, 2)[1].tokens);
+  EXPECT_EQ(SortingBatches(256, 1).LengthAt(9), 256);
+}
+
+}  // namespace
+}  // namespace infmem::train

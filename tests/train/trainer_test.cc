@@ -104,14 +104,16 @@ TEST(TrainerTest, BadBatchesAreRejected) {
 
 TEST(SortingEvalTest, RunsOnAModelAndCountsExamples) {
   auto model = Model::CreateRandom(SortingTiny(), 5, kCpu).value();
-  auto acc = train::EvaluateSorting(*model, train::Split::kTest, 3, 40);
+  auto acc = train::EvaluateSorting(*model, {train::Split::kTest, 3, 40});
   ASSERT_TRUE(acc.ok()) << acc.status();
   EXPECT_EQ(acc->examples, 3);
   EXPECT_GE(acc->per_position, 0.0);
   EXPECT_LE(acc->per_position, 1.0);
   EXPECT_LE(acc->exact_match, acc->per_position);
+  EXPECT_GE(acc->teacher_forced, 0.0);
+  EXPECT_LE(acc->teacher_forced, 1.0);
   auto small = Model::CreateRandom(testing::TinyConfig(), 5, kCpu).value();  // vocab 64: fine
-  EXPECT_TRUE(train::EvaluateSorting(*small, train::Split::kTest, 1, 10).ok());
+  EXPECT_TRUE(train::EvaluateSorting(*small, {train::Split::kTest, 1, 10}).ok());
 }
 
 }  // namespace
