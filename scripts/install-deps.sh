@@ -15,6 +15,8 @@ packages=(
   libblis4-openmp
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev clang-format
+  # torch for Python: tests/model/hf_llama_reference.py, the Hugging Face import reference
+  python3-torch
   # the .proto parser, for the test that every API field is documented
   libprotoc-dev
   # promtool, which checks the metrics exposition in a test

@@ -403,7 +403,7 @@ std::vector<std::string> SafetensorsFile::Names() const {
   return names;
 }
 
-absl::StatusOr<std::string> SerializeSafetensors(
+absl::StatusOr<std::string> SafetensorsPreamble(
     const std::vector<TensorToWrite>& tensors, const std::map<std::string, std::string>& metadata) {
   // The header is assembled by hand (each key and string escaped by nlohmann) so the tensors
   // keep their given order without an O(n^2) ordered map.
@@ -453,9 +453,6 @@ absl::StatusOr<std::string> SerializeSafetensors(
           absl::StrCat(where, "size_bytes is ", t.size_bytes, " but dtype ", DTypeName(t.dtype),
                        " shape ", ShapeString(t.shape), " needs ", *nbytes, " bytes"));
     }
-    if (t.size_bytes > 0 && t.data == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(where, "data is null"));
-    }
     ASSIGN_OR_RETURN(const std::string name, quote(t.name));
     absl::StrAppend(&header, first ? "" : ",", name, ":{\"dtype\":\"", DTypeName(t.dtype),
                     "\",\"shape\":[", absl::StrJoin(t.shape, ","), "],\"data_offsets\":[", offset,
@@ -474,12 +471,27 @@ absl::StatusOr<std::string> SerializeSafetensors(
   }
 
   std::string out;
-  out.reserve(8 + header.size() + offset);
+  out.reserve(8 + header.size());
   const uint64_t header_len = header.size();
   for (int i = 0; i < 8; ++i) {
     out.push_back(static_cast<char>((header_len >> (8 * i)) & 0xff));
   }
   out += header;
+  return out;
+}
+
+absl::StatusOr<std::string> SerializeSafetensors(
+    const std::vector<TensorToWrite>& tensors, const std::map<std::string, std::string>& metadata) {
+  uint64_t data_bytes = 0;
+  for (const TensorToWrite& t : tensors) {
+    if (t.size_bytes > 0 && t.data == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("safetensors: tensor ", Quote(t.name), ": data is null"));
+    }
+    data_bytes += t.size_bytes;
+  }
+  ASSIGN_OR_RETURN(std::string out, SafetensorsPreamble(tensors, metadata));
+  out.reserve(out.size() + data_bytes);
   for (const TensorToWrite& t : tensors) {
     if (t.size_bytes > 0) {
       out.append(static_cast<const char*>(t.data), t.size_bytes);

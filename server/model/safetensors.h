@@ -72,8 +72,18 @@ class SafetensorsFile {
   std::map<std::string, std::string> metadata_;
 };
 
+// Returns the start of the safetensors image of `tensors` and `metadata`: the 8-byte header
+// length and the JSON header, padded with spaces to a multiple of 8 bytes. The tensors' bytes
+// follow it in the given order; `data` is not read (and may be null), so a caller can stream
+// a file larger than memory: write the preamble, then each tensor's size_bytes in order.
+// InvalidArgument for a reserved or duplicate name, an invalid dtype, a size_bytes that does
+// not match dtype and shape, a string that is not UTF-8 or an oversized header.
+absl::StatusOr<std::string> SafetensorsPreamble(const std::vector<TensorToWrite>& tensors,
+                                                const std::map<std::string, std::string>& metadata);
+
 // Serialises `tensors` and `metadata` into one safetensors image (tensors laid out in the
-// given order, header padded with spaces to a multiple of 8 bytes).
+// given order, header padded with spaces to a multiple of 8 bytes). Checks what
+// SafetensorsPreamble checks, and that every non-empty tensor's data is non-null.
 absl::StatusOr<std::string> SerializeSafetensors(
     const std::vector<TensorToWrite>& tensors, const std::map<std::string, std::string>& metadata);
 

@@ -1,0 +1,976 @@
+// Hugging Face checkpoint import and export. The Hugging Face side is untrusted input: every
+// field is type-checked before use and every tensor's dtype and shape is checked against the
+// sizes config.json declares before a byte is written, so a bad checkpoint fails fast with a
+// message naming the file instead of producing a model directory that fails to load later.
+
+#include "server/model/hf_checkpoint.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "nlohmann/json.hpp"
+#include "server/common/file_io.h"
+#include "server/common/hash.h"
+#include "server/common/status_macros.h"
+#include "server/common/strict_json.h"
+#include "server/model/safetensors.h"
+
+namespace infmem::model {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr char kHfConfig[] = "config.json";
+constexpr char kHfGenerationConfig[] = "generation_config.json";
+constexpr char kWeights[] = "model.safetensors";
+constexpr char kWeightsIndex[] = "model.safetensors.index.json";
+constexpr char kTokenizerModel[] = "tokenizer.model";
+constexpr char kTokenizerJson[] = "tokenizer.json";
+constexpr char kLmHead[] = "lm_head.weight";
+
+// The Hugging Face architectures whose weights and RoPE are LLaMA's (Mistral differs only in
+// sliding-window attention, which is rejected separately).
+constexpr absl::string_view kSupportedArchitectures[] = {"LlamaForCausalLM", "MistralForCausalLM"};
+
+std::string Join(const std::string& dir, absl::string_view file) {
+  return (fs::path(dir) / std::string(file)).string();
+}
+
+// An InvalidArgument error whose message starts with the file at fault.
+absl::Status FileError(const std::string& path, absl::string_view message) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ": ", message));
+}
+
+// A short description of a JSON value for messages: never dumps containers (which may be
+// huge) and truncates long strings.
+std::string Describe(const Json& value) {
+  switch (value.type()) {
+    case Json::value_t::array:
+      return "an array";
+    case Json::value_t::object:
+      return "an object";
+    case Json::value_t::string: {
+      const auto& s = value.get_ref<const std::string&>();
+      constexpr size_t kMaxChars = 64;
+      std::string shown =
+          Json(s.substr(0, kMaxChars)).dump(-1, ' ', false, Json::error_handler_t::replace);
+      return s.size() > kMaxChars ? absl::StrCat(shown, "...") : shown;
+    }
+    default:
+      return value.dump();
+  }
+}
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
+// Reads and strictly parses the JSON file `path` (server/common/strict_json.h); its root
+// must be an object. NotFound when the file is missing.
+absl::StatusOr<Json> ReadJsonObject(const std::string& path) {
+  ASSIGN_OR_RETURN(const std::string text, ReadFile(path));
+  Json root;
+  const JsonProblem problem = ParseStrictJson(text, &root);
+  switch (problem.kind) {
+    case JsonProblem::kNone:
+      break;
+    case JsonProblem::kNulByte:
+      return FileError(path, absl::StrCat("contains a NUL byte at offset ", problem.nul_offset));
+    case JsonProblem::kSyntax:
+      return FileError(path, absl::StrCat("not valid JSON: ", problem.detail));
+    case JsonProblem::kDuplicateKey:
+      return FileError(path, absl::StrCat("duplicate key '", problem.detail, "'"));
+  }
+  if (!root.is_object()) {
+    return FileError(path, absl::StrCat("must hold a JSON object, got ", Describe(root)));
+  }
+  return root;
+}
+
+// Returns the value of `key` in `object`, or null when it is absent or JSON null (Hugging
+// Face writes null for "not set").
+const Json* Field(const Json& object, absl::string_view key) {
+  auto it = object.find(std::string(key));
+  if (it == object.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+// Reads an integer field that must be positive; absent or null gives `fallback` when set and
+// an error otherwise.
+absl::StatusOr<int64_t> ReadPositiveInt(const std::string& path, const Json& object,
+                                        absl::string_view key,
+                                        std::optional<int64_t> fallback = std::nullopt) {
+  const Json* value = Field(object, key);
+  if (value == nullptr) {
+    if (fallback.has_value()) return *fallback;
+    return FileError(path, absl::StrCat("missing field '", key, "'"));
+  }
+  if (!value->is_number_integer() || value->get<int64_t>() <= 0 ||
+      value->get<int64_t>() > (int64_t{1} << 31) - 1) {
+    return FileError(
+        path, absl::StrCat("field '", key, "' must be a positive integer, got ", Describe(*value)));
+  }
+  return value->get<int64_t>();
+}
+
+// Reads a positive number field; absent or null gives `fallback` when set, else an error.
+// `name` is how messages name the field (for nested fields such as "rope_scaling.factor").
+absl::StatusOr<double> ReadPositiveNumber(const std::string& path, const Json& object,
+                                          absl::string_view key, absl::string_view name,
+                                          std::optional<double> fallback) {
+  const Json* value = Field(object, key);
+  if (value == nullptr) {
+    if (fallback.has_value()) return *fallback;
+    return FileError(path, absl::StrCat("missing field '", name, "'"));
+  }
+  if (!value->is_number() || !(value->get<double>() > 0) || !std::isfinite(value->get<double>())) {
+    return FileError(
+        path, absl::StrCat("field '", name, "' must be a positive number, got ", Describe(*value)));
+  }
+  return value->get<double>();
+}
+
+// Reads a boolean field; absent or null gives `fallback`.
+absl::StatusOr<bool> ReadBool(const std::string& path, const Json& object, absl::string_view key,
+                              bool fallback) {
+  const Json* value = Field(object, key);
+  if (value == nullptr) return fallback;
+  if (!value->is_boolean()) {
+    return FileError(
+        path, absl::StrCat("field '", key, "' must be true or false, got ", Describe(*value)));
+  }
+  return value->get<bool>();
+}
+
+// Reads a token id field: an integer, or a non-empty list of integers whose first is the
+// one infmem uses (Llama 3 lists several end-of-turn ids). nullopt when absent or null.
+absl::StatusOr<std::optional<int64_t>> ReadTokenId(const std::string& path, const Json& object,
+                                                   absl::string_view key) {
+  const Json* value = Field(object, key);
+  if (value == nullptr) return std::optional<int64_t>();
+  const Json* id = value;
+  if (value->is_array() && !value->empty()) id = &(*value)[0];
+  if (!id->is_number_integer()) {
+    return FileError(
+        path, absl::StrCat("field '", key, "' must be an integer or a list of integers, got ",
+                           Describe(*value)));
+  }
+  return std::optional<int64_t>(id->get<int64_t>());
+}
+
+// Requires the architectures list of config.json to name a supported architecture.
+absl::Status CheckArchitecture(const std::string& path, const Json& root) {
+  const Json* value = Field(root, "architectures");
+  if (value == nullptr) {
+    return FileError(path, "missing field 'architectures'");
+  }
+  if (!value->is_array()) {
+    return FileError(path, absl::StrCat("field 'architectures' must be a list of strings, got ",
+                                        Describe(*value)));
+  }
+  std::vector<std::string> named;
+  for (const Json& e : *value) {
+    if (!e.is_string()) {
+      return FileError(path, absl::StrCat("field 'architectures' must be a list of strings, got ",
+                                          "an element ", Describe(e)));
+    }
+    const std::string& architecture = e.get_ref<const std::string&>();
+    for (absl::string_view supported : kSupportedArchitectures) {
+      if (architecture == supported) return absl::OkStatus();
+    }
+    named.push_back(Describe(e));
+  }
+  return FileError(path,
+                   absl::StrCat("field 'architectures' is [", absl::StrJoin(named, ", "),
+                                "]; supported: ", absl::StrJoin(kSupportedArchitectures, ", ")));
+}
+
+// Fills `config->rope_scaling` from config.json's rope_scaling object (absent or null: none).
+absl::Status ReadRopeScaling(const std::string& path, const Json& root, ModelConfig* config) {
+  const Json* scaling = Field(root, "rope_scaling");
+  if (scaling == nullptr) return absl::OkStatus();
+  if (!scaling->is_object()) {
+    return FileError(path, absl::StrCat("field 'rope_scaling' must be an object or null, got ",
+                                        Describe(*scaling)));
+  }
+  // Newer transformers write "rope_type"; older ones "type".
+  const Json* type = Field(*scaling, "rope_type");
+  absl::string_view type_field = "rope_scaling.rope_type";
+  if (type == nullptr) {
+    type = Field(*scaling, "type");
+    type_field = "rope_scaling.type";
+  }
+  if (type == nullptr || !type->is_string()) {
+    return FileError(path, absl::StrCat("field '", type_field, "' must be a string, got ",
+                                        type == nullptr ? "nothing" : Describe(*type)));
+  }
+  const std::string& kind = type->get_ref<const std::string&>();
+  // "default" is transformers' own name for unscaled RoPE.
+  if (kind == "default") return absl::OkStatus();
+  if (kind != "llama3") {
+    return FileError(path, absl::StrCat("unsupported rope_scaling type ", Describe(*type),
+                                        " in field '", type_field, "'; supported: \"llama3\""));
+  }
+  RopeScaling& out = config->rope_scaling;
+  out.kind = "llama3";
+  ASSIGN_OR_RETURN(out.factor, ReadPositiveNumber(path, *scaling, "factor", "rope_scaling.factor",
+                                                  std::nullopt));
+  ASSIGN_OR_RETURN(out.low_freq_factor,
+                   ReadPositiveNumber(path, *scaling, "low_freq_factor",
+                                      "rope_scaling.low_freq_factor", std::nullopt));
+  ASSIGN_OR_RETURN(out.high_freq_factor,
+                   ReadPositiveNumber(path, *scaling, "high_freq_factor",
+                                      "rope_scaling.high_freq_factor", std::nullopt));
+  ASSIGN_OR_RETURN(const int64_t original,
+                   ReadPositiveInt(path, *scaling, "original_max_position_embeddings"));
+  out.original_max_position_embeddings = static_cast<int>(original);
+  return absl::OkStatus();
+}
+
+// Requires the optional field `key` to be absent, null or equal to `expected` (features
+// infmem does not implement: biases, other activations).
+absl::Status RequireIfPresent(const std::string& path, const Json& root, absl::string_view key,
+                              const Json& expected) {
+  const Json* value = Field(root, key);
+  if (value == nullptr || *value == expected) return absl::OkStatus();
+  return FileError(path, absl::StrCat("field '", key, "' is ", Describe(*value),
+                                      "; infmem supports only ", Describe(expected)));
+}
+
+// Reads the backbone of an infmem config from the checkpoint's config.json and
+// generation_config.json: sizes, RoPE, tying, bos/eos. Leaves memory, segment length, LTM,
+// name and tokenizer to the caller.
+absl::StatusOr<ModelConfig> ReadHfConfig(const std::string& hf_dir) {
+  const std::string path = Join(hf_dir, kHfConfig);
+  ASSIGN_OR_RETURN(const Json root, ReadJsonObject(path));
+  RETURN_IF_ERROR(CheckArchitecture(path, root));
+
+  ModelConfig config;
+  ASSIGN_OR_RETURN(const int64_t dim, ReadPositiveInt(path, root, "hidden_size"));
+  ASSIGN_OR_RETURN(const int64_t ffn_dim, ReadPositiveInt(path, root, "intermediate_size"));
+  ASSIGN_OR_RETURN(const int64_t heads, ReadPositiveInt(path, root, "num_attention_heads"));
+  ASSIGN_OR_RETURN(const int64_t kv_heads,
+                   ReadPositiveInt(path, root, "num_key_value_heads", heads));
+  ASSIGN_OR_RETURN(const int64_t layers, ReadPositiveInt(path, root, "num_hidden_layers"));
+  ASSIGN_OR_RETURN(const int64_t vocab, ReadPositiveInt(path, root, "vocab_size"));
+  if (dim % heads != 0) {
+    return FileError(path,
+                     absl::StrCat("field 'hidden_size' (", dim,
+                                  ") must be divisible by 'num_attention_heads' (", heads, ")"));
+  }
+  if (heads % kv_heads != 0) {
+    return FileError(path, absl::StrCat("field 'num_key_value_heads' (", kv_heads,
+                                        ") must divide 'num_attention_heads' (", heads, ")"));
+  }
+  if (const Json* head_dim = Field(root, "head_dim"); head_dim != nullptr) {
+    if (!head_dim->is_number_integer() || head_dim->get<int64_t>() != dim / heads) {
+      return FileError(
+          path, absl::StrCat("field 'head_dim' is ", Describe(*head_dim),
+                             "; infmem needs hidden_size / num_attention_heads = ", dim / heads));
+    }
+  }
+  RETURN_IF_ERROR(RequireIfPresent(path, root, "hidden_act", Json("silu")));
+  RETURN_IF_ERROR(RequireIfPresent(path, root, "attention_bias", Json(false)));
+  RETURN_IF_ERROR(RequireIfPresent(path, root, "mlp_bias", Json(false)));
+  if (const Json* window = Field(root, "sliding_window"); window != nullptr) {
+    return FileError(path, absl::StrCat("field 'sliding_window' is ", Describe(*window),
+                                        ": sliding-window attention is not supported (only "
+                                        "null or absent)"));
+  }
+  config.dim = static_cast<int>(dim);
+  config.ffn_dim = static_cast<int>(ffn_dim);
+  config.n_heads = static_cast<int>(heads);
+  config.n_kv_heads = static_cast<int>(kv_heads);
+  config.n_layers = static_cast<int>(layers);
+  config.vocab_size = static_cast<int>(vocab);
+  ASSIGN_OR_RETURN(config.norm_eps,
+                   ReadPositiveNumber(path, root, "rms_norm_eps", "rms_norm_eps", 1e-6));
+  ASSIGN_OR_RETURN(config.rope_theta,
+                   ReadPositiveNumber(path, root, "rope_theta", "rope_theta", 10000.0));
+  RETURN_IF_ERROR(ReadRopeScaling(path, root, &config));
+  ASSIGN_OR_RETURN(config.tie_embeddings, ReadBool(path, root, "tie_word_embeddings", false));
+  // Hugging Face stores q and k for rotate-half RoPE; infmem rotates the same pairs.
+  config.rope_layout = RopeLayout::kHalf;
+
+  // generation_config.json, when present, is what generation uses; config.json's ids are the
+  // fallback.
+  ASSIGN_OR_RETURN(std::optional<int64_t> bos, ReadTokenId(path, root, "bos_token_id"));
+  ASSIGN_OR_RETURN(std::optional<int64_t> eos, ReadTokenId(path, root, "eos_token_id"));
+  std::string bos_path = path;
+  std::string eos_path = path;
+  const std::string generation_path = Join(hf_dir, kHfGenerationConfig);
+  if (fs::exists(generation_path)) {
+    ASSIGN_OR_RETURN(const Json generation, ReadJsonObject(generation_path));
+    ASSIGN_OR_RETURN(std::optional<int64_t> g_bos,
+                     ReadTokenId(generation_path, generation, "bos_token_id"));
+    ASSIGN_OR_RETURN(std::optional<int64_t> g_eos,
+                     ReadTokenId(generation_path, generation, "eos_token_id"));
+    if (g_bos.has_value()) {
+      bos = g_bos;
+      bos_path = generation_path;
+    }
+    if (g_eos.has_value()) {
+      eos = g_eos;
+      eos_path = generation_path;
+    }
+  }
+  for (const auto& [id, id_path, key, out] :
+       {std::make_tuple(bos, bos_path, "bos_token_id", &config.bos_id),
+        std::make_tuple(eos, eos_path, "eos_token_id", &config.eos_id)}) {
+    if (!id.has_value()) continue;
+    if (*id < 0 || *id >= vocab) {
+      return FileError(id_path, absl::StrCat("field '", key, "' is ", *id,
+                                             ", outside [0, vocab_size ", vocab, ")"));
+    }
+    *out = static_cast<int>(*id);
+  }
+  return config;
+}
+
+// One backbone tensor: its Hugging Face and infmem names and the shape the config implies.
+struct BackboneTensor {
+  std::string hf_name;
+  std::string name;
+  std::vector<int64_t> shape;
+};
+
+// Lists the backbone tensors of `config` in infmem's canonical order.
+std::vector<BackboneTensor> BackboneTensors(const ModelConfig& config) {
+  const int64_t e = config.dim;
+  const int64_t f = config.ffn_dim;
+  const int64_t kv = config.kv_dim();
+  const int64_t v = config.vocab_size;
+  std::vector<BackboneTensor> tensors;
+  tensors.push_back({"model.embed_tokens.weight", "tok_embeddings.weight", {v, e}});
+  for (int i = 0; i < config.n_layers; ++i) {
+    const std::string hf = absl::StrCat("model.layers.", i, ".");
+    const std::string ours = absl::StrCat("layers.", i, ".");
+    tensors.push_back({hf + "input_layernorm.weight", ours + "attention_norm.weight", {e}});
+    tensors.push_back({hf + "self_attn.q_proj.weight", ours + "attention.wq.weight", {e, e}});
+    tensors.push_back({hf + "self_attn.k_proj.weight", ours + "attention.wk.weight", {kv, e}});
+    tensors.push_back({hf + "self_attn.v_proj.weight", ours + "attention.wv.weight", {kv, e}});
+    tensors.push_back({hf + "self_attn.o_proj.weight", ours + "attention.wo.weight", {e, e}});
+    tensors.push_back({hf + "post_attention_layernorm.weight", ours + "ffn_norm.weight", {e}});
+    tensors.push_back({hf + "mlp.gate_proj.weight", ours + "feed_forward.w1.weight", {f, e}});
+    tensors.push_back({hf + "mlp.down_proj.weight", ours + "feed_forward.w2.weight", {e, f}});
+    tensors.push_back({hf + "mlp.up_proj.weight", ours + "feed_forward.w3.weight", {f, e}});
+  }
+  tensors.push_back({"model.norm.weight", "norm.weight", {e}});
+  if (!config.tie_embeddings) {
+    tensors.push_back({kLmHead, "output.weight", {v, e}});
+  }
+  return tensors;
+}
+
+bool IsFloatDType(DType dtype) {
+  return dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16;
+}
+
+// The error for a required tensor the checkpoint lacks (`where`: "" for the file itself, or
+// the field of an index); lm_head gets the reason it is needed.
+absl::Status MissingTensor(const std::string& path, absl::string_view where,
+                           const std::string& hf_name) {
+  std::string message =
+      absl::StrCat(where, where.empty() ? "" : " has ", "no tensor '", hf_name, "'");
+  if (hf_name == kLmHead) {
+    absl::StrAppend(&message, ", which config.json's 'tie_word_embeddings' false requires");
+  }
+  return absl::NotFoundError(absl::StrCat(path, ": ", message));
+}
+
+// A tensor of the output file: where its bytes come from (a shard of the checkpoint, or
+// generated) and how it is declared in the header.
+struct PlannedTensor {
+  TensorToWrite header;  // data null: the bytes are streamed
+  std::string hf_name;   // empty for generated (LTM) tensors
+  size_t shard = 0;      // index into the shard list, for copied tensors
+};
+
+// Assigns each backbone tensor its shard file (relative to hf_dir) and returns the shards in
+// the order they are first needed.
+absl::StatusOr<std::vector<std::string>> LocateShards(const std::string& hf_dir,
+                                                      const std::vector<BackboneTensor>& backbone,
+                                                      std::vector<PlannedTensor>* planned) {
+  const std::string index_path = Join(hf_dir, kWeightsIndex);
+  std::vector<std::string> shards;
+  std::map<std::string, size_t> shard_ids;
+  planned->clear();
+  if (fs::exists(index_path)) {
+    ASSIGN_OR_RETURN(const Json index, ReadJsonObject(index_path));
+    const Json* map = Field(index, "weight_map");
+    if (map == nullptr || !map->is_object()) {
+      return FileError(index_path,
+                       absl::StrCat("field 'weight_map' must be an object of tensor name to "
+                                    "shard file, got ",
+                                    map == nullptr ? "nothing" : Describe(*map)));
+    }
+    for (const BackboneTensor& t : backbone) {
+      const Json* shard = Field(*map, t.hf_name);
+      if (shard == nullptr) {
+        return MissingTensor(index_path, "field 'weight_map'", t.hf_name);
+      }
+      if (!shard->is_string()) {
+        return FileError(index_path,
+                         absl::StrCat("field 'weight_map' entry for tensor '", t.hf_name,
+                                      "' must be a file name, got ", Describe(*shard)));
+      }
+      const std::string& file = shard->get_ref<const std::string&>();
+      auto [it, inserted] = shard_ids.emplace(file, shards.size());
+      if (inserted) {
+        if (!fs::exists(Join(hf_dir, file))) {
+          return absl::NotFoundError(absl::StrCat(index_path, ": shard '", file,
+                                                  "' (named in 'weight_map' for tensor '",
+                                                  t.hf_name, "') is missing from ", hf_dir));
+        }
+        shards.push_back(file);
+      }
+      planned->push_back({TensorToWrite{t.name, DType::kF32, t.shape}, t.hf_name, it->second});
+    }
+  } else if (fs::exists(Join(hf_dir, kWeights))) {
+    shards.push_back(kWeights);
+    for (const BackboneTensor& t : backbone) {
+      planned->push_back({TensorToWrite{t.name, DType::kF32, t.shape}, t.hf_name, 0});
+    }
+  } else {
+    return absl::NotFoundError(
+        absl::StrCat(hf_dir, ": neither ", kWeights, " nor ", kWeightsIndex, " found"));
+  }
+  // Grouping by shard lets each shard be read once when writing.
+  std::stable_sort(
+      planned->begin(), planned->end(),
+      [](const PlannedTensor& a, const PlannedTensor& b) { return a.shard < b.shard; });
+  return shards;
+}
+
+// Prints one progress line per tenth of the bytes, with the throughput so far.
+class ProgressMeter {
+ public:
+  ProgressMeter(std::ostream* out, uint64_t total_bytes)
+      : out_(out), total_(total_bytes), start_(Clock::now()) {}
+
+  // Counts `bytes` more as done.
+  void Add(uint64_t bytes) {
+    done_ += bytes;
+    if (out_ == nullptr || total_ == 0) return;
+    // One line even when a large tensor crosses several tenths at once.
+    const int tenth = static_cast<int>(std::min<uint64_t>(done_ * 10 / total_, 10));
+    if (tenth < next_tenth_) return;
+    const double seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+    const double mb = static_cast<double>(done_) / 1e6;
+    *out_ << absl::StrFormat("  %3d%%  %.1f of %.1f MB  %.1f MB/s\n", tenth * 10, mb,
+                             static_cast<double>(total_) / 1e6, seconds > 0 ? mb / seconds : 0.0);
+    out_->flush();
+    next_tenth_ = tenth + 1;
+  }
+
+ private:
+  std::ostream* out_;
+  uint64_t total_;
+  uint64_t done_ = 0;
+  int next_tenth_ = 1;
+  Clock::time_point start_;
+};
+
+// Writes a safetensors file whose tensors arrive one at a time, in header order, so no more
+// than one tensor need be in memory. The file is written under a temporary name and renamed
+// by Finish; destroying an unfinished writer removes the temporary file. Not thread-safe.
+class SafetensorsStreamWriter {
+ public:
+  // Starts `path` with the header of `tensors` (whose data is not read).
+  static absl::StatusOr<std::unique_ptr<SafetensorsStreamWriter>> Open(
+      const std::string& path, std::vector<TensorToWrite> tensors,
+      const std::map<std::string, std::string>& metadata) {
+    ASSIGN_OR_RETURN(const std::string preamble, SafetensorsPreamble(tensors, metadata));
+    auto writer =
+        std::unique_ptr<SafetensorsStreamWriter>(new SafetensorsStreamWriter(path, tensors));
+    writer->out_.open(writer->tmp_path_, std::ios::binary | std::ios::trunc);
+    if (!writer->out_) {
+      return absl::InternalError(
+          absl::StrCat(writer->tmp_path_, ": cannot create: ", std::strerror(errno)));
+    }
+    RETURN_IF_ERROR(writer->WriteBytes(preamble.data(), preamble.size()));
+    return writer;
+  }
+
+  ~SafetensorsStreamWriter() {
+    if (!finished_) {
+      out_.close();
+      std::error_code ignored;
+      fs::remove(tmp_path_, ignored);
+    }
+  }
+
+  // Writes the bytes of the next tensor, which must be `name` with the declared size.
+  absl::Status Append(absl::string_view name, const void* data, size_t size) {
+    if (next_ >= tensors_.size() || tensors_[next_].name != name ||
+        tensors_[next_].size_bytes != size) {
+      return absl::InternalError(
+          absl::StrCat(path_, ": tensor '", name, "' (", size, " bytes) written out of order"));
+    }
+    ++next_;
+    return WriteBytes(data, size);
+  }
+
+  // Closes the file and moves it to its final name; every tensor must have been appended.
+  absl::Status Finish() {
+    if (next_ != tensors_.size()) {
+      return absl::InternalError(
+          absl::StrCat(path_, ": only ", next_, " of ", tensors_.size(), " tensors written"));
+    }
+    out_.close();
+    if (!out_) {
+      return absl::InternalError(absl::StrCat(tmp_path_, ": write failed"));
+    }
+    std::error_code error;
+    fs::rename(tmp_path_, path_, error);
+    if (error) {
+      return absl::InternalError(
+          absl::StrCat(tmp_path_, ": cannot rename to ", path_, ": ", error.message()));
+    }
+    finished_ = true;
+    return absl::OkStatus();
+  }
+
+  uint64_t bytes_written() const { return bytes_written_; }
+
+ private:
+  SafetensorsStreamWriter(const std::string& path, std::vector<TensorToWrite> tensors)
+      : path_(path), tmp_path_(path + ".tmp"), tensors_(std::move(tensors)) {}
+
+  absl::Status WriteBytes(const void* data, size_t size) {
+    out_.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
+    if (!out_) {
+      return absl::InternalError(
+          absl::StrCat(tmp_path_, ": write failed (disk full?): ", std::strerror(errno)));
+    }
+    bytes_written_ += size;
+    return absl::OkStatus();
+  }
+
+  std::string path_;
+  std::string tmp_path_;
+  std::vector<TensorToWrite> tensors_;
+  size_t next_ = 0;
+  std::ofstream out_;
+  uint64_t bytes_written_ = 0;
+  bool finished_ = false;
+};
+
+// Writes `text` to `path` through a temporary file, so a reader never sees half a file.
+absl::Status WriteTextFile(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.close();
+    if (!out) {
+      std::error_code ignored;
+      fs::remove(tmp, ignored);
+      return absl::InternalError(absl::StrCat(tmp, ": write failed"));
+    }
+  }
+  std::error_code error;
+  fs::rename(tmp, path, error);
+  if (error) {
+    return absl::InternalError(absl::StrCat(tmp, ": cannot rename: ", error.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CopyFile(const std::string& from, const std::string& to) {
+  std::error_code error;
+  fs::copy_file(from, to, fs::copy_options::overwrite_existing, error);
+  if (error) {
+    return absl::InternalError(absl::StrCat(from, ": cannot copy to ", to, ": ", error.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MakeDirectory(const std::string& dir) {
+  std::error_code error;
+  fs::create_directories(dir, error);
+  if (error) {
+    return absl::InternalError(absl::StrCat(dir, ": cannot create directory: ", error.message()));
+  }
+  return absl::OkStatus();
+}
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Normal deviates from a SplitMix64 stream by the Box-Muller transform: deterministic for a
+// seed on every platform (unlike std::normal_distribution).
+class NormalStream {
+ public:
+  explicit NormalStream(uint64_t seed) : state_(seed) {}
+
+  double Next() {
+    if (has_spare_) {
+      has_spare_ = false;
+      return spare_;
+    }
+    constexpr double kTwoPi = 6.283185307179586;
+    // u1 in (0, 1] so that log(u1) is finite; u2 in [0, 1).
+    const double u1 = static_cast<double>((SplitMix64(state_) >> 11) + 1) * 0x1.0p-53;
+    const double u2 = static_cast<double>(SplitMix64(state_) >> 11) * 0x1.0p-53;
+    const double r = std::sqrt(-2.0 * std::log(u1));
+    spare_ = r * std::sin(kTwoPi * u2);
+    has_spare_ = true;
+    return r * std::cos(kTwoPi * u2);
+  }
+
+ private:
+  uint64_t state_;
+  bool has_spare_ = false;
+  double spare_ = 0;
+};
+
+// One LTM tensor to generate: its shape and the standard deviation of its normal
+// initialisation (0: all zeros).
+struct LtmTensor {
+  TensorToWrite header;
+  double stddev = 0;
+};
+
+// Lists the LTM tensors `config` needs (infinite mode) with their initialisation. The output
+// projection is zero so that the LTM adds exactly nothing until fine-tuned (MODEL.md §6).
+std::vector<LtmTensor> LtmTensors(const ModelConfig& config) {
+  std::vector<LtmTensor> tensors;
+  if (config.memory != MemoryMode::kInfinite) return tensors;
+  const int64_t e = config.dim;
+  const int64_t n = config.ltm.num_basis;
+  const double basis_stddev = 1.0 / std::sqrt(static_cast<double>(n));
+  for (int i = 0; i < config.n_layers; ++i) {
+    const std::string p = absl::StrCat("layers.", i, ".ltm.");
+    auto add = [&](const std::string& name, std::vector<int64_t> shape, double stddev) {
+      int64_t numel = 1;
+      for (int64_t d : shape) numel *= d;
+      tensors.push_back({TensorToWrite{name, DType::kF32, std::move(shape), nullptr,
+                                       static_cast<size_t>(numel) * sizeof(float)},
+                         stddev});
+    };
+    add(p + "gate.weight", {e, e, 3}, 0.02);
+    add(p + "gate.bias", {e}, 0.0);
+    add(p + "wk.weight", {e, e}, 0.02);
+    add(p + "wv.weight", {e, e}, 0.02);
+    add(p + "wo.weight", {e, e}, 0.0);
+    add(p + "w_mu", {n}, basis_stddev);
+    add(p + "w_sigma", {n}, basis_stddev);
+  }
+  return tensors;
+}
+
+// Returns the float32 bytes of `tensor`, drawn from a stream seeded by `seed` and the
+// tensor's name, so each tensor's values depend on nothing but the seed.
+std::string GenerateLtmTensor(const LtmTensor& tensor, uint64_t seed) {
+  const size_t numel = tensor.header.size_bytes / sizeof(float);
+  std::vector<float> values(numel, 0.0f);
+  if (tensor.stddev > 0) {
+    const std::string& name = tensor.header.name;
+    NormalStream normal(MixSeed(seed, Fnv1a64(name.data(), name.size())));
+    for (float& v : values) v = static_cast<float>(tensor.stddev * normal.Next());
+  }
+  // safetensors is little-endian, as is every platform infmem builds for.
+  std::string bytes(numel * sizeof(float), '\0');
+  std::memcpy(bytes.data(), values.data(), bytes.size());
+  return bytes;
+}
+
+std::string DefaultName(const std::string& hf_dir) {
+  std::string dir = hf_dir;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  const std::string name = fs::path(dir).filename().string();
+  return name.empty() ? "imported" : name;
+}
+
+// Checks the checkpoint's tokenizer: infmem reads only SentencePiece models.
+absl::Status CheckHfTokenizer(const std::string& hf_dir) {
+  if (fs::exists(Join(hf_dir, kTokenizerModel))) return absl::OkStatus();
+  if (fs::exists(Join(hf_dir, kTokenizerJson))) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(Join(hf_dir, kTokenizerJson),
+                     ": only tokenizer.json found; infmem needs a SentencePiece tokenizer.model"));
+  }
+  return absl::NotFoundError(absl::StrCat(Join(hf_dir, kTokenizerModel),
+                                          ": missing; infmem needs a SentencePiece "
+                                          "tokenizer.model"));
+}
+
+}  // namespace
+
+absl::StatusOr<ConversionSummary> ImportHfCheckpoint(const ImportOptions& options) {
+  const Clock::time_point start = Clock::now();
+  const std::string config_path = Join(options.hf_dir, kHfConfig);
+  ASSIGN_OR_RETURN(ModelConfig config, ReadHfConfig(options.hf_dir));
+  config.name = options.name.empty() ? DefaultName(options.hf_dir) : options.name;
+  config.memory = options.memory;
+  config.segment_length = options.segment_length;
+  config.ltm = options.ltm;
+  config.tokenizer = TokenizerConfig{"sentencepiece", kTokenizerModel};
+  // The serving code's own parser is the judge of what it will load.
+  absl::StatusOr<ModelConfig> checked = ParseModelConfig(ModelConfigToJson(config));
+  if (!checked.ok()) {
+    return FileError(config_path, absl::StrCat("converts to an invalid infmem config: ",
+                                               checked.status().message()));
+  }
+  RETURN_IF_ERROR(CheckHfTokenizer(options.hf_dir));
+
+  // Pass 1: find, then check every backbone tensor, one shard in memory at a time.
+  const std::vector<BackboneTensor> backbone = BackboneTensors(config);
+  std::vector<PlannedTensor> planned;
+  ASSIGN_OR_RETURN(const std::vector<std::string> shards,
+                   LocateShards(options.hf_dir, backbone, &planned));
+  uint64_t copy_bytes = 0;
+  for (size_t s = 0; s < shards.size(); ++s) {
+    const std::string shard_path = Join(options.hf_dir, shards[s]);
+    if (options.progress != nullptr) {
+      *options.progress << "checking " << shard_path << " (" << s + 1 << "/" << shards.size()
+                        << ")\n";
+    }
+    ASSIGN_OR_RETURN(const SafetensorsFile file, SafetensorsFile::Read(shard_path));
+    for (PlannedTensor& t : planned) {
+      if (t.shard != s) continue;
+      if (!file.Has(t.hf_name)) return MissingTensor(shard_path, "", t.hf_name);
+      ASSIGN_OR_RETURN(const TensorView view, file.Get(t.hf_name));
+      if (view.shape != t.header.shape) {
+        return FileError(
+            shard_path, absl::StrCat("tensor '", t.hf_name, "' has shape ", ShapeString(view.shape),
+                                     ", config.json implies ", ShapeString(t.header.shape)));
+      }
+      if (!IsFloatDType(view.dtype)) {
+        return FileError(shard_path,
+                         absl::StrCat("tensor '", t.hf_name, "' has dtype ", DTypeName(view.dtype),
+                                      "; supported: F32, F16, BF16"));
+      }
+      t.header.dtype = view.dtype;
+      t.header.size_bytes = view.size_bytes;
+      copy_bytes += view.size_bytes;
+    }
+  }
+
+  const std::vector<LtmTensor> ltm = LtmTensors(config);
+  std::vector<TensorToWrite> headers;
+  for (const PlannedTensor& t : planned) headers.push_back(t.header);
+  for (const LtmTensor& t : ltm) headers.push_back(t.header);
+  ConversionSummary summary;
+  for (const TensorToWrite& t : headers) summary.parameters += t.size_bytes / DTypeSize(t.dtype);
+
+  // The tokenizer is copied and checked before the long write, so a bad one fails fast.
+  RETURN_IF_ERROR(MakeDirectory(options.out_dir));
+  const std::string out_tokenizer = Join(options.out_dir, kTokenizerModel);
+  RETURN_IF_ERROR(CopyFile(Join(options.hf_dir, kTokenizerModel), out_tokenizer));
+  if (options.check_tokenizer) {
+    absl::Status status =
+        options.check_tokenizer(options.out_dir, kTokenizerModel, config.vocab_size);
+    if (!status.ok()) {
+      return absl::Status(status.code(), absl::StrCat(Join(options.hf_dir, kTokenizerModel), ": ",
+                                                      status.message()));
+    }
+  }
+
+  // Pass 2: stream the backbone shard by shard, then the generated LTM tensors.
+  const std::string weights_path = Join(options.out_dir, kWeights);
+  ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsStreamWriter> writer,
+                   SafetensorsStreamWriter::Open(weights_path, headers, {{"format", "pt"}}));
+  uint64_t ltm_bytes = 0;
+  for (const LtmTensor& t : ltm) ltm_bytes += t.header.size_bytes;
+  ProgressMeter meter(options.progress, copy_bytes + ltm_bytes);
+  for (size_t s = 0; s < shards.size(); ++s) {
+    const std::string shard_path = Join(options.hf_dir, shards[s]);
+    if (options.progress != nullptr) {
+      *options.progress << "copying " << shard_path << " (" << s + 1 << "/" << shards.size()
+                        << ")\n";
+    }
+    ASSIGN_OR_RETURN(const SafetensorsFile file, SafetensorsFile::Read(shard_path));
+    for (const PlannedTensor& t : planned) {
+      if (t.shard != s) continue;
+      ASSIGN_OR_RETURN(const TensorView view, file.Get(t.hf_name));
+      // The file may have changed since pass 1; the header already promised these sizes.
+      if (view.dtype != t.header.dtype || view.shape != t.header.shape) {
+        return FileError(shard_path,
+                         absl::StrCat("tensor '", t.hf_name, "' changed during conversion"));
+      }
+      RETURN_IF_ERROR(writer->Append(t.header.name, view.data, view.size_bytes));
+      meter.Add(view.size_bytes);
+    }
+  }
+  if (!ltm.empty() && options.progress != nullptr) {
+    *options.progress << "initialising the long-term memory (seed " << options.seed << ")\n";
+  }
+  for (const LtmTensor& t : ltm) {
+    const std::string bytes = GenerateLtmTensor(t, options.seed);
+    RETURN_IF_ERROR(writer->Append(t.header.name, bytes.data(), bytes.size()));
+    meter.Add(bytes.size());
+  }
+  RETURN_IF_ERROR(writer->Finish());
+  summary.bytes_written = writer->bytes_written();
+
+  RETURN_IF_ERROR(
+      WriteTextFile(Join(options.out_dir, kHfConfig), ModelConfigToJson(config) + "\n"));
+  summary.config = std::move(config);
+  summary.seconds = SecondsSince(start);
+  return summary;
+}
+
+absl::StatusOr<ConversionSummary> ExportHfCheckpoint(const ExportOptions& options) {
+  const Clock::time_point start = Clock::now();
+  const std::string config_path = Join(options.model_dir, kHfConfig);
+  ASSIGN_OR_RETURN(ModelConfig config, ReadModelConfig(config_path));
+  if (config.memory == MemoryMode::kInfinite) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(config_path,
+                     ": field 'memory' is \"infinite\"; only the backbone exports, from a "
+                     "\"full\" or \"window\" model (Hugging Face has no long-term memory)"));
+  }
+  if (config.tokenizer.kind != "sentencepiece") {
+    return absl::FailedPreconditionError(absl::StrCat(config_path, ": field 'tokenizer.kind' is \"",
+                                                      config.tokenizer.kind,
+                                                      "\"; only SentencePiece tokenizers export"));
+  }
+  const std::string weights_path = Join(options.model_dir, kWeights);
+  if (options.progress != nullptr) *options.progress << "reading " << weights_path << "\n";
+  ASSIGN_OR_RETURN(const SafetensorsFile file, SafetensorsFile::Read(weights_path));
+
+  // Row reordering that turns interleaved RoPE pairs (2j, 2j+1) into rotate-half pairs
+  // (j, j + d/2): within each head, new row j = old row 2j and new row d/2 + j = old row
+  // 2j + 1. q and k get the same permutation, so every q·k (and the attention) is unchanged.
+  const int64_t d = config.head_dim();
+  std::vector<int64_t> head_order(d);
+  for (int64_t j = 0; j < d / 2; ++j) {
+    head_order[j] = 2 * j;
+    head_order[d / 2 + j] = 2 * j + 1;
+  }
+  const bool permute = config.rope_layout == RopeLayout::kInterleaved;
+
+  std::vector<TensorToWrite> headers;
+  std::deque<std::string> permuted;  // owns reordered copies; deque keeps them in place
+  std::vector<const void*> sources;
+  ConversionSummary summary;
+  for (const BackboneTensor& t : BackboneTensors(config)) {
+    absl::StatusOr<TensorView> view = file.Get(t.name);
+    if (!view.ok()) {
+      return absl::NotFoundError(absl::StrCat(weights_path, ": no tensor '", t.name, "'"));
+    }
+    if (view->shape != t.shape) {
+      return FileError(weights_path,
+                       absl::StrCat("tensor '", t.name, "' has shape ", ShapeString(view->shape),
+                                    ", config.json implies ", ShapeString(t.shape)));
+    }
+    if (!IsFloatDType(view->dtype) && view->dtype != DType::kF64) {
+      return FileError(weights_path,
+                       absl::StrCat("tensor '", t.name, "' has dtype ", DTypeName(view->dtype)));
+    }
+    const void* data = view->data;
+    const bool is_qk = absl::EndsWith(t.name, "attention.wq.weight") ||
+                       absl::EndsWith(t.name, "attention.wk.weight");
+    if (permute && is_qk) {
+      const size_t row_bytes = static_cast<size_t>(t.shape[1]) * DTypeSize(view->dtype);
+      std::string& out = permuted.emplace_back(view->size_bytes, '\0');
+      const int64_t heads = t.shape[0] / d;
+      for (int64_t h = 0; h < heads; ++h) {
+        for (int64_t r = 0; r < d; ++r) {
+          std::memcpy(out.data() + (h * d + r) * row_bytes,
+                      view->data + (h * d + head_order[r]) * row_bytes, row_bytes);
+        }
+      }
+      data = out.data();
+    }
+    headers.push_back(TensorToWrite{t.hf_name, view->dtype, t.shape, nullptr, view->size_bytes});
+    sources.push_back(data);
+    summary.parameters += view->numel();
+  }
+
+  RETURN_IF_ERROR(MakeDirectory(options.out_dir));
+  const std::string out_weights = Join(options.out_dir, kWeights);
+  // transformers refuses safetensors files without a "format" of "pt" (or another framework).
+  ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsStreamWriter> writer,
+                   SafetensorsStreamWriter::Open(out_weights, headers, {{"format", "pt"}}));
+  uint64_t total = 0;
+  for (const TensorToWrite& t : headers) total += t.size_bytes;
+  ProgressMeter meter(options.progress, total);
+  for (size_t i = 0; i < headers.size(); ++i) {
+    RETURN_IF_ERROR(writer->Append(headers[i].name, sources[i], headers[i].size_bytes));
+    meter.Add(headers[i].size_bytes);
+  }
+  RETURN_IF_ERROR(writer->Finish());
+  summary.bytes_written = writer->bytes_written();
+
+  Json hf;
+  hf["architectures"] = Json::array({"LlamaForCausalLM"});
+  hf["model_type"] = "llama";
+  hf["hidden_size"] = config.dim;
+  hf["intermediate_size"] = config.ffn_dim;
+  hf["num_attention_heads"] = config.n_heads;
+  hf["num_key_value_heads"] = config.kv_heads();
+  hf["num_hidden_layers"] = config.n_layers;
+  hf["vocab_size"] = config.vocab_size;
+  hf["rms_norm_eps"] = config.norm_eps;
+  hf["rope_theta"] = config.rope_theta;
+  if (config.rope_scaling.kind.empty()) {
+    hf["rope_scaling"] = nullptr;
+  } else {
+    hf["rope_scaling"] = {
+        {"rope_type", config.rope_scaling.kind},
+        {"factor", config.rope_scaling.factor},
+        {"low_freq_factor", config.rope_scaling.low_freq_factor},
+        {"high_freq_factor", config.rope_scaling.high_freq_factor},
+        {"original_max_position_embeddings", config.rope_scaling.original_max_position_embeddings},
+    };
+  }
+  hf["tie_word_embeddings"] = config.tie_embeddings;
+  // infmem has no maximum position (full mode grows, window mode attends 2L back); Hugging
+  // Face needs one for its caches and generation limits. The larger of 2L (what a window
+  // model was trained to attend over) and 4096 (LLaMA 2's context) keeps a small-L model from
+  // being capped below what LLaMA tooling expects.
+  hf["max_position_embeddings"] = std::max(2 * config.segment_length, 4096);
+  hf["hidden_act"] = "silu";
+  hf["attention_bias"] = false;
+  hf["mlp_bias"] = false;
+  const DType dtype = headers.front().dtype;
+  hf["torch_dtype"] = dtype == DType::kBF16  ? "bfloat16"
+                      : dtype == DType::kF16 ? "float16"
+                      : dtype == DType::kF64 ? "float64"
+                                             : "float32";
+  Json generation = Json::object();
+  if (config.bos_id >= 0) {
+    hf["bos_token_id"] = config.bos_id;
+    generation["bos_token_id"] = config.bos_id;
+  }
+  if (config.eos_id >= 0) {
+    hf["eos_token_id"] = config.eos_id;
+    generation["eos_token_id"] = config.eos_id;
+  }
+  RETURN_IF_ERROR(WriteTextFile(Join(options.out_dir, kHfConfig), hf.dump(2) + "\n"));
+  RETURN_IF_ERROR(
+      WriteTextFile(Join(options.out_dir, kHfGenerationConfig), generation.dump(2) + "\n"));
+  RETURN_IF_ERROR(CopyFile(Join(options.model_dir, config.tokenizer.file),
+                           Join(options.out_dir, kTokenizerModel)));
+  summary.config = std::move(config);
+  summary.seconds = SecondsSince(start);
+  return summary;
+}
+
+}  // namespace infmem::model
