@@ -35,6 +35,10 @@ ABSL_FLAG(std::string, batch_model_dir, "models/brown-lm",
           "Model of the batched-decode table (empty: skip the table).");
 ABSL_FLAG(std::string, batches, "1,8,32", "Sessions per decode step in the batched table.");
 ABSL_FLAG(int, batch_steps, 512, "Decode steps timed at each batch size.");
+ABSL_FLAG(std::string, model_dirs, "",
+          "Comma-separated model directories (an imported checkpoint in each memory mode, say) to "
+          "time instead of the random benchmark models: prefill tokens/s, decode step median at "
+          "each of --contexts, state bytes. Skips the other tables.");
 
 namespace {
 
@@ -100,13 +104,9 @@ struct PrefillFigures {
   double flops_per_token = 0;
 };
 
-PrefillFigures RunMode(MemoryMode mode, const std::vector<int64_t>& contexts,
+PrefillFigures RunMode(const Model& m, const std::vector<int64_t>& contexts,
                        std::vector<Row>& rows) {
-  const infmem::model::ModelOptions options{absl::GetFlag(FLAGS_device), "float32",
-                                            absl::GetFlag(FLAGS_threads)};
-  auto model = Model::CreateRandom(BenchConfig(mode), 1, options);
-  Check(model.status());
-  const Model& m = **model;
+  const MemoryMode mode = m.config().memory;
   auto state = m.NewSession(1);
   std::mt19937 rng(1);
   std::uniform_int_distribution<int32_t> token(0, m.config().vocab_size - 1);
@@ -221,12 +221,44 @@ void BatchTable(const infmem::model::ModelOptions& options) {
 
 }  // namespace
 
+// Times each model of --model_dirs: its shape, prefill rate, decode step by context, state.
+void ModelDirTables(const infmem::model::ModelOptions& options) {
+  for (absl::string_view dir : absl::StrSplit(absl::GetFlag(FLAGS_model_dirs), ',',
+                                              absl::SkipEmpty())) {
+    const auto start = Clock::now();
+    auto model = Model::Load(std::string(dir), options);
+    Check(model.status());
+    const ModelConfig& c = (*model)->config();
+    std::printf(
+        "\n%s: %s, dim %d, %d layers, %d heads (%d key/value), FFN %d, vocab %d, L=%d, %lld "
+        "parameters, loaded in %.1f s\n",
+        std::string(dir).c_str(), std::string(infmem::model::MemoryModeName(c.memory)).c_str(),
+        c.dim, c.n_layers, c.n_heads, c.kv_heads(), c.ffn_dim, c.vocab_size, c.segment_length,
+        static_cast<long long>((*model)->ParameterCount()), Seconds(start));
+    std::vector<Row> rows;
+    const PrefillFigures prefill =
+        RunMode(**model, ParseList(absl::GetFlag(FLAGS_contexts)), rows);
+    std::printf("prefill: %.1f tokens/s\n", prefill.tokens_per_s);
+    std::printf("| context (tokens) | decode step median (ms) | state bytes |\n|---:|---:|---:|\n");
+    for (const Row& r : rows) {
+      std::printf("| %lld | %.1f | %lld |\n", static_cast<long long>(r.context), r.decode_ms,
+                  static_cast<long long>(r.state_bytes));
+    }
+    std::fflush(stdout);
+  }
+}
+
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const infmem::model::ModelOptions options{absl::GetFlag(FLAGS_device), "float32",
                                             absl::GetFlag(FLAGS_threads)};
   auto gemm = infmem::model::MeasureGemmGflops(options, 1024, 9);
   Check(gemm.status());
+  if (!absl::GetFlag(FLAGS_model_dirs).empty()) {
+    std::printf("GEMM 1024x1024x1024 float32: %.1f GFLOP/s (median of 9)\n", *gemm);
+    ModelDirTables(options);
+    return 0;
+  }
   const ModelConfig shape = BenchConfig(MemoryMode::kInfinite);
   std::printf("model-bench: dim %d, %d layers, %d heads, L=%d, N=M=%d, vocab %d, device %s\n",
               shape.dim, shape.n_layers, shape.n_heads, shape.segment_length, shape.ltm.num_basis,
@@ -236,9 +268,14 @@ int main(int argc, char** argv) {
   BatchTable(options);
   if (absl::GetFlag(FLAGS_contexts).empty()) return 0;  // the batched table only
   std::vector<Row> rows;
+  auto infinite = Model::CreateRandom(BenchConfig(MemoryMode::kInfinite), 1, options);
+  Check(infinite.status());
   const PrefillFigures prefill =
-      RunMode(MemoryMode::kInfinite, ParseList(absl::GetFlag(FLAGS_contexts)), rows);
-  RunMode(MemoryMode::kFull, ParseList(absl::GetFlag(FLAGS_full_contexts)), rows);
+      RunMode(**infinite, ParseList(absl::GetFlag(FLAGS_contexts)), rows);
+  infinite->reset();
+  auto full = Model::CreateRandom(BenchConfig(MemoryMode::kFull), 1, options);
+  Check(full.status());
+  RunMode(**full, ParseList(absl::GetFlag(FLAGS_full_contexts)), rows);
 
   std::printf(
       "| mode | context (tokens) | decode step median (ms) | ratio to first | state bytes |\n");

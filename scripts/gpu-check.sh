@@ -3,8 +3,10 @@
 # our other dependencies: builds the full project against that PyTorch's LibTorch with
 # scripts/gpu-build.sh (Debian packages fetched beforehand by scripts/gpu-bundle.sh into
 # .gpu-debs/), then runs the model tests on cuda, model-bench (batched decode, context
-# lengths) and infmem-bench against an infmem-server on cuda. Each step's log goes to
-# LOGS (default build/gpu-logs) and its tail to stdout; a failed step does not stop the next.
+# lengths), infmem-bench against an infmem-server on cuda, and a random-weight checkpoint of
+# TinyLlama-1.1B's shape imported in each memory mode (model-bench --model_dirs). Each step's
+# log goes to LOGS (default build/gpu-logs) and its tail to stdout; a failed step does not stop
+# the next.
 #   scripts/gpu-check.sh            (BUILD=build/gpu-full, LOGS=build/gpu-logs)
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit
@@ -46,4 +48,18 @@ if [ -x "$build/bench/model-bench" ]; then
 fi
 if [ -x "$build/tests/model_test" ]; then
   INFMEM_TEST_DEVICE=cuda step model-test-cuda 90 "$build/tests/model_test"
+fi
+# An imported checkpoint of TinyLlama-1.1B's shape (random weights, bf16, two shards) in each
+# memory mode: written by the Python reference writer, converted, timed on the GPU.
+if [ -x "$build/train/infmem-convert" ] && [ -x "$build/bench/model-bench" ]; then
+  tl=${TINYLLAMA_DIR:-build/tinyllama}
+  step tinyllama-write 120 python3 tests/model/hf_llama_reference.py write --out "$tl/hf" \
+    --seed 1 --shape tinyllama --dtype bfloat16 --shards 2 \
+    --tokenizer models/brown-lm/tokenizer.model
+  for m in full window infinite; do
+    step "tinyllama-convert-$m" 120 "$build/train/infmem-convert" --hf_dir="$tl/hf" \
+      --out="$tl/$m" --memory=$m --segment_length=1024 --num_basis=512 --num_samples=512
+  done
+  step tinyllama-bench-cuda 240 "$build/bench/model-bench" --device=cuda --threads=4 \
+    --model_dirs="$tl/full,$tl/window,$tl/infinite" --contexts=1024,4096 --decode_steps=50
 fi
