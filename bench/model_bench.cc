@@ -223,8 +223,8 @@ void BatchTable(const infmem::model::ModelOptions& options) {
 
 // Times each model of --model_dirs: its shape, prefill rate, decode step by context, state.
 void ModelDirTables(const infmem::model::ModelOptions& options) {
-  for (absl::string_view dir : absl::StrSplit(absl::GetFlag(FLAGS_model_dirs), ',',
-                                              absl::SkipEmpty())) {
+  for (absl::string_view dir :
+       absl::StrSplit(absl::GetFlag(FLAGS_model_dirs), ',', absl::SkipEmpty())) {
     const auto start = Clock::now();
     auto model = Model::Load(std::string(dir), options);
     Check(model.status());
@@ -236,8 +236,7 @@ void ModelDirTables(const infmem::model::ModelOptions& options) {
         c.dim, c.n_layers, c.n_heads, c.kv_heads(), c.ffn_dim, c.vocab_size, c.segment_length,
         static_cast<long long>((*model)->ParameterCount()), Seconds(start));
     std::vector<Row> rows;
-    const PrefillFigures prefill =
-        RunMode(**model, ParseList(absl::GetFlag(FLAGS_contexts)), rows);
+    const PrefillFigures prefill = RunMode(**model, ParseList(absl::GetFlag(FLAGS_contexts)), rows);
     std::printf("prefill: %.1f tokens/s\n", prefill.tokens_per_s);
     std::printf("| context (tokens) | decode step median (ms) | state bytes |\n|---:|---:|---:|\n");
     for (const Row& r : rows) {

@@ -17,8 +17,8 @@ std::vector<model::Sequence> SortingBatches::Batch(int64_t step, int batch) cons
   std::vector<model::Sequence> seqs;
   const int64_t length = LengthAt(step);
   for (int b = 0; b < batch; ++b) {
-    SortingExample ex = MakeSortingExample(
-        Split::kTrain, static_cast<uint64_t>(step * batch + b), length, seed_, data_);
+    SortingExample ex = MakeSortingExample(Split::kTrain, static_cast<uint64_t>(step * batch + b),
+                                           length, seed_, data_);
     seqs.push_back({std::move(ex.tokens), std::move(ex.loss_mask)});
   }
   return seqs;

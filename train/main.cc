@@ -208,6 +208,17 @@ absl::StatusOr<ModelConfig> PrepareTextModel(const std::string& out,
   return TextConfig(out);
 }
 
+// Copies `model`'s tokenizer file (if it has one) from directory `from` to `to`.
+absl::Status CopyTokenizerFile(const Model& model, const std::string& from, const std::string& to) {
+  const std::string& file = model.config().tokenizer.file;
+  if (file.empty()) return absl::OkStatus();
+  std::error_code ec;
+  std::filesystem::copy_file(from + "/" + file, to + "/" + file,
+                             std::filesystem::copy_options::overwrite_existing, ec);
+  if (ec) return absl::InternalError(absl::StrCat("copying ", file, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<infmem::tokenizer::Tokenizer>> TokenizerOf(const Model& model,
                                                                           const std::string& dir) {
   const ModelConfig& c = model.config();
@@ -273,8 +284,8 @@ absl::StatusOr<std::unique_ptr<infmem::train::BatchSource>> TrainBatches(const M
   if (const auto data = SortingDataOf(task)) {
     const int64_t spread = absl::GetFlag(FLAGS_length_spread);
     if (spread < 0) return absl::InvalidArgumentError("--length_spread must be >= 0");
-    return std::make_unique<infmem::train::SortingBatches>(absl::GetFlag(FLAGS_length), seed,
-                                                           *data, spread);
+    return std::make_unique<infmem::train::SortingBatches>(absl::GetFlag(FLAGS_length), seed, *data,
+                                                           spread);
   }
   if (task != "text") return UnknownTask(task);
   ASSIGN_OR_RETURN(
@@ -345,13 +356,7 @@ absl::Status Finetune() {
   if (!resume) {
     // The output is a complete model directory from the first checkpoint on.
     std::filesystem::create_directories(out);
-    const std::string& file = model->config().tokenizer.file;
-    if (!file.empty()) {
-      std::error_code ec;
-      std::filesystem::copy_file(dir + "/" + file, out + "/" + file,
-                                 std::filesystem::copy_options::overwrite_existing, ec);
-      if (ec) return absl::InternalError(absl::StrCat("copying ", file, ": ", ec.message()));
-    }
+    RETURN_IF_ERROR(CopyTokenizerFile(*model, dir, out));
   }
   ASSIGN_OR_RETURN(auto batches, TrainBatches(*model, out));
   return TrainLoop(*model, *batches, out, freeze);
@@ -440,10 +445,9 @@ absl::Status Eval() {
                                             *data};
     ASSIGN_OR_RETURN(infmem::train::SortingAccuracy acc,
                      infmem::train::EvaluateSorting(*model, set));
-    std::printf("| %s | %s | %lld | %lld | %.3f | %.3f | %.3f |\n", dir.c_str(),
-                split_name.c_str(), static_cast<long long>(length),
-                static_cast<long long>(acc.examples), acc.teacher_forced, acc.per_position,
-                acc.exact_match);
+    std::printf("| %s | %s | %lld | %lld | %.3f | %.3f | %.3f |\n", dir.c_str(), split_name.c_str(),
+                static_cast<long long>(length), static_cast<long long>(acc.examples),
+                acc.teacher_forced, acc.per_position, acc.exact_match);
     if (absl::GetFlag(FLAGS_oracles)) {
       const int64_t window = 2 * model->config().segment_length;
       const auto oracles = infmem::train::EvaluateSortingOracles(set, window);
@@ -494,13 +498,7 @@ absl::Status Export() {
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(dir, {"cpu", "float32", 1}));
   RETURN_IF_ERROR(model->Save(out, storage));
-  const std::string& file = model->config().tokenizer.file;
-  if (!file.empty()) {
-    std::error_code ec;
-    std::filesystem::copy_file(dir + "/" + file, out + "/" + file,
-                               std::filesystem::copy_options::overwrite_existing, ec);
-    if (ec) return absl::InternalError(absl::StrCat("copying ", file, ": ", ec.message()));
-  }
+  RETURN_IF_ERROR(CopyTokenizerFile(*model, dir, out));
   std::printf("exported %s to %s (%s weights)\n", dir.c_str(), out.c_str(), weights.c_str());
   return absl::OkStatus();
 }

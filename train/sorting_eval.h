@@ -33,7 +33,8 @@ struct SortingEvalSet {
 
 // Evaluates `set` both ways (one prefill per example; teacher-forced and free-running decode
 // continue from copies of the prefilled state). Example i runs in a session seeded with i.
-absl::StatusOr<SortingAccuracy> EvaluateSorting(const model::Model& model, const SortingEvalSet& set);
+absl::StatusOr<SortingAccuracy> EvaluateSorting(const model::Model& model,
+                                                const SortingEvalSet& set);
 
 // Returns the model's free-running greedy answer (20 symbols) to `example`, from a session
 // seeded with `session_seed` (it matters only with sticky memories).

@@ -6,6 +6,25 @@
 
 namespace infmem {
 
+std::string DescribeJson(const nlohmann::json& value) {
+  using Json = nlohmann::json;
+  constexpr size_t kMaxChars = 64;
+  switch (value.type()) {
+    case Json::value_t::array:
+      return "an array";
+    case Json::value_t::object:
+      return "an object";
+    case Json::value_t::string: {
+      const auto& s = value.get_ref<const std::string&>();
+      std::string shown =
+          Json(s.substr(0, kMaxChars)).dump(-1, ' ', false, Json::error_handler_t::replace);
+      return s.size() > kMaxChars ? shown + "..." : shown;
+    }
+    default:  // null, boolean, numbers: short by construction
+      return value.dump();
+  }
+}
+
 JsonProblem ParseStrictJson(absl::string_view text, nlohmann::json* out) {
   using Json = nlohmann::json;
   JsonProblem problem;

@@ -23,6 +23,10 @@ struct JsonProblem {
 // Parses `text` into `*out`. Returns a problem of kind kNone on success.
 JsonProblem ParseStrictJson(absl::string_view text, nlohmann::json* out);
 
+// Returns a short description of `value` for error messages: never dumps arrays or objects
+// (which may be huge or deeply nested), and truncates strings to 64 characters.
+std::string DescribeJson(const nlohmann::json& value);
+
 }  // namespace infmem
 
 #endif  // INFMEM_SERVER_COMMON_STRICT_JSON_H_

@@ -83,28 +83,6 @@ absl::Status ConfigError(absl::string_view message) {
   return absl::InvalidArgumentError(absl::StrCat("config.json: ", message));
 }
 
-// A short description of a JSON value for error messages. Never dumps arrays or objects
-// (which may be huge or deeply nested), and truncates long strings.
-std::string Describe(const Json& value) {
-  constexpr size_t kMaxChars = 64;
-  switch (value.type()) {
-    case Json::value_t::array:
-      return "an array";
-    case Json::value_t::object:
-      return "an object";
-    case Json::value_t::string: {
-      const auto& s = value.get_ref<const std::string&>();
-      if (s.size() <= kMaxChars) {
-        return Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
-      }
-      return absl::StrCat(
-          Json(s.substr(0, kMaxChars)).dump(-1, ' ', false, Json::error_handler_t::replace), "...");
-    }
-    default:  // null, boolean, numbers: short by construction
-      return value.dump();
-  }
-}
-
 std::string FieldName(absl::string_view prefix, absl::string_view key) {
   return absl::StrCat(prefix, key);
 }
@@ -139,8 +117,8 @@ absl::Status MissingField(absl::string_view prefix, absl::string_view key) {
 
 absl::Status WrongType(absl::string_view prefix, absl::string_view key, absl::string_view want,
                        const Json& got) {
-  return ConfigError(
-      absl::StrCat("field '", FieldName(prefix, key), "' must be ", want, ", got ", Describe(got)));
+  return ConfigError(absl::StrCat("field '", FieldName(prefix, key), "' must be ", want, ", got ",
+                                  DescribeJson(got)));
 }
 
 // Each Read* leaves `*out` unchanged when the field is absent and not required.
@@ -309,7 +287,7 @@ absl::Status ParseRopeScaling(const Json& object, RopeScaling* scaling) {
   RETURN_IF_ERROR(ReadString(object, kPrefix, "kind", true, &scaling->kind));
   if (scaling->kind != "llama3") {
     return ConfigError(absl::StrCat("field 'rope_scaling.kind' must be \"llama3\", got ",
-                                    Describe(Json(scaling->kind))));
+                                    DescribeJson(Json(scaling->kind))));
   }
   RETURN_IF_ERROR(ReadDouble(object, kPrefix, "factor", &scaling->factor));
   RETURN_IF_ERROR(ReadDouble(object, kPrefix, "low_freq_factor", &scaling->low_freq_factor));
@@ -319,10 +297,9 @@ absl::Status ParseRopeScaling(const Json& object, RopeScaling* scaling) {
   RETURN_IF_ERROR(CheckPositive("rope_scaling.factor", scaling->factor));
   RETURN_IF_ERROR(CheckPositive("rope_scaling.low_freq_factor", scaling->low_freq_factor));
   if (!(scaling->high_freq_factor > scaling->low_freq_factor)) {
-    return ConfigError(absl::StrCat("field 'rope_scaling.high_freq_factor' (",
-                                    scaling->high_freq_factor,
-                                    ") must exceed 'rope_scaling.low_freq_factor' (",
-                                    scaling->low_freq_factor, ")"));
+    return ConfigError(absl::StrCat(
+        "field 'rope_scaling.high_freq_factor' (", scaling->high_freq_factor,
+        ") must exceed 'rope_scaling.low_freq_factor' (", scaling->low_freq_factor, ")"));
   }
   return CheckPositive("rope_scaling.original_max_position_embeddings",
                        scaling->original_max_position_embeddings);
@@ -340,7 +317,7 @@ absl::Status ParseTokenizer(const Json& object, TokenizerConfig* tokenizer) {
   if (!known) {
     return ConfigError(absl::StrCat("field 'tokenizer.kind' must be one of ",
                                     QuotedList(kTokenizerKinds), ", got ",
-                                    Describe(Json(tokenizer->kind))));
+                                    DescribeJson(Json(tokenizer->kind))));
   }
   return absl::OkStatus();
 }
@@ -357,7 +334,7 @@ absl::StatusOr<Json> ParseJsonText(absl::string_view text) {
     case JsonProblem::kSyntax:
       return ConfigError(absl::StrCat("invalid JSON: ", problem.detail));
     case JsonProblem::kDuplicateKey:
-      return ConfigError(absl::StrCat("duplicate field ", Describe(Json(problem.detail))));
+      return ConfigError(absl::StrCat("duplicate field ", DescribeJson(Json(problem.detail))));
   }
   return root;
 }
@@ -365,7 +342,7 @@ absl::StatusOr<Json> ParseJsonText(absl::string_view text) {
 absl::StatusOr<ModelConfig> ParseModelConfigImpl(absl::string_view json_text) {
   ASSIGN_OR_RETURN(const Json root, ParseJsonText(json_text));
   if (!root.is_object()) {
-    return ConfigError(absl::StrCat("top level must be a JSON object, got ", Describe(root)));
+    return ConfigError(absl::StrCat("top level must be a JSON object, got ", DescribeJson(root)));
   }
 
   ModelConfig config;
@@ -374,12 +351,11 @@ absl::StatusOr<ModelConfig> ParseModelConfigImpl(absl::string_view json_text) {
     return ConfigError(absl::StrCat("unknown architecture '", config.architecture,
                                     "' (this server implements '", kArchitecture, "')"));
   }
-  RETURN_IF_ERROR(
-      CheckKnownKeys(root, "",
-                     {"architecture", "name", "vocab_size", "dim", "n_layers", "n_heads", "ffn_dim",
-                      "segment_length", "norm_eps", "rope_theta", "tie_embeddings", "memory",
-                      "bos_id", "eos_id", "ltm", "tokenizer", "n_kv_heads", "rope_layout",
-                      "rope_scaling"}));
+  RETURN_IF_ERROR(CheckKnownKeys(
+      root, "",
+      {"architecture", "name", "vocab_size", "dim", "n_layers", "n_heads", "ffn_dim",
+       "segment_length", "norm_eps", "rope_theta", "tie_embeddings", "memory", "bos_id", "eos_id",
+       "ltm", "tokenizer", "n_kv_heads", "rope_layout", "rope_scaling"}));
 
   RETURN_IF_ERROR(ReadString(root, "", "name", false, &config.name));
   RETURN_IF_ERROR(ReadInt(root, "", "vocab_size", true, &config.vocab_size));
@@ -398,7 +374,7 @@ absl::StatusOr<ModelConfig> ParseModelConfigImpl(absl::string_view json_text) {
     config.rope_layout = RopeLayout::kHalf;
   } else if (layout != "interleaved") {
     return ConfigError(absl::StrCat("field 'rope_layout' must be \"interleaved\" or \"half\", got ",
-                                    Describe(Json(layout))));
+                                    DescribeJson(Json(layout))));
   }
   ASSIGN_OR_RETURN(const Json* scaling, ReadObject(root, "rope_scaling"));
   if (scaling != nullptr) RETURN_IF_ERROR(ParseRopeScaling(*scaling, &config.rope_scaling));
@@ -415,7 +391,7 @@ absl::StatusOr<ModelConfig> ParseModelConfigImpl(absl::string_view json_text) {
     config.memory = MemoryMode::kFull;
   } else {
     return ConfigError(absl::StrCat("field 'memory' must be one of ", QuotedList(kMemoryNames),
-                                    ", got ", Describe(Json(memory))));
+                                    ", got ", DescribeJson(Json(memory))));
   }
 
   ASSIGN_OR_RETURN(const Json* ltm, ReadObject(root, "ltm"));
@@ -442,7 +418,8 @@ absl::StatusOr<ModelConfig> ParseModelConfigImpl(absl::string_view json_text) {
   }
   if (config.n_kv_heads < 0 || (config.n_kv_heads > 0 && config.n_heads % config.n_kv_heads != 0)) {
     return ConfigError(absl::StrCat("field 'n_kv_heads' (", config.n_kv_heads,
-                                    ") must be 0 or divide field 'n_heads' (", config.n_heads, ")"));
+                                    ") must be 0 or divide field 'n_heads' (", config.n_heads,
+                                    ")"));
   }
   if (config.head_dim() % 2 != 0) {
     return ConfigError(absl::StrCat("fields 'dim' / 'n_heads' give head dimension ",

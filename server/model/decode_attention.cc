@@ -67,8 +67,9 @@ torch::Tensor OpsAttention(const DecodeAttentionInput& in) {
   scores = scores.reshape({num_rows, 2 * seg, c.n_heads});  // [R, 2L, h]
   scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
   torch::Tensor p = torch::softmax(scores, 1).view({num_rows, 2 * seg, kv, g, 1});
-  torch::Tensor out = Linear((p * torch::stack(values).unsqueeze(3)).sum(1).reshape({num_rows, 1, e}),
-                             layer.attention->wo);
+  torch::Tensor out =
+      Linear((p * torch::stack(values).unsqueeze(3)).sum(1).reshape({num_rows, 1, e}),
+             layer.attention->wo);
 
   std::vector<int64_t> with_ltm;
   std::vector<torch::Tensor> ltm_k, ltm_v;

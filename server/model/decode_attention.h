@@ -30,7 +30,7 @@ struct DecodeAttentionInput {
   const std::vector<int64_t>* offset = nullptr;  // each row's position in its segment
   torch::Tensor q, qr;  // [R, 1, h, d]: query before RoPE (for the LTM) and after (STM)
   torch::Tensor k, v;   // [R, 1, kv, d]: key after RoPE, value
-  torch::Tensor xn;           // [R, 1, e] normalised inputs (kept for the LTM update)
+  torch::Tensor xn;     // [R, 1, e] normalised inputs (kept for the LTM update)
   const std::vector<std::vector<LiveLtm>>* live = nullptr;
 };
 

@@ -63,26 +63,6 @@ absl::Status FileError(const std::string& path, absl::string_view message) {
   return absl::InvalidArgumentError(absl::StrCat(path, ": ", message));
 }
 
-// A short description of a JSON value for messages: never dumps containers (which may be
-// huge) and truncates long strings.
-std::string Describe(const Json& value) {
-  switch (value.type()) {
-    case Json::value_t::array:
-      return "an array";
-    case Json::value_t::object:
-      return "an object";
-    case Json::value_t::string: {
-      const auto& s = value.get_ref<const std::string&>();
-      constexpr size_t kMaxChars = 64;
-      std::string shown =
-          Json(s.substr(0, kMaxChars)).dump(-1, ' ', false, Json::error_handler_t::replace);
-      return s.size() > kMaxChars ? absl::StrCat(shown, "...") : shown;
-    }
-    default:
-      return value.dump();
-  }
-}
-
 std::string ShapeString(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
 }
@@ -104,7 +84,7 @@ absl::StatusOr<Json> ReadJsonObject(const std::string& path) {
       return FileError(path, absl::StrCat("duplicate key '", problem.detail, "'"));
   }
   if (!root.is_object()) {
-    return FileError(path, absl::StrCat("must hold a JSON object, got ", Describe(root)));
+    return FileError(path, absl::StrCat("must hold a JSON object, got ", DescribeJson(root)));
   }
   return root;
 }
@@ -129,8 +109,8 @@ absl::StatusOr<int64_t> ReadPositiveInt(const std::string& path, const Json& obj
   }
   if (!value->is_number_integer() || value->get<int64_t>() <= 0 ||
       value->get<int64_t>() > (int64_t{1} << 31) - 1) {
-    return FileError(
-        path, absl::StrCat("field '", key, "' must be a positive integer, got ", Describe(*value)));
+    return FileError(path, absl::StrCat("field '", key, "' must be a positive integer, got ",
+                                        DescribeJson(*value)));
   }
   return value->get<int64_t>();
 }
@@ -146,8 +126,8 @@ absl::StatusOr<double> ReadPositiveNumber(const std::string& path, const Json& o
     return FileError(path, absl::StrCat("missing field '", name, "'"));
   }
   if (!value->is_number() || !(value->get<double>() > 0) || !std::isfinite(value->get<double>())) {
-    return FileError(
-        path, absl::StrCat("field '", name, "' must be a positive number, got ", Describe(*value)));
+    return FileError(path, absl::StrCat("field '", name, "' must be a positive number, got ",
+                                        DescribeJson(*value)));
   }
   return value->get<double>();
 }
@@ -159,7 +139,7 @@ absl::StatusOr<bool> ReadBool(const std::string& path, const Json& object, absl:
   if (value == nullptr) return fallback;
   if (!value->is_boolean()) {
     return FileError(
-        path, absl::StrCat("field '", key, "' must be true or false, got ", Describe(*value)));
+        path, absl::StrCat("field '", key, "' must be true or false, got ", DescribeJson(*value)));
   }
   return value->get<bool>();
 }
@@ -175,7 +155,7 @@ absl::StatusOr<std::optional<int64_t>> ReadTokenId(const std::string& path, cons
   if (!id->is_number_integer()) {
     return FileError(
         path, absl::StrCat("field '", key, "' must be an integer or a list of integers, got ",
-                           Describe(*value)));
+                           DescribeJson(*value)));
   }
   return std::optional<int64_t>(id->get<int64_t>());
 }
@@ -188,19 +168,19 @@ absl::Status CheckArchitecture(const std::string& path, const Json& root) {
   }
   if (!value->is_array()) {
     return FileError(path, absl::StrCat("field 'architectures' must be a list of strings, got ",
-                                        Describe(*value)));
+                                        DescribeJson(*value)));
   }
   std::vector<std::string> named;
   for (const Json& e : *value) {
     if (!e.is_string()) {
       return FileError(path, absl::StrCat("field 'architectures' must be a list of strings, got ",
-                                          "an element ", Describe(e)));
+                                          "an element ", DescribeJson(e)));
     }
     const std::string& architecture = e.get_ref<const std::string&>();
     for (absl::string_view supported : kSupportedArchitectures) {
       if (architecture == supported) return absl::OkStatus();
     }
-    named.push_back(Describe(e));
+    named.push_back(DescribeJson(e));
   }
   return FileError(path,
                    absl::StrCat("field 'architectures' is [", absl::StrJoin(named, ", "),
@@ -213,7 +193,7 @@ absl::Status ReadRopeScaling(const std::string& path, const Json& root, ModelCon
   if (scaling == nullptr) return absl::OkStatus();
   if (!scaling->is_object()) {
     return FileError(path, absl::StrCat("field 'rope_scaling' must be an object or null, got ",
-                                        Describe(*scaling)));
+                                        DescribeJson(*scaling)));
   }
   // Newer transformers write "rope_type"; older ones "type".
   const Json* type = Field(*scaling, "rope_type");
@@ -224,13 +204,13 @@ absl::Status ReadRopeScaling(const std::string& path, const Json& root, ModelCon
   }
   if (type == nullptr || !type->is_string()) {
     return FileError(path, absl::StrCat("field '", type_field, "' must be a string, got ",
-                                        type == nullptr ? "nothing" : Describe(*type)));
+                                        type == nullptr ? "nothing" : DescribeJson(*type)));
   }
   const std::string& kind = type->get_ref<const std::string&>();
   // "default" is transformers' own name for unscaled RoPE.
   if (kind == "default") return absl::OkStatus();
   if (kind != "llama3") {
-    return FileError(path, absl::StrCat("unsupported rope_scaling type ", Describe(*type),
+    return FileError(path, absl::StrCat("unsupported rope_scaling type ", DescribeJson(*type),
                                         " in field '", type_field, "'; supported: \"llama3\""));
   }
   RopeScaling& out = config->rope_scaling;
@@ -255,8 +235,8 @@ absl::Status RequireIfPresent(const std::string& path, const Json& root, absl::s
                               const Json& expected) {
   const Json* value = Field(root, key);
   if (value == nullptr || *value == expected) return absl::OkStatus();
-  return FileError(path, absl::StrCat("field '", key, "' is ", Describe(*value),
-                                      "; infmem supports only ", Describe(expected)));
+  return FileError(path, absl::StrCat("field '", key, "' is ", DescribeJson(*value),
+                                      "; infmem supports only ", DescribeJson(expected)));
 }
 
 // Reads the backbone of an infmem config from the checkpoint's config.json and
@@ -287,7 +267,7 @@ absl::StatusOr<ModelConfig> ReadHfConfig(const std::string& hf_dir) {
   if (const Json* head_dim = Field(root, "head_dim"); head_dim != nullptr) {
     if (!head_dim->is_number_integer() || head_dim->get<int64_t>() != dim / heads) {
       return FileError(
-          path, absl::StrCat("field 'head_dim' is ", Describe(*head_dim),
+          path, absl::StrCat("field 'head_dim' is ", DescribeJson(*head_dim),
                              "; infmem needs hidden_size / num_attention_heads = ", dim / heads));
     }
   }
@@ -295,7 +275,7 @@ absl::StatusOr<ModelConfig> ReadHfConfig(const std::string& hf_dir) {
   RETURN_IF_ERROR(RequireIfPresent(path, root, "attention_bias", Json(false)));
   RETURN_IF_ERROR(RequireIfPresent(path, root, "mlp_bias", Json(false)));
   if (const Json* window = Field(root, "sliding_window"); window != nullptr) {
-    return FileError(path, absl::StrCat("field 'sliding_window' is ", Describe(*window),
+    return FileError(path, absl::StrCat("field 'sliding_window' is ", DescribeJson(*window),
                                         ": sliding-window attention is not supported (only "
                                         "null or absent)"));
   }
@@ -424,7 +404,7 @@ absl::StatusOr<std::vector<std::string>> LocateShards(const std::string& hf_dir,
       return FileError(index_path,
                        absl::StrCat("field 'weight_map' must be an object of tensor name to "
                                     "shard file, got ",
-                                    map == nullptr ? "nothing" : Describe(*map)));
+                                    map == nullptr ? "nothing" : DescribeJson(*map)));
     }
     for (const BackboneTensor& t : backbone) {
       const Json* shard = Field(*map, t.hf_name);
@@ -434,7 +414,7 @@ absl::StatusOr<std::vector<std::string>> LocateShards(const std::string& hf_dir,
       if (!shard->is_string()) {
         return FileError(index_path,
                          absl::StrCat("field 'weight_map' entry for tensor '", t.hf_name,
-                                      "' must be a file name, got ", Describe(*shard)));
+                                      "' must be a file name, got ", DescribeJson(*shard)));
       }
       const std::string& file = shard->get_ref<const std::string&>();
       auto [it, inserted] = shard_ids.emplace(file, shards.size());

@@ -71,26 +71,6 @@ absl::Status Truncated(absl::string_view message) {
   return absl::DataLossError(absl::StrCat("safetensors: truncated: ", message));
 }
 
-// A short, safe description of a JSON value for error messages: never dumps containers
-// (which may be huge or deeply nested) and truncates long strings.
-std::string Describe(const Json& value) {
-  switch (value.type()) {
-    case Json::value_t::array:
-      return "an array";
-    case Json::value_t::object:
-      return "an object";
-    case Json::value_t::string: {
-      const auto& s = value.get_ref<const std::string&>();
-      constexpr size_t kMaxChars = 64;
-      std::string shown =
-          Json(s.substr(0, kMaxChars)).dump(-1, ' ', false, Json::error_handler_t::replace);
-      return s.size() > kMaxChars ? absl::StrCat(shown, "...") : shown;
-    }
-    default:
-      return value.dump();
-  }
-}
-
 // Tensor names in messages, quoted and truncated (they come from untrusted input).
 std::string Quote(absl::string_view name) {
   constexpr size_t kMaxChars = 128;
@@ -161,7 +141,7 @@ absl::Status ReadIntArray(const Json& value, absl::string_view what, int count,
     return absl::InvalidArgumentError(absl::StrCat(
         "'", what, "' must be an array of ", count >= 0 ? absl::StrCat(count, " ") : std::string(),
         "integers, got ",
-        value.is_array() ? absl::StrCat("an array of ", value.size()) : Describe(value)));
+        value.is_array() ? absl::StrCat("an array of ", value.size()) : DescribeJson(value)));
   }
   out->clear();
   out->reserve(value.size());
@@ -178,8 +158,8 @@ absl::Status ReadIntArray(const Json& value, absl::string_view what, int count,
         *negative = true;
       }
     } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("'", what, "' must be an array of integers, got an element ", Describe(e)));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", what, "' must be an array of integers, got an element ", DescribeJson(e)));
     }
   }
   return absl::OkStatus();
@@ -242,20 +222,20 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Parse(std::string bytes) {
     ASSIGN_OR_RETURN(const Json root, ParseHeaderJson(absl::string_view(
                                           bytes.data() + 8, static_cast<size_t>(header_len))));
     if (!root.is_object()) {
-      return Invalid(absl::StrCat("header must be a JSON object, got ", Describe(root)));
+      return Invalid(absl::StrCat("header must be a JSON object, got ", DescribeJson(root)));
     }
 
     SafetensorsFile file;
     for (const auto& [name, value] : root.get_ref<const Json::object_t&>()) {
       if (name == kMetadataKey) {
         if (!value.is_object()) {
-          return Invalid(
-              absl::StrCat("'__metadata__' must be an object of strings, got ", Describe(value)));
+          return Invalid(absl::StrCat("'__metadata__' must be an object of strings, got ",
+                                      DescribeJson(value)));
         }
         for (const auto& [key, v] : value.get_ref<const Json::object_t&>()) {
           if (!v.is_string()) {
             return Invalid(absl::StrCat("'__metadata__' value for key ", Quote(key),
-                                        " must be a string, got ", Describe(v)));
+                                        " must be a string, got ", DescribeJson(v)));
           }
           file.metadata_.emplace(key, v.get<std::string>());
         }
@@ -267,7 +247,7 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Parse(std::string bytes) {
         return absl::InvalidArgumentError(absl::StrCat(where, message));
       };
       if (!value.is_object()) {
-        return error(absl::StrCat("entry must be a JSON object, got ", Describe(value)));
+        return error(absl::StrCat("entry must be a JSON object, got ", DescribeJson(value)));
       }
       const auto& fields = value.get_ref<const Json::object_t&>();
       auto dtype_it = fields.find("dtype");
@@ -285,12 +265,13 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Parse(std::string bytes) {
 
       Entry entry;
       if (!dtype_it->second.is_string()) {
-        return error(absl::StrCat("'dtype' must be a string, got ", Describe(dtype_it->second)));
+        return error(
+            absl::StrCat("'dtype' must be a string, got ", DescribeJson(dtype_it->second)));
       }
       const auto& dtype_name = dtype_it->second.get_ref<const std::string&>();
       const std::optional<DType> dtype = DTypeFromName(dtype_name);
       if (!dtype.has_value()) {
-        return error(absl::StrCat("unknown dtype ", Describe(dtype_it->second)));
+        return error(absl::StrCat("unknown dtype ", DescribeJson(dtype_it->second)));
       }
       entry.dtype = *dtype;
 

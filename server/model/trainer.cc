@@ -180,7 +180,8 @@ absl::StatusOr<StepResult> Trainer::Step(const std::vector<Sequence>& batch) {
   if (impl_->trainable.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "nothing to train: --freeze=backbone trains only the long-term memory, and this model's "
-        "memory is '", MemoryModeName(impl_->model.config().memory), "' (it has none)"));
+        "memory is '",
+        MemoryModeName(impl_->model.config().memory), "' (it has none)"));
   }
   return impl_->Run(batch, /*train=*/true);
 }
@@ -213,7 +214,8 @@ absl::Status Trainer::SaveCheckpoint(const std::string& dir) const {
 }
 
 absl::Status Trainer::Resume(const std::string& dir) {
-  if (!impl_->optimizer) return absl::FailedPreconditionError("no weight to train, nothing to resume");
+  if (!impl_->optimizer)
+    return absl::FailedPreconditionError("no weight to train, nothing to resume");
   const std::string path = dir + "/optimizer.pt";
   if (!std::filesystem::exists(path))
     return absl::NotFoundError(absl::StrCat(path, ": no such file"));

@@ -6,11 +6,11 @@
 // and token by token. Then the memory modes: `infinite` equals `window` until fine-tuned, and
 // fine-tuning with --freeze=backbone moves only the long-term memory.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -63,9 +63,9 @@ class HfImportTest : public ::testing::Test {
         std::string(INFMEM_SOURCE_DIR) + "/tests/model/hf_llama_reference.py";
     std::filesystem::remove_all(Dir("hf"));
     ASSERT_EQ(RunCommand(absl::StrCat("/usr/bin/python3 ", script, " write --out ", Dir("hf"),
-                               " --seed 3 --shape tiny --dtype bfloat16 --shards 2"
-                               " --rope_scaling llama3 --tokenizer ",
-                               INFMEM_SOURCE_DIR, "/models/brown-lm/tokenizer.model")),
+                                      " --seed 3 --shape tiny --dtype bfloat16 --shards 2"
+                                      " --rope_scaling llama3 --tokenizer ",
+                                      INFMEM_SOURCE_DIR, "/models/brown-lm/tokenizer.model")),
               0)
         << "writing the checkpoint failed (is python3-torch installed? scripts/install-deps.sh)";
     std::mt19937 rng(5);
@@ -73,7 +73,8 @@ class HfImportTest : public ::testing::Test {
     for (int i = 0; i < kTokens; ++i) tokens_->push_back(static_cast<int32_t>(rng() % 4096));
     std::ofstream(Dir("tokens.txt")) << absl::StrJoin(*tokens_, " ") << "\n";
     ASSERT_EQ(RunCommand(absl::StrCat("/usr/bin/python3 ", script, " logits --model ", Dir("hf"),
-                               " --tokens ", Dir("tokens.txt"), " --out ", Dir("ref.safetensors"))),
+                                      " --tokens ", Dir("tokens.txt"), " --out ",
+                                      Dir("ref.safetensors"))),
               0);
     auto file = SafetensorsFile::Read(Dir("ref.safetensors"));
     ASSERT_TRUE(file.ok()) << file.status();
@@ -81,9 +82,9 @@ class HfImportTest : public ::testing::Test {
     ASSERT_EQ(reference_->size(), static_cast<size_t>(kTokens) * 4096);
     for (const char* mode : {"full", "window", "infinite"}) {
       std::filesystem::remove_all(Dir(mode));
-      ASSERT_EQ(RunCommand(absl::StrCat(INFMEM_CONVERT_BINARY, " --hf_dir=", Dir("hf"), " --out=",
-                                 Dir(mode), " --memory=", mode,
-                                 " --segment_length=64 --num_basis=32 --num_samples=32")),
+      ASSERT_EQ(RunCommand(absl::StrCat(INFMEM_CONVERT_BINARY, " --hf_dir=", Dir("hf"),
+                                        " --out=", Dir(mode), " --memory=", mode,
+                                        " --segment_length=64 --num_basis=32 --num_samples=32")),
                 0)
           << mode;
     }
@@ -159,11 +160,12 @@ TEST_F(HfImportTest, InfiniteEqualsWindowUntilFineTunedAndFineTuningMovesOnlyThe
   // A few fine-tuning steps on a task that needs no corpus (symbols 0-20 are valid ids).
   std::filesystem::remove_all(Dir("tuned"));
   ASSERT_EQ(RunCommand(absl::StrCat(INFMEM_TRAIN_BINARY, " finetune --model_dir=", Dir("infinite"),
-                             " --out=", Dir("tuned"),
-                             " --freeze=backbone --task=sorting-paper --length=150 --batch=2"
-                             " --steps=3 --warmup=0 --lr=1e-2 --threads=1 --device=cpu")),
+                                    " --out=", Dir("tuned"),
+                                    " --freeze=backbone --task=sorting-paper --length=150 --batch=2"
+                                    " --steps=3 --warmup=0 --lr=1e-2 --threads=1 --device=cpu")),
             0);
-  const SafetensorsFile before = SafetensorsFile::Read(Dir("infinite") + "/model.safetensors").value();
+  const SafetensorsFile before =
+      SafetensorsFile::Read(Dir("infinite") + "/model.safetensors").value();
   const SafetensorsFile after = SafetensorsFile::Read(Dir("tuned") + "/model.safetensors").value();
   ASSERT_EQ(before.Names(), after.Names());
   int ltm_moved = 0, ltm_total = 0;

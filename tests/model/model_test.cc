@@ -496,8 +496,7 @@ TEST(ConfigTest, ImportFieldsAreValidated) {
   EXPECT_NE(ParseModelConfig(layout).status().message().find("rope_layout"), std::string::npos);
   std::string kind = json;
   kind.replace(kind.find("\"llama3\""), 8, "\"yarn\"");
-  EXPECT_NE(ParseModelConfig(kind).status().message().find("rope_scaling.kind"),
-            std::string::npos);
+  EXPECT_NE(ParseModelConfig(kind).status().message().find("rope_scaling.kind"), std::string::npos);
   // A config without the new fields is the one every earlier model has, and stays unchanged.
   const ModelConfig old = testing::TinyConfig();
   const std::string old_json = ModelConfigToJson(old);

@@ -74,8 +74,8 @@ TEST(SortingTaskTest, SplitsAreFixedAndDisjoint) {
 TEST(PaperSortingTest, TiesGoByFirstAppearanceThenUnseenById) {
   // 3 appears 3×; 7 and 1 twice (7 seen first); 0 once; the unseen rest by id.
   const std::vector<int32_t> order = SortByFrequencyFirstSeen({7, 3, 1, 3, 0, 7, 3, 1});
-  const std::vector<int32_t> expected = {3, 7, 1, 0, 2, 4, 5, 6, 8, 9, 10,
-                                         11, 12, 13, 14, 15, 16, 17, 18, 19};
+  const std::vector<int32_t> expected = {3,  7,  1,  0,  2,  4,  5,  6,  8,  9,
+                                         10, 11, 12, 13, 14, 15, 16, 17, 18, 19};
   EXPECT_EQ(order, expected);
   // A later symbol with more occurrences still comes first.
   EXPECT_EQ(SortByFrequencyFirstSeen({5, 9, 9})[0], 9);
