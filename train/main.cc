@@ -451,15 +451,14 @@ absl::Status Eval() {
     if (absl::GetFlag(FLAGS_oracles)) {
       const int64_t window = 2 * model->config().segment_length;
       const auto oracles = infmem::train::EvaluateSortingOracles(set, window);
-      std::printf("| oracle: counts of the last %lld | %s | %lld | %lld | | %.3f | %.3f |\n",
-                  static_cast<long long>(window), split_name.c_str(),
-                  static_cast<long long>(length),
-                  static_cast<long long>(oracles.last_window.examples),
-                  oracles.last_window.per_position, oracles.last_window.exact_match);
-      std::printf("| oracle: true mean distribution | %s | %lld | %lld | | %.3f | %.3f |\n",
-                  split_name.c_str(), static_cast<long long>(length),
-                  static_cast<long long>(oracles.true_distribution.examples),
-                  oracles.true_distribution.per_position, oracles.true_distribution.exact_match);
+      for (const auto& [name, acc] :
+           {std::pair{absl::StrCat("counts of the last ", window), oracles.last_window},
+            std::pair{std::string("true mean distribution"), oracles.true_distribution}}) {
+        std::printf("| oracle: %s | %s | %lld | %lld | %.3f | %.3f | %.3f |\n", name.c_str(),
+                    split_name.c_str(), static_cast<long long>(length),
+                    static_cast<long long>(acc.examples), acc.teacher_forced, acc.per_position,
+                    acc.exact_match);
+      }
     }
     std::fflush(stdout);
   }

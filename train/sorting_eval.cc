@@ -19,6 +19,19 @@ struct Tally {
     exact += r == kSortingSymbols;
     right += r;
   }
+  // Scores `order` teacher-forced: at answer position k, given the true first k symbols, the
+  // prediction is the first symbol of `order` not among them.
+  void AddForced(const std::vector<int32_t>& order, const SortingExample& ex) {
+    const auto truth = ex.tokens.begin() + ex.length + 1;
+    for (int k = 0; k < kSortingSymbols; ++k) {
+      for (int32_t s : order) {
+        if (std::find(truth, truth + k, s) == truth + k) {
+          forced_right += s == truth[k];
+          break;
+        }
+      }
+    }
+  }
   SortingAccuracy Result() const {
     SortingAccuracy acc;
     acc.examples = examples;
@@ -118,9 +131,11 @@ SortingOracles EvaluateSortingOracles(const SortingEvalSet& set, int64_t window)
         MakeSortingExample(set.split, static_cast<uint64_t>(i), set.length, set.seed, set.data);
     const int64_t from = std::max<int64_t>(0, set.length - window);
     const std::vector<int32_t> recent(ex.tokens.begin() + from, ex.tokens.begin() + set.length);
-    last.Add(set.data == SortingData::kPaper ? SortByFrequencyFirstSeen(recent)
-                                             : SortByFrequency(recent),
-             ex);
+    const std::vector<int32_t> counted = set.data == SortingData::kPaper
+                                             ? SortByFrequencyFirstSeen(recent)
+                                             : SortByFrequency(recent);
+    last.Add(counted, ex);
+    last.AddForced(counted, ex);
     std::vector<int32_t> order(kSortingSymbols);
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
@@ -128,6 +143,7 @@ SortingOracles EvaluateSortingOracles(const SortingEvalSet& set, int64_t window)
              ex.start_distribution[b] + ex.end_distribution[b];
     });
     mean.Add(order, ex);
+    mean.AddForced(order, ex);
   }
   return {last.Result(), mean.Result()};
 }

@@ -49,8 +49,9 @@ int TeacherForcedHits(absl::Span<const float> logits, int vocab, absl::Span<cons
 // Reference points that need no model, on the same examples: the order given by the counts
 // of the last `window` content symbols (what a perfect counter that sees only the short-term
 // memory achieves) and the order of the true mean distribution, (start + end) / 2 (what a
-// perfect estimator of the drifting distribution achieves without counting exactly). Both
-// are free-running orders: their teacher_forced field stays 0.
+// perfect estimator of the drifting distribution achieves without counting exactly).
+// Teacher-forced, an oracle predicts at each answer position the first symbol of its order
+// that the true answer has not given yet.
 struct SortingOracles {
   SortingAccuracy last_window;
   SortingAccuracy true_distribution;

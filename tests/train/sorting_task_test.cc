@@ -170,12 +170,17 @@ TEST(SortingOraclesTest, CountingEverySymbolIsExactAndTheMeanDistributionIsNot) 
   EXPECT_EQ(full.last_window.examples, 30);
   EXPECT_DOUBLE_EQ(full.last_window.exact_match, 1.0);
   EXPECT_DOUBLE_EQ(full.last_window.per_position, 1.0);
+  EXPECT_DOUBLE_EQ(full.last_window.teacher_forced, 1.0);
   // The true distribution orders the symbols well but not exactly (sampling noise), and a
   // short window, which sees only the end distribution, does worse.
   const SortingOracles partial = EvaluateSortingOracles({Split::kTest, 30, 4000}, 100);
   EXPECT_GT(partial.true_distribution.per_position, 0.3);
   EXPECT_LT(partial.true_distribution.exact_match, 0.5);
   EXPECT_LT(partial.last_window.per_position, partial.true_distribution.per_position);
+  // Given the true previous symbols, an order can only do better: a wrong earlier guess no
+  // longer shifts the later ones.
+  EXPECT_GT(partial.true_distribution.teacher_forced, partial.true_distribution.per_position);
+  EXPECT_LE(partial.true_distribution.teacher_forced, 1.0);
 }
 
 }  // namespace
