@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+
+#include "server/model/safetensors.h"
 
 #include "tests/testing/tiny_model.h"
 #include "train/sorting_eval.h"
@@ -100,6 +103,41 @@ TEST(TrainerTest, BadBatchesAreRejected) {
   EXPECT_EQ(trainer.Resume(::testing::TempDir() + "/no_such_checkpoint").code(),
             absl::StatusCode::kNotFound);
   EXPECT_EQ(trainer.step(), 0);
+}
+
+TEST(TrainerTest, FreezingTheBackboneTrainsOnlyTheMemory) {
+  auto window = Model::CreateRandom(testing::TinyConfig(MemoryMode::kWindow), 1, kCpu).value();
+  TrainOptions o;
+  o.freeze = Freeze::kBackbone;
+  Trainer nothing(*window, o);
+  EXPECT_EQ(nothing.TrainableParameterCount(), 0);
+  const auto status = nothing.Step(Batch()).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(status.message().find("nothing to train"), std::string::npos) << status;
+
+  auto model = Model::CreateRandom(SortingTiny(), 1, kCpu).value();
+  const std::string before = ::testing::TempDir() + "/freeze_before";
+  const std::string after = ::testing::TempDir() + "/freeze_after";
+  ASSERT_TRUE(model->Save(before, WeightStorage::kFloat32).ok());
+  o.learning_rate = 1e-2;
+  o.warmup_steps = 0;
+  Trainer trainer(*model, o);
+  EXPECT_LT(trainer.TrainableParameterCount(), model->ParameterCount());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(trainer.Step(Batch()).ok());
+  ASSERT_TRUE(model->Save(after, WeightStorage::kFloat32).ok());
+  const auto a = SafetensorsFile::Read(before + "/model.safetensors").value();
+  const auto b = SafetensorsFile::Read(after + "/model.safetensors").value();
+  int moved = 0;
+  for (const std::string& name : a.Names()) {
+    const TensorView x = a.Get(name).value(), y = b.Get(name).value();
+    const bool same = std::memcmp(x.data, y.data, x.size_bytes) == 0;
+    if (name.find(".ltm.") == std::string::npos) {
+      EXPECT_TRUE(same) << name;
+    } else {
+      moved += !same;
+    }
+  }
+  EXPECT_GT(moved, 0);
 }
 
 TEST(SortingEvalTest, RunsOnAModelAndCountsExamples) {
