@@ -6,9 +6,9 @@
 # [length, length + L] so the separator falls at every phase of a segment. Trains the 4,096
 # pair (infinite and window, at once, one thread each), then the 16,384 pair, each started
 # from the 4,096 model of its kind (a fresh optimizer; same data stream at the longer length),
-# ships all four under models/sorting-paper-*. The 16,384 runs take 200 steps: what the
+# ships all four under models/sorting-paper-*. The 16,384 runs take 100 steps: what the
 # budget left (a step there reads 4 times the tokens of a 4,096 step).
-#   scripts/train-sorting-paper.sh        (about 80 minutes on two cores)
+#   scripts/train-sorting-paper.sh        (about 70 minutes on two cores)
 source "$(dirname "$0")/train-common.sh"
 build_trainer
 model=(--dim=64 --layers=2 --heads=4 --segment_length=256 --num_basis=128 --num_samples=128
@@ -31,10 +31,10 @@ finetune_run() {
   fi
 }
 finetune_run sorting-paper-16k-infinite sorting-paper-4k-infinite "${schedule[@]}" \
-  --length=16384 --steps=200 &
+  --length=16384 --steps=100 &
 first=$!
 finetune_run sorting-paper-16k-window sorting-paper-4k-window "${schedule[@]}" \
-  --length=16384 --steps=200 &
+  --length=16384 --steps=100 &
 second=$!
 wait "$first"
 wait "$second"
