@@ -18,6 +18,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "server/common/flags_help.h"
 #include "server/model/model.h"
 
 ABSL_FLAG(std::string, device, "cpu", "cpu, cuda, cuda:N or auto.");
@@ -248,6 +249,8 @@ void ModelDirTables(const infmem::model::ModelOptions& options) {
 }
 
 int main(int argc, char** argv) {
+  infmem::InitFlagsHelp("model-bench: times the model core (prefill, decode, batched decode).",
+                        argc, argv);
   absl::ParseCommandLine(argc, argv);
   const infmem::model::ModelOptions options{absl::GetFlag(FLAGS_device), "float32",
                                             absl::GetFlag(FLAGS_threads)};

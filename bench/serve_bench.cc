@@ -28,6 +28,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/common/flags_help.h"
 #include "tests/testing/server_process.h"
 
 ABSL_FLAG(std::string, server_binary, "build/release/server/infmem-server", "The server.");
@@ -153,6 +154,8 @@ std::vector<StreamTimes> Concurrent(Infmem::Stub& stub, const std::vector<std::s
 }  // namespace
 
 int main(int argc, char** argv) {
+  infmem::InitFlagsHelp("infmem-bench: load test of a running or self-started infmem-server.", argc,
+                        argv);
   absl::ParseCommandLine(argc, argv);
   const std::string dir =
       absl::StrCat(std::filesystem::temp_directory_path().string(), "/infmem-bench-", getpid());

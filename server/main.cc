@@ -12,6 +12,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/time/time.h"
+#include "server/common/flags_help.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, host, "127.0.0.1",
@@ -69,8 +70,8 @@ void EnsureOpenMpWaitPolicy(char** argv) {
 
 int main(int argc, char** argv) {
   EnsureOpenMpWaitPolicy(argv);
-  absl::SetProgramUsageMessage(
-      "Serves an ∞-former model over gRPC with persistent sessions (see README.md).");
+  infmem::InitFlagsHelp(
+      "Serves an ∞-former model over gRPC with persistent sessions (see README.md).", argc, argv);
   absl::ParseCommandLine(argc, argv);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);

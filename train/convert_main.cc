@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "server/common/flags_help.h"
 #include "server/common/status_macros.h"
 #include "server/model/config.h"
 #include "server/model/hf_checkpoint.h"
@@ -95,6 +96,10 @@ absl::Status Export() {
 }  // namespace infmem
 
 int main(int argc, char** argv) {
+  infmem::InitFlagsHelp(
+      "infmem-convert --hf_dir=DIR --out=OUT --memory=full|window|infinite, or --to_hf "
+      "--model_dir=DIR --out=HF_DIR: converts Hugging Face LLaMA-family checkpoints.",
+      argc, argv);
   absl::ParseCommandLine(argc, argv);
   const bool to_hf = absl::GetFlag(FLAGS_to_hf);
   if (!to_hf && absl::GetFlag(FLAGS_hf_dir).empty()) {

@@ -28,6 +28,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/common/flags_help.h"
 #include "server/common/status_macros.h"
 #include "server/model/model.h"
 #include "server/model/trainer.h"
@@ -505,6 +506,10 @@ absl::Status Export() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  infmem::InitFlagsHelp(
+      "infmem-train train|finetune|eval|export|tokenizer [--flags]: trains, fine-tunes, "
+      "evaluates and exports models (see README.md).",
+      argc, argv);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   const std::string command = args.size() == 2 ? args[1] : "";
   absl::Status status;

@@ -6,6 +6,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "server/common/flags_help.h"
 #include "server/model/config.h"
 #include "server/model/model.h"
 #include "server/model/sampler.h"
@@ -31,6 +32,8 @@ int Fail(const absl::Status& status) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  infmem::InitFlagsHelp("model-demo --model_dir=DIR --prompt=TEXT: generates from a model.", argc,
+                        argv);
   absl::ParseCommandLine(argc, argv);
   using infmem::model::Model;
   const std::string dir = absl::GetFlag(FLAGS_model_dir);
