@@ -27,6 +27,8 @@ packages=(
   python3-yaml docker-compose
   # the container test queries Prometheus with curl
   curl
+  # libFuzzer targets with sanitizers (scripts/fuzz.sh, preset fuzz)
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()
