@@ -1,5 +1,7 @@
 #include "server/service/request_convert.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "server/common/status_macros.h"
 #include "server/tokenizer/tokenizer.h"
@@ -41,12 +43,10 @@ absl::StatusOr<GenerateOptions> GenerateOptionsFromProto(const v1::GenerateReque
     return absl::InvalidArgumentError(
         absl::StrCat("max_tokens must be >= 0, got ", request.max_tokens()));
   }
-  if (request.max_tokens() > limits.max_new_tokens) {
-    return absl::InvalidArgumentError(absl::StrCat("max_tokens ", request.max_tokens(),
-                                                   " is over the server's limit of ",
-                                                   limits.max_new_tokens));
-  }
-  o.max_tokens = request.max_tokens() == 0 ? limits.default_new_tokens : request.max_tokens();
+  // Above the server's limit, max_tokens is capped to it (as the proto says, and as vLLM and
+  // TGI clients expect) rather than refused: the final message's usage shows what ran.
+  o.max_tokens = request.max_tokens() == 0 ? limits.default_new_tokens
+                                           : std::min(request.max_tokens(), limits.max_new_tokens);
   const v1::SamplingParams& p = request.sampling();
   o.sampling.temperature = p.temperature();
   o.sampling.top_k = p.top_k();

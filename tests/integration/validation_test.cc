@@ -113,6 +113,18 @@ TEST_F(ValidationTest, TokenIdsOutOfTheVocabularyAreInvalidArgument) {
   EXPECT_EQ(stub_->Append(context3.get(), empty, &response).error_code(), grpc::INVALID_ARGUMENT);
 }
 
+TEST_F(ValidationTest, MaxTokensAboveTheServersLimitIsCappedNotRefused) {
+  v1::GenerateRequest request;
+  request.set_session_id("s");
+  request.set_max_tokens(101);  // the server's --max_new_tokens is 100
+  request.set_dry_run(true);
+  const Generation g = Generate(*stub_, request);
+  ASSERT_TRUE(g.status.ok()) << g.status.error_message();
+  EXPECT_EQ(g.ids.size(), 100u);
+  EXPECT_EQ(g.last.usage().generated_tokens(), 100);
+  EXPECT_EQ(g.last.finish_reason(), v1::FINISH_REASON_LENGTH);
+}
+
 TEST_F(ValidationTest, BadSamplingValuesAreInvalidArgumentNamingTheField) {
   struct Case {
     std::function<void(v1::GenerateRequest&)> edit;
@@ -124,7 +136,6 @@ TEST_F(ValidationTest, BadSamplingValuesAreInvalidArgumentNamingTheField) {
       {[](auto& r) { r.mutable_sampling()->set_top_k(-2); }, "top_k"},
       {[](auto& r) { r.mutable_sampling()->set_min_p(1.0); }, "min_p"},
       {[](auto& r) { r.mutable_sampling()->set_repetition_penalty(-1); }, "repetition_penalty"},
-      {[](auto& r) { r.set_max_tokens(101); }, "max_tokens"},
       {[](auto& r) { r.set_max_tokens(-1); }, "max_tokens"},
       {[](auto& r) { r.add_stop(""); }, "stop[0]"},
   };

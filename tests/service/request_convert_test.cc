@@ -82,6 +82,22 @@ TEST(GenerateOptionsTest, GivenFieldsPassThrough) {
   EXPECT_TRUE(o.dry_run);
 }
 
+TEST(GenerateOptionsTest, MaxTokensAboveTheLimitIsCappedToIt) {
+  RequestLimits limits;
+  limits.max_new_tokens = 100;
+  limits.default_new_tokens = 20;
+  v1::GenerateRequest r;
+  r.set_session_id("s");
+  r.set_max_tokens(101);
+  EXPECT_EQ(GenerateOptionsFromProto(r, limits, 1).value().max_tokens, 100);
+  r.set_max_tokens(1 << 30);
+  EXPECT_EQ(GenerateOptionsFromProto(r, limits, 1).value().max_tokens, 100);
+  r.set_max_tokens(100);
+  EXPECT_EQ(GenerateOptionsFromProto(r, limits, 1).value().max_tokens, 100);
+  r.set_max_tokens(0);
+  EXPECT_EQ(GenerateOptionsFromProto(r, limits, 1).value().max_tokens, 20);
+}
+
 TEST(GenerateOptionsTest, BadValuesNameTheirField) {
   RequestLimits limits;
   limits.max_new_tokens = 100;
@@ -92,7 +108,6 @@ TEST(GenerateOptionsTest, BadValuesNameTheirField) {
     std::string words;
   } cases[] = {
       {[](v1::GenerateRequest& r) { r.set_max_tokens(-1); }, "max_tokens must be >= 0"},
-      {[](v1::GenerateRequest& r) { r.set_max_tokens(101); }, "max_tokens 101 is over"},
       {[](v1::GenerateRequest& r) { r.mutable_sampling()->set_temperature(-0.5); },
        "sampling.temperature"},
       {[](v1::GenerateRequest& r) { r.mutable_sampling()->set_temperature(NAN); },
