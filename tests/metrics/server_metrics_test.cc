@@ -60,6 +60,17 @@ TEST(ServerMetricsTest, EveryFamilyOfTheArchitectureIsExposedWithItsType) {
   }
 }
 
+TEST(ServerMetricsTest, RequestSeriesTheAlertRulesUseExistAtZeroBeforeAnyCall) {
+  const std::string text = ServerMetrics().Serialize();
+  for (const char* method : {"Append", "Generate", "CreateSession", "ImportSession"}) {
+    for (const char* code : {"OK", "DATA_LOSS", "FAILED_PRECONDITION", "INTERNAL"}) {
+      EXPECT_THAT(text, HasSubstr(std::string("infmem_request_duration_seconds_count{code=\"") +
+                                  code + "\",method=\"" + method + "\"} 0"))
+          << method << " " << code;
+    }
+  }
+}
+
 TEST(ServerMetricsTest, RecordedValuesAppear) {
   const std::string text = Recorded().Serialize();
   EXPECT_THAT(
