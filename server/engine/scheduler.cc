@@ -195,6 +195,9 @@ void Scheduler::Loop() {
       auto r = std::make_unique<Running>();
       r->job = std::move(job);
       session::Session& s = *r->job.session;
+      // More than the one token a session keeps pending is a journal tail being replayed.
+      if (s.pending.size() > 1)
+        metrics_.AddReplayedTokens(static_cast<int64_t>(s.pending.size()) - 1);
       r->input = std::move(s.pending);
       s.pending.clear();
       r->input.insert(r->input.end(), r->job.prompt.begin(), r->job.prompt.end());

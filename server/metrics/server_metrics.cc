@@ -42,10 +42,10 @@ prometheus::Gauge& SingleGauge(Registry& r, const std::string& name, const std::
 }
 
 // The RPCs of infmem.v1.Infmem (proto/infmem/v1/infmem.proto), as the service names them.
-constexpr absl::string_view kRpcMethods[] = {
-    "CreateSession", "GetSession",    "ListSessions",  "DeleteSession", "ForkSession", "Append",
-    "Generate",      "Tokenize",      "Detokenize",    "GetModel",      "ExportSession",
-    "ImportSession"};
+constexpr absl::string_view kRpcMethods[] = {"CreateSession", "GetSession",    "ListSessions",
+                                             "DeleteSession", "ForkSession",   "Append",
+                                             "Generate",      "Tokenize",      "Detokenize",
+                                             "GetModel",      "ExportSession", "ImportSession"};
 // The status codes whose series exist from the start: success, and the server-side failures
 // the alert rules (deploy/prometheus/alerts.yml) watch.
 constexpr absl::string_view kInitialCodes[] = {"OK", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
@@ -92,7 +92,10 @@ ServerMetrics::ServerMetrics()
       evictions_(SingleCounter(*registry_, "infmem_session_evictions_total",
                                "Sessions moved out of memory to make room.")),
       ltm_updates_(SingleCounter(*registry_, "infmem_ltm_updates_total",
-                                 "Long-term memory updates (segment boundaries crossed).")) {
+                                 "Long-term memory updates (segment boundaries crossed).")),
+      replayed_tokens_(SingleCounter(*registry_, "infmem_replayed_tokens_total",
+                                     "Journal-tail tokens fed into a session's state after a "
+                                     "restart or load (each once, ideally).")) {
   // Series that appear only on their first call leave alert rules without data on an idle
   // server, and increase() blind to the first failure: start them at zero.
   for (absl::string_view method : kRpcMethods) {

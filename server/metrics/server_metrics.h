@@ -39,6 +39,9 @@ class ServerMetrics {
   // "INVALID_ARGUMENT") and its duration.
   void ObserveRequest(absl::string_view method, absl::string_view code, double seconds);
   void AddPromptTokens(int64_t n) { prompt_tokens_.Increment(static_cast<double>(n)); }
+  // Records journal-tail tokens fed into a session's state (after a restart, a session's
+  // state lags its journal; each such token should be fed once).
+  void AddReplayedTokens(int64_t n) { replayed_tokens_.Increment(static_cast<double>(n)); }
   void AddGeneratedTokens(int64_t n) { generated_tokens_.Increment(static_cast<double>(n)); }
   // Records the number of sessions one decode step advanced together.
   void ObserveDecodeBatchSize(int sessions) { batch_size_.Observe(sessions); }
@@ -69,6 +72,7 @@ class ServerMetrics {
   prometheus::Histogram& journal_sync_;
   prometheus::Counter& evictions_;
   prometheus::Counter& ltm_updates_;
+  prometheus::Counter& replayed_tokens_;
 };
 
 }  // namespace infmem::metrics

@@ -56,35 +56,58 @@ void GenerateReactor::Start(uint64_t default_seed) {
     RETURN_IF_ERROR(ValidateIdField("session_id", request_.session_id()));
     RETURN_IF_ERROR(ValidateText("text", request_.text(), context_.limits));
     ASSIGN_OR_RETURN(options_, GenerateOptionsFromProto(request_, context_.limits, default_seed));
-    std::vector<int32_t> prompt;
     if (!request_.text().empty()) {
-      ASSIGN_OR_RETURN(prompt, context_.tokenizer.Encode(request_.text()));
+      ASSIGN_OR_RETURN(prompt_, context_.tokenizer.Encode(request_.text()));
     }
     ASSIGN_OR_RETURN(lease_, context_.sessions.Acquire(caller_.Key(request_.session_id())));
-    session::Session* target = &lease_.session();
-    if (options_.dry_run) {
-      scratch_ =
-          std::make_unique<session::Session>(target->record, context_.model.Clone(*target->state));
-      scratch_->pending = target->pending;
-      target = scratch_.get();
-    }
     {
       absl::MutexLock lock(&mu_);
       text_ = TextStream(options_.stop);
     }
-    engine::Job job;
-    job.session = target;
-    job.prompt = std::move(prompt);
-    job.generate = true;
-    job.max_tokens = options_.max_tokens;
-    job.sampling = options_.sampling;
-    job.deadline = deadline_;
-    job.cancelled = [this] { return cancelled_.load(); };
-    job.sink = this;
-    last_token_time_ = absl::Now();
-    return context_.scheduler.Submit(std::move(job));
+    // A session keeps one token pending; more is a journal tail not yet in its state.
+    if (options_.dry_run && lease_.session().pending.size() > 1) {
+      engine::Job catch_up;  // feeds the tail, appends nothing, leaves the last token pending
+      catch_up.session = &lease_.session();
+      catch_up.deadline = deadline_;
+      catch_up.cancelled = [this] { return cancelled_.load(); };
+      catch_up.sink = this;
+      catching_up_ = true;
+      return context_.scheduler.Submit(std::move(catch_up));
+    }
+    return SubmitGeneration();
   };
   if (absl::Status status = prepare(); !status.ok()) Fail(status);
+}
+
+absl::Status GenerateReactor::SubmitGeneration() {
+  session::Session* target = &lease_.session();
+  if (options_.dry_run) {
+    scratch_ =
+        std::make_unique<session::Session>(target->record, context_.model.Clone(*target->state));
+    scratch_->pending = target->pending;
+    target = scratch_.get();
+  }
+  engine::Job job;
+  job.session = target;
+  job.prompt = prompt_;
+  job.generate = true;
+  job.max_tokens = options_.max_tokens;
+  job.sampling = options_.sampling;
+  job.deadline = deadline_;
+  job.cancelled = [this] { return cancelled_.load(); };
+  job.sink = this;
+  last_token_time_ = absl::Now();
+  return context_.scheduler.Submit(std::move(job));
+}
+
+void GenerateReactor::AfterCatchUp(const absl::Status& status) {
+  if (!status.ok()) {
+    // The scheduler put back what it did not feed; a model failure leaves the state suspect.
+    if (!SessionIsSound(status)) context_.sessions.Discard(lease_);
+    Fail(status);
+    return;
+  }
+  if (absl::Status submitted = SubmitGeneration(); !submitted.ok()) Fail(submitted);
 }
 
 bool GenerateReactor::OnToken(int32_t id) {
@@ -108,6 +131,11 @@ bool GenerateReactor::OnToken(int32_t id) {
 }
 
 void GenerateReactor::OnFinish(engine::JobResult result) {
+  if (catching_up_) {
+    catching_up_ = false;
+    context_.work.Schedule([this, status = result.status] { AfterCatchUp(status); });
+    return;
+  }
   result_ = std::move(result);
   context_.work.Schedule([this] { Complete(); });
 }

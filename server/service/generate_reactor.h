@@ -44,8 +44,14 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   void OnFinish(engine::JobResult result) override;
 
  private:
-  // Validates, loads and submits (on the WorkQueue).
+  // Validates, loads and submits (on the WorkQueue). A dry run on a session with a journal
+  // tail to replay (after a restart) first feeds that tail into the session itself, so that
+  // only the first call pays the replay, not every dry run's throw-away copy.
   void Start(uint64_t default_seed);
+  // Submits the generation job on the leased session, or on a copy of it for a dry run.
+  absl::Status SubmitGeneration();
+  // Continues a dry run once the catch-up job has ended with `status` (on the WorkQueue).
+  void AfterCatchUp(const absl::Status& status);
   // Journals the call's tokens and queues the final message (on the WorkQueue).
   void Complete();
   // Ends the call with `status` and no final message.
@@ -64,6 +70,8 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   session::SessionLease lease_;
   std::unique_ptr<session::Session> scratch_;  // dry_run's throw-away copy
   GenerateOptions options_;
+  std::vector<int32_t> prompt_;  // the request's text, tokenized
+  bool catching_up_ = false;     // the job in the scheduler is a dry run's catch-up
   engine::JobResult result_;
   absl::Time last_token_time_;
   int64_t streamed_ = 0;  // tokens reported so far (scheduler thread)

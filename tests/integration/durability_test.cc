@@ -1,9 +1,13 @@
 // Sessions across restarts, crashes, eviction, fork and export/import, against the real
 // server. The yardstick is always a greedy continuation: two sessions with the same history
 // continue identically.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <fstream>
@@ -21,6 +25,31 @@ class DurabilityTest : public ServerTest {};
 
 // The texts the tests append, one per call.
 std::string Piece(int i) { return absl::StrCat(" and the ", i, " men went home"); }
+
+// Returns the value of the unlabelled metric `name` on the server's metrics page, or -1.
+double ScrapeMetric(int port, const std::string& name) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return -1;
+  }
+  std::string page;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) page.append(buf, static_cast<size_t>(n));
+  close(fd);
+  const size_t at = page.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(page.substr(at + name.size() + 2));
+}
 
 TEST_F(DurabilityTest, KillNineDuringAppendsLosesNoAcknowledgedToken) {
   auto server = StartServer();
@@ -63,6 +92,45 @@ TEST_F(DurabilityTest, KillNineDuringAppendsLosesNoAcknowledgedToken) {
   }
   EXPECT_EQ(s.tokens(), r.session_tokens()) << acked << " appends were acknowledged";
   EXPECT_EQ(Greedy(*stub, "s", 20).ids, Greedy(*stub, "reference", 20).ids);
+}
+
+TEST_F(DurabilityTest, AfterAKillTheJournalTailIsReplayedOnceNotByEveryDryRun) {
+  // No snapshot past creation: after the kill the whole history is a journal tail.
+  const std::vector<std::string> flags = {"--snapshot_every_tokens=100000000"};
+  std::string text = "The jury said that";
+  for (int i = 0; i < 150; ++i) text += Piece(i);
+  {
+    auto server = StartServer(flags);
+    ASSERT_NE(server, nullptr);
+    auto stub = server->NewStub();
+    ASSERT_TRUE(Create(*stub, "s").ok());
+    ASSERT_TRUE(Append(*stub, "s", text).ok());
+    server->Kill();
+  }
+  auto server = StartServer(flags);
+  ASSERT_NE(server, nullptr);
+  auto stub = server->NewStub();
+  v1::Session s;
+  ASSERT_TRUE(Get(*stub, "s", &s).ok());
+  ASSERT_GT(s.tokens(), 1000);
+  const std::string kReplayed = "infmem_replayed_tokens_total";
+  EXPECT_EQ(ScrapeMetric(server->metrics_port(), kReplayed), 0);
+  const Generation first = Greedy(*stub, "s", 8, /*dry_run=*/true);
+  ASSERT_TRUE(first.status.ok()) << first.status.error_message();
+  // The first call replays the tail (all but the one token a session keeps pending) ...
+  const double replayed = ScrapeMetric(server->metrics_port(), kReplayed);
+  EXPECT_EQ(replayed, static_cast<double>(s.tokens() - 1));
+  // ... into the session itself: a second dry run and the next append replay nothing.
+  const Generation second = Greedy(*stub, "s", 8, /*dry_run=*/true);
+  ASSERT_TRUE(second.status.ok()) << second.status.error_message();
+  EXPECT_EQ(second.ids, first.ids);
+  EXPECT_EQ(ScrapeMetric(server->metrics_port(), kReplayed), replayed);
+  ASSERT_TRUE(Append(*stub, "s", " and then").ok());
+  EXPECT_EQ(ScrapeMetric(server->metrics_port(), kReplayed), replayed);
+  // And the session is the same as one that never crashed.
+  ASSERT_TRUE(Create(*stub, "reference").ok());
+  ASSERT_TRUE(Append(*stub, "reference", text + " and then").ok());
+  EXPECT_EQ(Greedy(*stub, "s", 12, true).ids, Greedy(*stub, "reference", 12, true).ids);
 }
 
 TEST_F(DurabilityTest, ACleanRestartRestoresEverySession) {

@@ -53,6 +53,7 @@ TEST(ServerMetricsTest, EveryFamilyOfTheArchitectureIsExposedWithItsType) {
       {"infmem_session_save_seconds", "histogram"},
       {"infmem_session_evictions_total", "counter"},
       {"infmem_ltm_updates_total", "counter"},
+      {"infmem_replayed_tokens_total", "counter"},
       {"infmem_journal_sync_seconds", "histogram"},
   };
   for (const auto& [name, type] : families) {
