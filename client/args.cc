@@ -42,15 +42,21 @@ ABSL_FLAG(std::string, token_ids, "", "append: token ids to append instead of te
 ABSL_FLAG(uint64_t, seed, 0,
           "create: seed of the session's sticky memories; generate, chat: seed of the sampler. "
           "0: the server picks.");
-ABSL_FLAG(int32_t, max_tokens, 0, "generate, chat: tokens to generate at most; 0: server default.");
-ABSL_FLAG(double, temperature, 0, "generate, chat: sampling temperature; 0: greedy.");
+ABSL_FLAG(int32_t, max_tokens, 0,
+          "generate, chat: tokens to generate at most; 0: server default (chat: 128).");
+ABSL_FLAG(double, temperature, 0, "generate, chat: sampling temperature; 0: greedy (chat: 0.8).");
 ABSL_FLAG(int32_t, top_k, 0, "generate, chat: keep the k most likely tokens; 0: off.");
-ABSL_FLAG(double, top_p, 0, "generate, chat: nucleus mass in (0, 1]; 0 or 1: off.");
+ABSL_FLAG(double, top_p, 0,
+          "generate, chat: nucleus mass in (0, 1]; 0 or 1: off (chat: 0.95).");
 ABSL_FLAG(double, min_p, 0, "generate, chat: min probability relative to the top one, [0, 1).");
-ABSL_FLAG(double, repetition_penalty, 0, "generate, chat: repetition penalty; 0 or 1: off.");
+ABSL_FLAG(double, repetition_penalty, 0,
+          "generate, chat: repetition penalty; 0 or 1: off (chat: 1.1).");
 ABSL_FLAG(std::vector<std::string>, stop, {},
           "generate, chat: stop sequences; repeatable and comma-separated, C escapes allowed "
-          "(--stop='\\n', \\x2c for a comma).");
+          "(--stop='\\n', \\x2c for a comma). chat: a newline unless given.");
+ABSL_FLAG(std::string, chat_format, "{}\\n",
+          "chat: the turn appended for each input line, {} standing for the line (C escapes "
+          "allowed), e.g. '<|user|>\\n{}</s>\\n<|assistant|>\\n' for a chat template.");
 ABSL_FLAG(bool, dry_run, false, "generate, chat: generate from a throw-away copy of the session.");
 ABSL_FLAG(int32_t, page_size, 0, "list: sessions per request; 0: the server's default.");
 ABSL_FLAG(std::string, new_id, "", "fork: the new session's id (default: chosen).");
@@ -68,6 +74,7 @@ constexpr const char* kAllFlags[] = {"server",
                                      "token_ids",
                                      "seed",
                                      "max_tokens",
+                                     "chat_format",
                                      "temperature",
                                      "top_k",
                                      "top_p",
@@ -101,11 +108,13 @@ const std::vector<CommandSpec>& CommandSpecs() {
   const std::set<std::string> generate_flags = {"max_tokens", "temperature", "top_k",
                                                 "top_p",      "min_p",       "repetition_penalty",
                                                 "seed",       "stop",        "dry_run"};
+  std::set<std::string> chat_flags = generate_flags;
+  chat_flags.insert("chat_format");
   static const auto* specs = new std::vector<CommandSpec>{
       {"create", CommandKind::kCreate, {"id", "text", "seed", "format"}, 0, 0, ""},
       {"append", CommandKind::kAppend, {"token_ids"}, 1, 2, "<id> <text>|--token_ids=..."},
       {"generate", CommandKind::kGenerate, generate_flags, 1, 2, "<id> [text]"},
-      {"chat", CommandKind::kChat, generate_flags, 1, 1, "<id>"},
+      {"chat", CommandKind::kChat, chat_flags, 1, 1, "<id>"},
       {"list", CommandKind::kList, {"page_size", "format"}, 0, 0, ""},
       {"get", CommandKind::kGet, {"format"}, 1, 1, "<id>"},
       {"fork", CommandKind::kFork, {"new_id", "format"}, 1, 1, "<id>"},
@@ -158,21 +167,35 @@ absl::Status CheckRange(bool ok, const char* flag, const char* range, double val
 }
 
 // Fills command->generate from the generate flags; `given` are the flags on the line.
+// Chat's defaults, each overridden by its flag: a chat user expects sampled, varied replies
+// that end with the turn (a newline), of a sensible length.
+constexpr int32_t kChatMaxTokens = 128;
+constexpr double kChatTemperature = 0.8;
+constexpr double kChatTopP = 0.95;
+constexpr double kChatRepetitionPenalty = 1.1;
+
 absl::Status FillGenerate(const std::set<std::string>& given,
                           const std::vector<std::string>& stop_values, Command* command) {
+  const bool chat = command->kind == CommandKind::kChat;
+  auto chosen = [&](const char* flag, double value, double chat_default) {
+    return chat && given.count(flag) == 0 ? chat_default : value;
+  };
   infmem::v1::GenerateRequest& request = command->generate;
-  const int32_t max_tokens = absl::GetFlag(FLAGS_max_tokens);
+  const int32_t max_tokens = static_cast<int32_t>(
+      chosen("max_tokens", absl::GetFlag(FLAGS_max_tokens), kChatMaxTokens));
   RETURN_IF_ERROR(CheckRange(max_tokens >= 0, "max_tokens", ">= 0", max_tokens));
   request.set_max_tokens(max_tokens);
   request.set_dry_run(absl::GetFlag(FLAGS_dry_run));
   ASSIGN_OR_RETURN(std::vector<std::string> stops, ParseStops(stop_values));
+  if (chat && given.count("stop") == 0) stops = {"\n"};
   for (std::string& stop : stops) request.add_stop(std::move(stop));
 
-  const double temperature = absl::GetFlag(FLAGS_temperature);
+  const double temperature = chosen("temperature", absl::GetFlag(FLAGS_temperature), kChatTemperature);
   const int32_t top_k = absl::GetFlag(FLAGS_top_k);
-  const double top_p = absl::GetFlag(FLAGS_top_p);
+  const double top_p = chosen("top_p", absl::GetFlag(FLAGS_top_p), kChatTopP);
   const double min_p = absl::GetFlag(FLAGS_min_p);
-  const double penalty = absl::GetFlag(FLAGS_repetition_penalty);
+  const double penalty =
+      chosen("repetition_penalty", absl::GetFlag(FLAGS_repetition_penalty), kChatRepetitionPenalty);
   RETURN_IF_ERROR(CheckRange(temperature >= 0 && std::isfinite(temperature), "temperature", ">= 0",
                              temperature));
   RETURN_IF_ERROR(CheckRange(top_k >= 0, "top_k", ">= 0", top_k));
@@ -180,12 +203,13 @@ absl::Status FillGenerate(const std::set<std::string>& given,
   RETURN_IF_ERROR(CheckRange(min_p >= 0 && min_p < 1, "min_p", "in [0, 1)", min_p));
   RETURN_IF_ERROR(
       CheckRange(penalty >= 0 && std::isfinite(penalty), "repetition_penalty", ">= 0", penalty));
-  // Unset sampling means greedy on the server; send it only when asked for.
+  // Unset sampling means greedy on the server; generate sends it only when asked for, chat
+  // always (its defaults sample).
   const bool sampling_given = given.count("temperature") + given.count("top_k") +
                                   given.count("top_p") + given.count("min_p") +
                                   given.count("repetition_penalty") + given.count("seed") >
                               0;
-  if (sampling_given) {
+  if (sampling_given || chat) {
     infmem::v1::SamplingParams* sampling = request.mutable_sampling();
     sampling->set_temperature(temperature);
     sampling->set_top_k(top_k);
@@ -193,6 +217,19 @@ absl::Status FillGenerate(const std::set<std::string>& given,
     sampling->set_min_p(min_p);
     sampling->set_repetition_penalty(penalty);
     sampling->set_seed(absl::GetFlag(FLAGS_seed));
+  }
+  if (chat) {
+    std::string format;
+    std::string error;
+    if (!absl::CUnescape(absl::GetFlag(FLAGS_chat_format), &format, &error)) {
+      return absl::InvalidArgumentError(absl::StrCat("--chat_format: ", error));
+    }
+    const size_t at = format.find("{}");
+    if (at == std::string::npos || format.find("{}", at + 2) != std::string::npos) {
+      return absl::InvalidArgumentError(
+          "--chat_format must contain {} (where the line goes) exactly once");
+    }
+    command->chat_format = std::move(format);
   }
   return absl::OkStatus();
 }

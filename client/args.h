@@ -63,8 +63,12 @@ struct Command {
   // export --out, import <file>; "-" is stdout or stdin.
   std::string path;
   // generate and chat: everything but session_id and text (max_tokens, sampling, stop,
-  // dry_run). `sampling` is set only when a sampling flag was given.
+  // dry_run). generate: `sampling` is set only when a sampling flag was given; chat: always,
+  // with chat's defaults (temperature 0.8, top_p 0.95, repetition penalty 1.1, 128 tokens,
+  // stop at a newline) for the flags not given.
   infmem::v1::GenerateRequest generate;
+  // chat --chat_format, unescaped: the turn for each line, "{}" standing for the line.
+  std::string chat_format = "{}\n";
 };
 
 // Parses `args`, the command line after the program name: `<command> [args] [--flags]`,

@@ -195,7 +195,9 @@ absl::Status RunChat(const Command& command, infmem::v1::Infmem::Stub* stub) {
     }
     GenerateRequest request = command.generate;
     request.set_session_id(command.session_id);
-    request.set_text(line + "\n");
+    std::string turn = command.chat_format;
+    turn.replace(turn.find("{}"), 2, line);
+    request.set_text(turn);
     Reply reply;
     absl::Status status = StreamReply(request, command.timeout, stub, &reply);
     // The server finishes a cancelled reply one step after the cancel, and until then the

@@ -99,6 +99,39 @@ TEST(ParseCommandTest, GenerateSamplingStopsAndTimeout) {
   EXPECT_EQ(command->timeout, absl::InfiniteDuration());
 }
 
+TEST(ParseCommandTest, ChatSamplesAndEndsAtTheTurnByDefault) {
+  absl::StatusOr<Command> command = Parse({"chat", "s"});
+  ASSERT_TRUE(command.ok()) << command.status();
+  ASSERT_TRUE(command->generate.has_sampling());
+  EXPECT_DOUBLE_EQ(command->generate.sampling().temperature(), 0.8);
+  EXPECT_DOUBLE_EQ(command->generate.sampling().top_p(), 0.95);
+  EXPECT_DOUBLE_EQ(command->generate.sampling().repetition_penalty(), 1.1);
+  EXPECT_EQ(command->generate.max_tokens(), 128);
+  EXPECT_THAT(command->generate.stop(), ElementsAre("\n"));
+  EXPECT_EQ(command->chat_format, "{}\n");
+  // Every default yields to its flag; greedy is one flag away.
+  command = Parse({"chat", "s", "--temperature=0", "--max_tokens=7", "--stop=END",
+                   "--repetition_penalty=1", "--chat_format=<|user|>\\n{}</s>\\n<|assistant|>\\n"});
+  ASSERT_TRUE(command.ok()) << command.status();
+  EXPECT_DOUBLE_EQ(command->generate.sampling().temperature(), 0);
+  EXPECT_DOUBLE_EQ(command->generate.sampling().repetition_penalty(), 1);
+  EXPECT_DOUBLE_EQ(command->generate.sampling().top_p(), 0.95);
+  EXPECT_EQ(command->generate.max_tokens(), 7);
+  EXPECT_THAT(command->generate.stop(), ElementsAre("END"));
+  EXPECT_EQ(command->chat_format, "<|user|>\n{}</s>\n<|assistant|>\n");
+  // generate keeps its greedy default and takes no chat format.
+  command = Parse({"generate", "s"});
+  ASSERT_TRUE(command.ok()) << command.status();
+  EXPECT_FALSE(command->generate.has_sampling());
+  EXPECT_EQ(command->generate.max_tokens(), 0);
+  EXPECT_FALSE(Parse({"generate", "s", "--chat_format={}"}).ok());
+  for (const char* bad : {"--chat_format=no placeholder", "--chat_format={}{}"}) {
+    const auto status = Parse({"chat", "s", bad}).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("chat_format")) << bad;
+  }
+}
+
 TEST(ParseCommandTest, OtherCommands) {
   absl::StatusOr<Command> command = Parse({"list", "--page_size=5"});
   ASSERT_TRUE(command.ok()) << command.status();
