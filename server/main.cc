@@ -46,6 +46,8 @@ ABSL_FLAG(int, max_queued, 256, "Calls waiting for the model; more get RESOURCE_
 ABSL_FLAG(int, prefill_chunk, 256, "Appended tokens fed per scheduler step.");
 ABSL_FLAG(int64_t, max_text_bytes, 1 << 20, "Largest text of one request.");
 ABSL_FLAG(int64_t, max_token_ids, 1 << 18, "Most tokens of one request.");
+ABSL_FLAG(int32_t, max_stop_sequences, 16, "Most stop sequences of one Generate call.");
+ABSL_FLAG(int32_t, max_stop_bytes, 256, "Longest stop sequence, in bytes.");
 ABSL_FLAG(int, max_new_tokens, 4096, "Largest max_tokens of a Generate call.");
 ABSL_FLAG(int, default_new_tokens, 256, "max_tokens of a Generate call that sets none.");
 ABSL_FLAG(int, max_message_bytes, 8 << 20, "Largest gRPC message, each way.");
@@ -108,10 +110,13 @@ int main(int argc, char** argv) {
   config.scheduler.prefill_chunk = absl::GetFlag(FLAGS_prefill_chunk);
   config.limits.max_text_bytes = absl::GetFlag(FLAGS_max_text_bytes);
   config.limits.max_token_ids = absl::GetFlag(FLAGS_max_token_ids);
+  config.limits.max_stop_sequences = absl::GetFlag(FLAGS_max_stop_sequences);
+  config.limits.max_stop_bytes = absl::GetFlag(FLAGS_max_stop_bytes);
   config.limits.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
   config.limits.default_new_tokens = absl::GetFlag(FLAGS_default_new_tokens);
   if (config.io_threads < 1 || config.scheduler.max_batch < 1 || config.scheduler.max_queued < 1 ||
       config.scheduler.prefill_chunk < 1 || config.limits.default_new_tokens < 1 ||
+      config.limits.max_stop_sequences < 0 || config.limits.max_stop_bytes < 1 ||
       config.limits.default_new_tokens > config.limits.max_new_tokens) {
     std::cerr << "infmem-server: --io_threads, --max_batch, --max_queued, --prefill_chunk and "
                  "--default_new_tokens must be >= 1, and --default_new_tokens <= "

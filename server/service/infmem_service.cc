@@ -173,20 +173,24 @@ grpc::ServerUnaryReactor* InfmemService::ListSessions(grpc::CallbackServerContex
           return absl::InvalidArgumentError(
               absl::StrCat("page_size must be >= 0, got ", request->page_size()));
         }
+        std::string after;  // the last id of the previous page
         if (!request->page_token().empty()) {
-          RETURN_IF_ERROR(ValidateIdField("page_token", request->page_token()));
+          ASSIGN_OR_RETURN(after, DecodePageToken(request->page_token()));
+          RETURN_IF_ERROR(ValidateIdField("page_token", after));
         }
         const int page_size = request->page_size() == 0
                                   ? kDefaultPageSize
                                   : std::min(request->page_size(), kMaxPageSize);
         bool more = false;
-        ASSIGN_OR_RETURN(const std::vector<session::SessionInfo> page,
-                         context.sessions.List(caller.Prefix(), caller.Key(request->page_token()),
-                                               page_size, &more));
+        ASSIGN_OR_RETURN(
+            const std::vector<session::SessionInfo> page,
+            context.sessions.List(caller.Prefix(), caller.Key(after), page_size, &more));
         for (const session::SessionInfo& info : page) {
           ToProto(caller, info, context.model.StateBytes(), response->add_sessions());
         }
-        if (more && !page.empty()) response->set_next_page_token(caller.External(page.back().id));
+        if (more && !page.empty()) {
+          response->set_next_page_token(EncodePageToken(caller.External(page.back().id)));
+        }
         return absl::OkStatus();
       });
 }

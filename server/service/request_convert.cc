@@ -2,7 +2,10 @@
 
 #include <algorithm>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "server/common/hash.h"
 #include "server/common/status_macros.h"
 #include "server/tokenizer/tokenizer.h"
 
@@ -57,16 +60,18 @@ absl::StatusOr<GenerateOptions> GenerateOptionsFromProto(const v1::GenerateReque
   if (absl::Status s = model::ValidateSamplingParams(o.sampling); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("sampling.", s.message()));
   }
+  // Size limits are RESOURCE_EXHAUSTED, as for text and token ids (and gRPC's own message
+  // limit); malformed values are INVALID_ARGUMENT.
   if (request.stop_size() > limits.max_stop_sequences) {
-    return absl::InvalidArgumentError(absl::StrCat("stop holds ", request.stop_size(),
-                                                   " sequences, over the limit of ",
-                                                   limits.max_stop_sequences));
+    return absl::ResourceExhaustedError(absl::StrCat("stop holds ", request.stop_size(),
+                                                     " sequences, over the limit of ",
+                                                     limits.max_stop_sequences));
   }
   for (int i = 0; i < request.stop_size(); ++i) {
     const std::string& stop = request.stop(i);
     if (stop.empty()) return absl::InvalidArgumentError(absl::StrCat("stop[", i, "] is empty"));
     if (static_cast<int64_t>(stop.size()) > limits.max_stop_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
+      return absl::ResourceExhaustedError(absl::StrCat(
           "stop[", i, "] is ", stop.size(), " bytes, over the limit of ", limits.max_stop_bytes));
     }
     if (absl::Status s = tokenizer::ValidateUtf8(stop); !s.ok()) {
@@ -82,6 +87,32 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   // absl and gRPC share the canonical code numbering.
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+namespace {
+
+constexpr absl::string_view kPageTokenSalt = "infmem.v1.ListSessions.page_token:";
+
+std::string PageTokenChecksum(absl::string_view id) {
+  const std::string salted = absl::StrCat(kPageTokenSalt, id);
+  return absl::StrFormat("%016x", Fnv1a64(salted.data(), salted.size()));
+}
+
+}  // namespace
+
+std::string EncodePageToken(absl::string_view last_id) {
+  return absl::StrCat(absl::WebSafeBase64Escape(last_id), ".", PageTokenChecksum(last_id));
+}
+
+absl::StatusOr<std::string> DecodePageToken(absl::string_view token) {
+  const size_t dot = token.rfind('.');
+  std::string id;
+  if (dot == absl::string_view::npos || !absl::WebSafeBase64Unescape(token.substr(0, dot), &id) ||
+      id.empty() || token.substr(dot + 1) != PageTokenChecksum(id)) {
+    return absl::InvalidArgumentError(
+        "page_token is not a token this server issued: pass next_page_token unchanged");
+  }
+  return id;
 }
 
 }  // namespace infmem::service

@@ -53,6 +53,13 @@ absl::StatusOr<GenerateOptions> GenerateOptionsFromProto(const v1::GenerateReque
                                                          const RequestLimits& limits,
                                                          uint64_t default_seed);
 
+// ListSessions page tokens (AIP-158): opaque to clients and tamper-evident. A token holds the
+// last session id of the previous page, web-safe base64, and a checksum over it; it stays
+// valid across restarts. EncodePageToken makes one; DecodePageToken returns the id inside,
+// or INVALID_ARGUMENT for a token this server did not issue.
+std::string EncodePageToken(absl::string_view last_id);
+absl::StatusOr<std::string> DecodePageToken(absl::string_view token);
+
 // Maps an absl::Status to the gRPC status with the same code and message.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 

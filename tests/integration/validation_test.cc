@@ -174,6 +174,12 @@ TEST_F(ValidationTest, BadPageTokensAndSizesAreInvalidArgument) {
   auto context = ContextWithin(std::chrono::seconds(10));
   EXPECT_EQ(stub_->ListSessions(context.get(), request, &response).error_code(),
             grpc::INVALID_ARGUMENT);
+  // Tokens are opaque: a bare session id, as the server once issued them, is refused.
+  request.set_page_token("s");
+  auto context1 = ContextWithin(std::chrono::seconds(10));
+  const grpc::Status plain = stub_->ListSessions(context1.get(), request, &response);
+  EXPECT_EQ(plain.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_THAT(plain.error_message(), HasSubstr("page_token"));
   request.set_page_token("");
   request.set_page_size(-1);
   auto context2 = ContextWithin(std::chrono::seconds(10));

@@ -119,18 +119,47 @@ TEST(GenerateOptionsTest, BadValuesNameTheirField) {
       {[](v1::GenerateRequest& r) { r.mutable_sampling()->set_repetition_penalty(-2); },
        "sampling.repetition_penalty"},
       {[](v1::GenerateRequest& r) { r.add_stop(""); }, "stop[0] is empty"},
-      {[](v1::GenerateRequest& r) { r.add_stop("12345"); }, "stop[0] is 5 bytes"},
       {[](v1::GenerateRequest& r) { r.add_stop("\xFF"); }, "stop[0]: invalid UTF-8 at byte 0"},
-      {[](v1::GenerateRequest& r) {
-         for (int i = 0; i < 3; ++i) r.add_stop("x");
-       },
-       "stop holds 3 sequences"},
   };
   for (const Case& c : cases) {
     v1::GenerateRequest r;
     c.mutate(r);
     ExpectError(GenerateOptionsFromProto(r, limits, 1).status(), absl::StatusCode::kInvalidArgument,
                 c.words);
+  }
+}
+
+TEST(GenerateOptionsTest, StopSizeLimitsAreResourceExhaustedLikeEveryOtherSizeLimit) {
+  RequestLimits limits;
+  limits.max_stop_sequences = 2;
+  limits.max_stop_bytes = 4;
+  v1::GenerateRequest r;
+  r.add_stop("12345");
+  ExpectError(GenerateOptionsFromProto(r, limits, 1).status(), absl::StatusCode::kResourceExhausted,
+              "stop[0] is 5 bytes, over the limit of 4");
+  r.clear_stop();
+  for (int i = 0; i < 3; ++i) r.add_stop("x");
+  ExpectError(GenerateOptionsFromProto(r, limits, 1).status(), absl::StatusCode::kResourceExhausted,
+              "stop holds 3 sequences, over the limit of 2");
+}
+
+TEST(PageTokenTest, RoundTripsAndRefusesTokensItDidNotIssue) {
+  for (const std::string& id :
+       std::vector<std::string>{"a", "session-42", "tenant_x.s_1", std::string(128, 'z')}) {
+    const std::string token = EncodePageToken(id);
+    EXPECT_NE(token.substr(0, token.find('.')), id) << "opaque: " << token;
+    EXPECT_EQ(DecodePageToken(token).value(), id);
+  }
+  const std::string good = EncodePageToken("session-42");
+  std::string flipped = good;
+  flipped[2] = flipped[2] == 'A' ? 'B' : 'A';  // an edit inside the id part
+  std::string wrong_sum = good;
+  wrong_sum.back() = wrong_sum.back() == '0' ? '1' : '0';
+  for (const std::string& bad :
+       {std::string("session-42"), flipped, wrong_sum, std::string("."), std::string("!!.00"),
+        good.substr(0, good.size() - 1), EncodePageToken("").substr(0)}) {
+    ExpectError(DecodePageToken(bad).status(), absl::StatusCode::kInvalidArgument,
+                "page_token is not a token this server issued");
   }
 }
 
