@@ -6,9 +6,11 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <prometheus/exposer.h>
 
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "server/common/file_io.h"
 #include "server/common/status_macros.h"
@@ -167,9 +169,19 @@ void Server::Shutdown() {
   if (p.shut_down) return;
   p.shut_down = true;
   p.grpc_server->GetHealthCheckService()->SetServingStatus(false);
-  // Calls still running at the deadline are cancelled; the scheduler stops their jobs within
-  // a step and their reactors journal what they produced before finishing.
+  // Generations still running at 80 % of the grace end normally (finish_reason cancelled,
+  // their final message and usage sent), so their clients are not cut off by gRPC's
+  // cancellation at the deadline. Calls still running at the deadline are cancelled; the
+  // scheduler stops their jobs within a step and their reactors journal what they produced.
+  absl::Notification drained;
+  std::thread end_generations([&p, &drained] {
+    if (!drained.WaitForNotificationWithTimeout(p.config.drain_grace * 0.8)) {
+      p.scheduler->EndGenerations();
+    }
+  });
   p.grpc_server->Shutdown(absl::ToChronoTime(absl::Now() + p.config.drain_grace));
+  drained.Notify();
+  end_generations.join();
   p.scheduler->Stop();
   p.work.reset();  // runs the journal syncs still queued
   p.sessions->SnapshotAll();

@@ -132,6 +132,11 @@ void Scheduler::DecodeStep(std::vector<std::unique_ptr<Running>>& running) {
       Finish(r, stop);
       continue;
     }
+    if (ending_generations_) {
+      r.result.reason = FinishReason::kCancelled;
+      Finish(r, absl::OkStatus());
+      continue;
+    }
     batch.push_back(&r);
     states.push_back(r.job.session->state.get());
     tokens.push_back(r.next);

@@ -87,6 +87,10 @@ class Scheduler {
   absl::Status Submit(Job job);
   // Stops admitting jobs, cancels the running ones, and joins the loop.
   void Stop();
+  // Ends every generation at its next step, normally: the job finishes OK with reason
+  // kCancelled, so its call still sends its final message (a drain about to run out of
+  // time). Jobs admitted later end the same way once they generate. Thread-safe.
+  void EndGenerations() { ending_generations_ = true; }
 
  private:
   struct Running;
@@ -99,6 +103,7 @@ class Scheduler {
   bool EmitNext(Running& job, absl::Span<const float> logits);
   void Finish(Running& job, absl::Status status);
 
+  std::atomic<bool> ending_generations_{false};
   const model::Model& model_;
   metrics::ServerMetrics& metrics_;
   const SchedulerOptions options_;
