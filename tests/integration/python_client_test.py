@@ -438,6 +438,22 @@ class PythonClientTest(unittest.TestCase):
                      pb.CreateSessionRequest(session_id="py_bad"))
     self.assertEqual(self.tokens("py_bad"), 1)
 
+  def test_unparsable_requests_get_what_the_readme_documents(self):
+    # gRPC C++ parses the request before any of our code runs; a message it cannot parse
+    # (invalid UTF-8 in a string field, a truncated field) is answered by gRPC itself. The
+    # README documents what a client sees; this pins it, and that the server stays up.
+    raw_get = self.channel.unary_unary("/infmem.v1.Infmem/GetSession",
+                                       request_serializer=_identity,
+                                       response_deserializer=_identity)
+    for request in (_encode_string_field(1, b"\xff\xfe"),  # session_id: invalid UTF-8
+                    _encode_string_field(1, b"abcdef")[:-3]):  # truncated string field
+      with self.assertRaises(grpc.RpcError) as caught:
+        raw_get(request, timeout=RPC_TIMEOUT_S)
+      self.assertEqual(caught.exception.code(), grpc.StatusCode.UNIMPLEMENTED, request)
+      self.assertEqual(caught.exception.details() or "", "", request)
+    self.assertEqual(self.get_model(pb.GetModelRequest(), timeout=RPC_TIMEOUT_S).vocab_size,
+                     4096)
+
   def test_health_serving(self):
     response = self.health_check(b"", timeout=RPC_TIMEOUT_S)
     self.assertEqual(_decode_fields(response), [(1, 1)])  # status: SERVING.
