@@ -11,15 +11,15 @@
 #include "server/store/journal.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string path = std::filesystem::temp_directory_path().string() +
-                                  "/journal_fuzz_" + std::to_string(getpid());
+  static const std::string path =
+      std::filesystem::temp_directory_path().string() + "/journal_fuzz_" + std::to_string(getpid());
   {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   }
   auto contents = infmem::store::ReadJournal(path);
-  if (contents.ok() && (contents->valid_bytes < 0 ||
-                        static_cast<size_t>(contents->valid_bytes) > size)) {
+  if (contents.ok() &&
+      (contents->valid_bytes < 0 || static_cast<size_t>(contents->valid_bytes) > size)) {
     __builtin_trap();
   }
   return 0;

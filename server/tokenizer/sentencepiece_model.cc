@@ -30,9 +30,19 @@ std::vector<std::string> Candidates() {
   return out;
 }
 
+// GCC defines __SANITIZE_ADDRESS__ under -fsanitize=address; clang says it through
+// __has_feature.
+#if defined(__SANITIZE_ADDRESS__)
+#define INFMEM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define INFMEM_ASAN 1
+#endif
+#endif
+
 int OpenFlags() {
   int flags = RTLD_NOW | RTLD_LOCAL;
-#if !defined(__SANITIZE_ADDRESS__)
+#if !defined(INFMEM_ASAN)
   // Sanitizer runtimes refuse RTLD_DEEPBIND; sanitizer builds bind without it, so there
   // SentencePiece works only in processes without LibTorch (its protobuf check then fails
   // with a clear "compiled against version 3.14.0" error instead of a crash).
