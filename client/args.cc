@@ -46,8 +46,7 @@ ABSL_FLAG(int32_t, max_tokens, 0,
           "generate, chat: tokens to generate at most; 0: server default (chat: 128).");
 ABSL_FLAG(double, temperature, 0, "generate, chat: sampling temperature; 0: greedy (chat: 0.8).");
 ABSL_FLAG(int32_t, top_k, 0, "generate, chat: keep the k most likely tokens; 0: off.");
-ABSL_FLAG(double, top_p, 0,
-          "generate, chat: nucleus mass in (0, 1]; 0 or 1: off (chat: 0.95).");
+ABSL_FLAG(double, top_p, 0, "generate, chat: nucleus mass in (0, 1]; 0 or 1: off (chat: 0.95).");
 ABSL_FLAG(double, min_p, 0, "generate, chat: min probability relative to the top one, [0, 1).");
 ABSL_FLAG(double, repetition_penalty, 0,
           "generate, chat: repetition penalty; 0 or 1: off (chat: 1.1).");
@@ -66,30 +65,18 @@ namespace infmem::client {
 namespace {
 
 // Every flag of the client, in help order; ParseCommand looks up no others.
-constexpr const char* kAllFlags[] = {"server",
-                                     "timeout",
-                                     "format",
-                                     "id",
-                                     "text",
-                                     "token_ids",
-                                     "seed",
-                                     "max_tokens",
-                                     "chat_format",
-                                     "temperature",
-                                     "top_k",
-                                     "top_p",
-                                     "min_p",
-                                     "repetition_penalty",
-                                     "stop",
-                                     "dry_run",
-                                     "page_size",
-                                     "new_id",
-                                     "out",
-                                     "tls",
-                                     "tls_ca",
-                                     "tls_cert",
-                                     "tls_key",
-                                     "token"};
+constexpr const char* kAllFlags[] = {"server",      "timeout",
+                                     "format",      "id",
+                                     "text",        "token_ids",
+                                     "seed",        "max_tokens",
+                                     "chat_format", "temperature",
+                                     "top_k",       "top_p",
+                                     "min_p",       "repetition_penalty",
+                                     "stop",        "dry_run",
+                                     "page_size",   "new_id",
+                                     "out",         "tls",
+                                     "tls_ca",      "tls_cert",
+                                     "tls_key",     "token"};
 // Flags every command takes.
 bool IsCommonFlag(absl::string_view name) {
   return name == "server" || name == "timeout" || name == "token" || absl::StartsWith(name, "tls");
@@ -181,8 +168,8 @@ absl::Status FillGenerate(const std::set<std::string>& given,
     return chat && given.count(flag) == 0 ? chat_default : value;
   };
   infmem::v1::GenerateRequest& request = command->generate;
-  const int32_t max_tokens = static_cast<int32_t>(
-      chosen("max_tokens", absl::GetFlag(FLAGS_max_tokens), kChatMaxTokens));
+  const int32_t max_tokens =
+      static_cast<int32_t>(chosen("max_tokens", absl::GetFlag(FLAGS_max_tokens), kChatMaxTokens));
   RETURN_IF_ERROR(CheckRange(max_tokens >= 0, "max_tokens", ">= 0", max_tokens));
   request.set_max_tokens(max_tokens);
   request.set_dry_run(absl::GetFlag(FLAGS_dry_run));
@@ -190,7 +177,8 @@ absl::Status FillGenerate(const std::set<std::string>& given,
   if (chat && given.count("stop") == 0) stops = {"\n"};
   for (std::string& stop : stops) request.add_stop(std::move(stop));
 
-  const double temperature = chosen("temperature", absl::GetFlag(FLAGS_temperature), kChatTemperature);
+  const double temperature =
+      chosen("temperature", absl::GetFlag(FLAGS_temperature), kChatTemperature);
   const int32_t top_k = absl::GetFlag(FLAGS_top_k);
   const double top_p = chosen("top_p", absl::GetFlag(FLAGS_top_p), kChatTopP);
   const double min_p = absl::GetFlag(FLAGS_min_p);

@@ -130,7 +130,7 @@ TEST(ShippedSortingTest, ReproducesTheFiguresOfDocsResults) {
   for (const auto& c : cases) {
     auto model = model::Model::Load(Dir(c.name), {"cpu", "float32", 1}).value();
     const auto acc = train::EvaluateSorting(
-                             *model, {train::Split::kTest, /*count=*/100, /*length=*/2048, /*seed=*/1})
+                         *model, {train::Split::kTest, /*count=*/100, /*length=*/2048, /*seed=*/1})
                          .value();
     EXPECT_NEAR(acc.per_position, c.per_position, 0.01 * c.per_position) << c.name;
     EXPECT_EQ(acc.exact_match, 0.0) << c.name;
@@ -146,10 +146,10 @@ TEST(ShippedSortingTest, PaperTaskModelsReproduceTheFiguresOfDocsResults) {
   } cases[] = {{"sorting-paper-4k", 0.215}, {"sorting-paper-4k-window", 0.130}};
   for (const auto& c : cases) {
     auto model = model::Model::Load(Dir(c.name), {"cpu", "float32", 1}).value();
-    const auto acc = train::EvaluateSorting(*model, {train::Split::kTest, /*count=*/100,
-                                                     /*length=*/4096, /*seed=*/1,
-                                                     train::SortingData::kPaper})
-                         .value();
+    const auto acc =
+        train::EvaluateSorting(*model, {train::Split::kTest, /*count=*/100,
+                                        /*length=*/4096, /*seed=*/1, train::SortingData::kPaper})
+            .value();
     EXPECT_NEAR(acc.teacher_forced, c.teacher_forced, 0.01 * c.teacher_forced) << c.name;
   }
 }

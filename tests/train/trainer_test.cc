@@ -6,7 +6,6 @@
 #include <cstring>
 
 #include "server/model/safetensors.h"
-
 #include "tests/testing/tiny_model.h"
 #include "train/sorting_eval.h"
 #include "train/sorting_task.h"
