@@ -51,8 +51,39 @@ void ExportReactor::End(const absl::Status& status) {
   Finish(Completed(context_, "ExportSession", start_, status));
 }
 
+absl::Status ImportAssembler::Add(const v1::ImportSessionRequest& message) {
+  const v1::SessionChunk& chunk = message.chunk();
+  if (messages_++ == 0) {
+    id_field_ = message.session_id().empty() ? "chunk.session.id" : "session_id";
+    image_.info.id = message.session_id().empty() ? chunk.session().id() : message.session_id();
+    image_.pending.assign(chunk.pending_token_ids().begin(), chunk.pending_token_ids().end());
+  } else if (!message.session_id().empty() || chunk.has_session() ||
+             chunk.pending_token_ids_size() > 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "message ", messages_ - 1,
+        ": only the first message may carry session_id, chunk.session or pending_token_ids"));
+  }
+  if (static_cast<int64_t>(image_.snapshot.size() + chunk.data().size()) > max_bytes_) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the imported state is over the limit of ", max_bytes_, " bytes"));
+  }
+  image_.snapshot += chunk.data();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<session::SessionImage> ImportAssembler::Finish() {
+  if (messages_ == 0) return absl::InvalidArgumentError("no chunks: nothing to import");
+  RETURN_IF_ERROR(ValidateIdField(id_field_, image_.info.id));
+  if (image_.snapshot.empty()) return absl::InvalidArgumentError("the chunks hold no state");
+  return std::move(image_);
+}
+
 ImportReactor::ImportReactor(const ServiceContext& context, Caller caller, v1::Session* response)
-    : context_(context), caller_(std::move(caller)), response_(response), start_(absl::Now()) {
+    : context_(context),
+      caller_(std::move(caller)),
+      response_(response),
+      start_(absl::Now()),
+      assembler_(context.max_import_bytes) {
   StartRead(&request_);
 }
 
@@ -61,34 +92,16 @@ void ImportReactor::OnReadDone(bool ok) {
     context_.work.Schedule([this] { Import(); });
     return;
   }
-  const v1::SessionChunk& chunk = request_.chunk();
-  if (messages_++ == 0) {
-    id_field_ = request_.session_id().empty() ? "chunk.session.id" : "session_id";
-    id_ = request_.session_id().empty() ? chunk.session().id() : request_.session_id();
-    image_.info.id = id_;
-    image_.pending.assign(chunk.pending_token_ids().begin(), chunk.pending_token_ids().end());
-  } else if (!request_.session_id().empty() || chunk.has_session() ||
-             chunk.pending_token_ids_size() > 0) {
-    return End(absl::InvalidArgumentError(absl::StrCat(
-        "message ", messages_ - 1,
-        ": only the first message may carry session_id, chunk.session or pending_token_ids")));
-  }
-  if (static_cast<int64_t>(image_.snapshot.size() + chunk.data().size()) >
-      context_.max_import_bytes) {
-    return End(absl::ResourceExhaustedError(absl::StrCat("the imported state is over the limit of ",
-                                                         context_.max_import_bytes, " bytes")));
-  }
-  image_.snapshot += chunk.data();
+  if (absl::Status added = assembler_.Add(request_); !added.ok()) return End(added);
   StartRead(&request_);
 }
 
 void ImportReactor::Import() {
   auto import = [&]() -> absl::Status {
-    if (messages_ == 0) return absl::InvalidArgumentError("no chunks: nothing to import");
-    RETURN_IF_ERROR(ValidateIdField(id_field_, id_));
-    if (image_.snapshot.empty()) return absl::InvalidArgumentError("the chunks hold no state");
+    ASSIGN_OR_RETURN(session::SessionImage image, assembler_.Finish());
+    const std::string key = caller_.Key(image.info.id);
     ASSIGN_OR_RETURN(const session::SessionInfo info,
-                     context_.sessions.Import(caller_.Key(id_), std::move(image_)));
+                     context_.sessions.Import(key, std::move(image)));
     ToProto(caller_, info, context_.model.StateBytes(), response_);
     return absl::OkStatus();
   };

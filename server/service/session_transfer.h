@@ -44,6 +44,26 @@ class ExportReactor final : public grpc::ServerWriteReactor<v1::SessionChunk> {
   v1::SessionChunk chunk_ ABSL_GUARDED_BY(mu_);
 };
 
+// Reassembles an ImportSession stream into a SessionImage: the first message may carry the
+// new id, the session's metadata and its pending tokens; every message a piece of the state.
+// The parser of the stream, apart from gRPC so it can be fuzzed. Not thread-safe.
+class ImportAssembler {
+ public:
+  explicit ImportAssembler(int64_t max_bytes) : max_bytes_(max_bytes) {}
+  // Takes the next message. INVALID_ARGUMENT when a later message carries first-message
+  // fields, RESOURCE_EXHAUSTED when the state grows over `max_bytes`.
+  absl::Status Add(const v1::ImportSessionRequest& message);
+  // Returns the assembled image (info.id: the id to create): INVALID_ARGUMENT for no
+  // message, a bad id (naming the field it came from) or no state.
+  absl::StatusOr<session::SessionImage> Finish();
+
+ private:
+  const int64_t max_bytes_;
+  int64_t messages_ = 0;
+  const char* id_field_ = "session_id";  // the request field the id came from
+  session::SessionImage image_;
+};
+
 class ImportReactor final : public grpc::ServerReadReactor<v1::ImportSessionRequest> {
  public:
   ImportReactor(const ServiceContext& context, Caller caller, v1::Session* response);
@@ -60,10 +80,7 @@ class ImportReactor final : public grpc::ServerReadReactor<v1::ImportSessionRequ
   v1::Session* const response_;
   const absl::Time start_;
   v1::ImportSessionRequest request_;
-  int64_t messages_ = 0;
-  std::string id_;
-  const char* id_field_ = "session_id";  // the request field id_ came from
-  session::SessionImage image_;
+  ImportAssembler assembler_;
 };
 
 }  // namespace infmem::service
