@@ -1,6 +1,7 @@
-// Fuzzes the Hugging Face checkpoint reader on its config.json: the input becomes the
-// config.json of a directory that has no weights, so every input ends in an error (from the
-// config, or the missing weights) and none may crash.
+// Fuzzes the Hugging Face checkpoint reader on its JSON files: the input, cut at its first
+// two "\n--\n" separators, becomes config.json, model.safetensors.index.json and
+// generation_config.json of a directory whose shards do not exist, so every input ends in an
+// error (from a JSON file, or the missing weights) and none may crash.
 #include <unistd.h>
 
 #include <cstddef>
@@ -18,9 +19,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::filesystem::create_directories(d + "/hf");
     return d;
   }();
-  {
-    std::ofstream out(dir + "/hf/config.json", std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+  const std::string input(reinterpret_cast<const char*>(data), size);
+  const char* const files[] = {"config.json", "model.safetensors.index.json",
+                               "generation_config.json"};
+  size_t begin = 0;
+  for (int i = 0; i < 3; ++i) {
+    const std::string path = dir + "/hf/" + files[i];
+    if (begin == std::string::npos) {
+      std::filesystem::remove(path);
+      continue;
+    }
+    const size_t cut = i < 2 ? input.find("\n--\n", begin) : std::string::npos;
+    std::ofstream(path, std::ios::binary | std::ios::trunc)
+        << input.substr(begin, cut == std::string::npos ? std::string::npos : cut - begin);
+    begin = cut == std::string::npos ? std::string::npos : cut + 4;
   }
   infmem::model::ImportOptions options;
   options.hf_dir = dir + "/hf";
