@@ -163,6 +163,16 @@ TEST(PageTokenTest, RoundTripsAndRefusesTokensItDidNotIssue) {
   }
 }
 
+TEST(PageTokenTest, OnlyTheIssuedEncodingIsAccepted) {
+  // "YQ" and the padded "YQ==" decode to the same id; only the issued form is a token (the
+  // request fuzzer found such alternate encodings).
+  const std::string token = EncodePageToken("a");
+  ASSERT_EQ(token.substr(0, 3), "YQ.");
+  ExpectError(DecodePageToken("YQ==" + token.substr(2)).status(),
+              absl::StatusCode::kInvalidArgument, "page_token is not a token this server issued");
+  EXPECT_EQ(DecodePageToken(token).value(), "a");
+}
+
 TEST(ToGrpcStatusTest, KeepsCodeAndMessage) {
   EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok());
   const std::pair<absl::Status, grpc::StatusCode> cases[] = {
