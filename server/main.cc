@@ -21,6 +21,17 @@ ABSL_FLAG(int, port, 50051, "gRPC port; 0 picks a free port (it is logged).");
 ABSL_FLAG(int, metrics_port, 9464, "Prometheus /metrics port; 0 picks a free one, -1 disables.");
 ABSL_FLAG(std::string, session_dir, "sessions",
           "Directory of the stored sessions (created if missing).");
+ABSL_FLAG(std::string, store, "",
+          "Cluster mode: PostgreSQL URI of the session store the replicas share, e.g. "
+          "postgresql://infmem@db:5432/infmem (docs/operations.md). Empty: --session_dir.");
+ABSL_FLAG(std::string, replica_id, "",
+          "Cluster mode: this replica's name in the store (default: the host name).");
+ABSL_FLAG(std::string, advertise_address, "",
+          "Cluster mode: host:port at which the other replicas reach this gRPC port "
+          "(default: --host:--port; set it when listening on 0.0.0.0).");
+ABSL_FLAG(double, lease_seconds, 5,
+          "Cluster mode: how long a replica's sessions stay its own after its last heartbeat "
+          "(a crashed replica's sessions are served again after about this long).");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain of the server: serve gRPC over TLS.");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
 ABSL_FLAG(std::string, tls_client_ca, "",
@@ -90,6 +101,15 @@ int main(int argc, char** argv) {
   config.port = absl::GetFlag(FLAGS_port);
   config.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   config.session_dir = absl::GetFlag(FLAGS_session_dir);
+  config.store_uri = absl::GetFlag(FLAGS_store);
+  config.replica_id = absl::GetFlag(FLAGS_replica_id);
+  if (config.replica_id.empty()) {
+    char name[256] = {};
+    gethostname(name, sizeof(name) - 1);
+    config.replica_id = name;
+  }
+  config.advertise_address = absl::GetFlag(FLAGS_advertise_address);
+  config.lease = absl::Seconds(absl::GetFlag(FLAGS_lease_seconds));
   config.model_dir = absl::GetFlag(FLAGS_model_dir);
   config.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   config.tls_key_file = absl::GetFlag(FLAGS_tls_key);

@@ -20,6 +20,8 @@
 #include "server/model/model.h"
 #include "server/service/auth.h"
 #include "server/service/infmem_service.h"
+#include "server/service/replica_service.h"
+#include "server/store/pg_session_store.h"
 #include "server/store/session_store.h"
 #include "server/tokenizer/tokenizer.h"
 
@@ -33,12 +35,14 @@ struct Server::Parts {
   std::unique_ptr<prometheus::Exposer> exposer;
   std::unique_ptr<model::Model> model;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer;
+  std::unique_ptr<service::HandoffClient> handoff;  // cluster mode only
   std::unique_ptr<store::SessionStore> store;
   std::unique_ptr<session::SessionManager> sessions;
   std::unique_ptr<WorkQueue> work;
   std::unique_ptr<engine::Scheduler> scheduler;
   std::unique_ptr<service::TokenAuthenticator> auth;
   std::unique_ptr<service::InfmemService> service;
+  std::unique_ptr<service::ReplicaService> replica_service;  // cluster mode only
   std::unique_ptr<grpc::Server> grpc_server;
   int port = 0;
   bool shut_down = false;
@@ -95,6 +99,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
     ASSIGN_OR_RETURN(p->auth, service::TokenAuthenticator::Load(config.auth_token_file));
   }
   p->service = std::make_unique<service::InfmemService>();
+  const bool cluster = !config.store_uri.empty();
+  if (cluster) {
+    if (!config.tls_cert_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--store (cluster mode) with --tls_cert is not supported: the replicas call each "
+          "other in plaintext; terminate TLS at the load balancer");
+    }
+    p->replica_service = std::make_unique<service::ReplicaService>();
+  }
   if (config.metrics_port >= 0) {
     try {
       p->exposer = std::make_unique<prometheus::Exposer>(
@@ -115,6 +128,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   builder.SetMaxReceiveMessageSize(config.max_message_bytes);
   builder.SetMaxSendMessageSize(config.max_message_bytes);
   builder.RegisterService(p->service.get());
+  if (p->replica_service != nullptr) builder.RegisterService(p->replica_service.get());
   p->grpc_server = builder.BuildAndStart();
   if (p->grpc_server == nullptr || p->port == 0) {
     return absl::UnavailableError(absl::StrCat(
@@ -144,7 +158,24 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
             << p->model->StateBytes() << " state bytes per session) on " << p->model->device()
             << " in " << absl::ToDoubleSeconds(absl::Now() - start) << " s";
 
-  ASSIGN_OR_RETURN(p->store, store::SessionStore::Open(config.session_dir));
+  if (cluster) {
+    store::PgStoreOptions options;
+    options.conninfo = config.store_uri;
+    options.replica_id = config.replica_id;
+    options.advertise_address = config.advertise_address.empty()
+                                    ? absl::StrCat(config.host, ":", p->port)
+                                    : config.advertise_address;
+    options.lease = config.lease;
+    options.connections = config.io_threads;
+    p->handoff = std::make_unique<service::HandoffClient>(config.replica_id);
+    options.request_handoff = [h = p->handoff.get()](const std::string& address,
+                                                     const std::string& key) {
+      return h->RequestHandoff(address, key);
+    };
+    ASSIGN_OR_RETURN(p->store, store::PgSessionStore::Open(std::move(options), p->metrics));
+  } else {
+    ASSIGN_OR_RETURN(p->store, store::SessionStore::Open(config.session_dir));
+  }
   session::SessionManagerOptions session_options = config.sessions;
   session_options.bos_id = p->tokenizer->bos_id();
   ASSIGN_OR_RETURN(p->sessions, session::SessionManager::Create(*p->model, *p->store, p->metrics,
@@ -160,6 +191,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   context.max_import_bytes = 2 * p->model->StateBytes() + (1 << 20);
   context.auth = p->auth.get();
   p->service->SetReady(std::move(context));
+  if (p->replica_service != nullptr) p->replica_service->SetReady(p->sessions.get(), p->work.get());
   p->grpc_server->GetHealthCheckService()->SetServingStatus(true);
   return std::unique_ptr<Server>(new Server(std::move(p)));
 }
@@ -184,7 +216,9 @@ void Server::Shutdown() {
   end_generations.join();
   p.scheduler->Stop();
   p.work.reset();  // runs the journal syncs still queued
-  p.sessions->SnapshotAll();
+  // Snapshot every resident session and release it (in a cluster, another replica may take
+  // it at once; the store's destruction then ends this replica's lease).
+  p.sessions->ReleaseAll();
   LOG(INFO) << "shut down cleanly";
 }
 

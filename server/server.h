@@ -22,6 +22,13 @@ struct ServerConfig {
   int port = 50051;                // 0 = any free port
   int metrics_port = 9464;         // 0 = any free port; -1 = no metrics endpoint
   std::string session_dir = "sessions";
+  // Cluster mode: a PostgreSQL URI for the shared session store (store/pg_session_store.h);
+  // empty: the local session_dir. With it, this replica's name, the host:port at which the
+  // other replicas reach its gRPC port, and its lease.
+  std::string store_uri;
+  std::string replica_id;
+  std::string advertise_address;
+  absl::Duration lease = absl::Seconds(5);
   // TLS: PEM certificate chain and key of the server (both or neither), and the CA that
   // client certificates must chain to (mutual TLS; needs the first two). Empty: plaintext.
   std::string tls_cert_file, tls_key_file, tls_client_ca_file;

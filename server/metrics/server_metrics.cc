@@ -95,7 +95,28 @@ ServerMetrics::ServerMetrics()
                                  "Long-term memory updates (segment boundaries crossed).")),
       replayed_tokens_(SingleCounter(*registry_, "infmem_replayed_tokens_total",
                                      "Journal-tail tokens fed into a session's state after a "
-                                     "restart or load (each once, ideally).")) {
+                                     "restart or load (each once, ideally).")),
+      takeovers_(SingleCounter(*registry_, "infmem_session_takeovers_total",
+                               "Sessions this replica took from a replica whose lease had "
+                               "expired (cluster mode).")),
+      handoffs_(BuildCounter()
+                    .Name("infmem_session_handoffs_total")
+                    .Help("Sessions handed over between live replicas, by direction: in (to "
+                          "this replica) or out (cluster mode).")
+                    .Register(*registry_)),
+      handoffs_in_(handoffs_.Add({{"direction", "in"}})),
+      handoffs_out_(handoffs_.Add({{"direction", "out"}})),
+      store_seconds_(BuildHistogram()
+                         .Name("infmem_store_seconds")
+                         .Help("Time of one cluster-store operation, by op (append, snapshot, "
+                               "load, takeover).")
+                         .Register(*registry_)),
+      lease_held_(SingleGauge(*registry_, "infmem_replica_lease_held",
+                              "1 while this replica holds a live lease on the cluster store; "
+                              "0 otherwise (and always 0 with the local store).")) {
+  for (absl::string_view op : {"append", "snapshot", "load", "takeover"}) {
+    store_seconds_.Add({{"op", std::string(op)}}, DiskBuckets());
+  }
   // Series that appear only on their first call leave alert rules without data on an idle
   // server, and increase() blind to the first failure: start them at zero.
   for (absl::string_view method : kRpcMethods) {
@@ -111,6 +132,10 @@ void ServerMetrics::ObserveRequest(absl::string_view method, absl::string_view c
   request_duration_
       .Add({{"method", std::string(method)}, {"code", std::string(code)}}, LatencyBuckets())
       .Observe(seconds);
+}
+
+void ServerMetrics::ObserveStore(absl::string_view op, double seconds) {
+  store_seconds_.Add({{"op", std::string(op)}}, DiskBuckets()).Observe(seconds);
 }
 
 std::string ServerMetrics::Serialize() const {

@@ -54,6 +54,14 @@ class ServerMetrics {
   void ObserveJournalSync(double seconds) { journal_sync_.Observe(seconds); }
   void AddSessionEvictions(int64_t n) { evictions_.Increment(static_cast<double>(n)); }
   void AddLtmUpdates(int64_t n) { ltm_updates_.Increment(static_cast<double>(n)); }
+  // Cluster mode (store/pg_session_store.h): sessions taken from a replica whose lease had
+  // expired; sessions handed over to this replica ("in") or by it ("out"); the time of one
+  // store operation ("append", "snapshot", "load", "takeover"); whether this replica holds
+  // a live lease.
+  void AddTakeover() { takeovers_.Increment(); }
+  void AddHandoff(bool in) { (in ? handoffs_in_ : handoffs_out_).Increment(); }
+  void ObserveStore(absl::string_view op, double seconds);
+  void SetLeaseHeld(bool held) { lease_held_.Set(held ? 1 : 0); }
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -73,6 +81,12 @@ class ServerMetrics {
   prometheus::Counter& evictions_;
   prometheus::Counter& ltm_updates_;
   prometheus::Counter& replayed_tokens_;
+  prometheus::Counter& takeovers_;
+  prometheus::Family<prometheus::Counter>& handoffs_;
+  prometheus::Counter& handoffs_in_;
+  prometheus::Counter& handoffs_out_;
+  prometheus::Family<prometheus::Histogram>& store_seconds_;
+  prometheus::Gauge& lease_held_;
 };
 
 }  // namespace infmem::metrics

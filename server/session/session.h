@@ -27,6 +27,7 @@ struct Session {
   std::vector<int32_t> pending;  // tokens after the state's, oldest first
   int64_t journaled_tokens = 0;  // tokens durable in the store (snapshot + journal)
   int64_t snapshot_tokens = 0;   // state tokens the store's snapshot covers
+  uint64_t client_seq = 0;       // the last client sequence number applied (idempotent calls)
 };
 
 }  // namespace infmem::session

@@ -2,6 +2,7 @@
 
 #include <glog/logging.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/random/random.h"
@@ -171,6 +172,7 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Load(const std::string&
   session->pending = std::move(pending);
   session->journaled_tokens = session->tokens();
   session->snapshot_tokens = seen;
+  session->client_seq = journal.client_seq;
   return session;
 }
 
@@ -188,6 +190,15 @@ absl::StatusOr<SessionLease> SessionManager::Acquire(const std::string& id) {
       }
       if (entry.busy) {
         return absl::AbortedError(absl::StrCat("session '", id, "' is busy in another call"));
+      }
+      if (absl::Status owned = store_.CheckOwned(id); !owned.ok()) {
+        // Another replica may have taken it meanwhile: this copy may be stale. Drop it unsaved
+        // and load what the store holds (taking the session back if it is free).
+        LOG(WARNING) << "dropping resident session '" << id << "': " << owned;
+        residency_.Remove(id);
+        entries_.erase(it);
+        UpdateGauges();
+        break;
       }
       entry.busy = true;
       entry.updated_unix_ms = options_.now_unix_ms();
@@ -219,7 +230,8 @@ absl::StatusOr<SessionLease> SessionManager::Acquire(const std::string& id) {
   return SessionLease(this, entry.session);
 }
 
-absl::Status SessionManager::Commit(SessionLease& lease, absl::Span<const int32_t> tokens) {
+absl::Status SessionManager::Commit(SessionLease& lease, absl::Span<const int32_t> tokens,
+                                    uint64_t client_seq) {
   Session& s = lease.session();
   const std::string& id = s.record.id;
   absl::Status status;
@@ -227,9 +239,9 @@ absl::Status SessionManager::Commit(SessionLease& lease, absl::Span<const int32_
     status = absl::InternalError(absl::StrCat("session '", id, "' holds ", s.tokens(),
                                               " tokens but ", s.journaled_tokens, " + ",
                                               tokens.size(), " are to be journaled"));
-  } else if (!tokens.empty()) {
+  } else if (!tokens.empty() || client_seq > s.client_seq) {
     const absl::Time start = absl::Now();
-    status = store_.Append(id, s.journaled_tokens, tokens);
+    status = store_.Append(id, s.journaled_tokens, tokens, client_seq);
     metrics_.ObserveJournalSync(SecondsSince(start));
   }
   if (!status.ok()) {
@@ -239,6 +251,7 @@ absl::Status SessionManager::Commit(SessionLease& lease, absl::Span<const int32_
     return status;
   }
   s.journaled_tokens += static_cast<int64_t>(tokens.size());
+  s.client_seq = std::max(s.client_seq, client_seq);
   {
     absl::MutexLock lock(&mu_);
     entries_[id].tokens = s.journaled_tokens;
@@ -461,6 +474,72 @@ void SessionManager::SnapshotAll() {
   }
   absl::MutexLock lock(&mu_);
   for (auto& [id, session] : idle) entries_[id].busy = false;
+}
+
+absl::Status SessionManager::Handoff(const std::string& id, absl::Time deadline) {
+  RETURN_IF_ERROR(store::ValidateStoredId(id));
+  std::shared_ptr<Session> session;
+  {
+    absl::MutexLock lock(&mu_);
+    for (;;) {
+      auto it = entries_.find(id);
+      if (it == entries_.end()) break;  // not resident: only its ownership, if any, to drop
+      Entry& entry = it->second;
+      if (!entry.busy && entry.session != nullptr) {
+        entry.busy = true;
+        entry.evicting = true;  // calls that arrive now wait, then load from the store
+        session = entry.session;
+        break;
+      }
+      if (absl::Now() >= deadline) {
+        return absl::UnavailableError(absl::StrCat(
+            "session '", id, "' is still in a call on this replica; retry the handover"));
+      }
+      // Releasing a call's lease does not signal: poll.
+      evicted_.WaitWithDeadline(&mu_, std::min(deadline, absl::Now() + absl::Milliseconds(20)));
+    }
+  }
+  if (session == nullptr) {
+    store_.Release(id);
+    return absl::OkStatus();
+  }
+  absl::Status status = SnapshotIfBehind(id, *session);
+  // The journal holds every token, so the session stays recoverable without the snapshot.
+  if (!status.ok()) LOG(WARNING) << "snapshot of handed-over session '" << id << "': " << status;
+  store_.Release(id);
+  metrics_.AddHandoff(/*in=*/false);
+  absl::MutexLock lock(&mu_);
+  residency_.Remove(id);
+  entries_.erase(id);
+  UpdateGauges();
+  evicted_.SignalAll();
+  return absl::OkStatus();
+}
+
+void SessionManager::ReleaseAll() {
+  std::vector<std::pair<std::string, std::shared_ptr<Session>>> idle;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, entry] : entries_) {
+      if (entry.busy || entry.session == nullptr) continue;
+      entry.busy = true;
+      entry.evicting = true;
+      idle.emplace_back(id, entry.session);
+    }
+  }
+  for (auto& [id, session] : idle) {
+    if (absl::Status status = SnapshotIfBehind(id, *session); !status.ok()) {
+      LOG(WARNING) << "snapshot of session '" << id << "': " << status;
+    }
+    store_.Release(id);
+  }
+  absl::MutexLock lock(&mu_);
+  for (auto& [id, session] : idle) {
+    residency_.Remove(id);
+    entries_.erase(id);
+  }
+  UpdateGauges();
+  evicted_.SignalAll();
 }
 
 int64_t SessionManager::resident_sessions() const {

@@ -98,9 +98,11 @@ class SessionManager {
   // holds it, DataLoss / FailedPrecondition when its stored state is corrupt or foreign.
   absl::StatusOr<SessionLease> Acquire(const std::string& id);
   // Journals `tokens`, the ones the lease's call added to the session (it already holds
-  // them), and syncs them to disk. On failure the in-memory session is discarded at release,
-  // so the next call sees what the disk holds.
-  absl::Status Commit(SessionLease& lease, absl::Span<const int32_t> tokens);
+  // them), with the call's client sequence number (0: none), and syncs them to disk. On
+  // failure the in-memory session is discarded at release, so the next call sees what the
+  // disk holds.
+  absl::Status Commit(SessionLease& lease, absl::Span<const int32_t> tokens,
+                      uint64_t client_seq = 0);
   // Drops the leased session from memory at release, unsaved: its state is suspect (the
   // model failed mid-call), and the next call reloads what the store holds.
   void Discard(SessionLease& lease);
@@ -123,6 +125,13 @@ class SessionManager {
   // Snapshots every resident session that is not in a call and has advanced past its
   // snapshot (clean shutdown), so a restart replays nothing.
   void SnapshotAll();
+  // Hands session `id` over (cluster: another replica asked for it): waits until `deadline`
+  // for its call to end, snapshots it and releases it to the store. OK when it is not
+  // resident (nothing to hand over); Unavailable when its call outlasts the deadline.
+  absl::Status Handoff(const std::string& id, absl::Time deadline);
+  // Snapshots and releases every resident session (drain in a cluster: they move at once).
+  // Calls must have ended.
+  void ReleaseAll();
 
   int64_t resident_sessions() const;
 

@@ -15,8 +15,10 @@
 namespace infmem::store {
 namespace {
 
-constexpr uint32_t kMagic = 0x314a4d49;  // "IMJ1" read as little-endian
-constexpr size_t kHeaderBytes = 16;      // magic, count, first_index
+constexpr uint32_t kMagic = 0x314a4d49;     // "IMJ1" read as little-endian
+constexpr uint32_t kSeqMagic = 0x324a4d49;  // "IMJ2": an IMJ1 record with a client sequence
+constexpr size_t kHeaderBytes = 16;         // magic, count, first_index
+constexpr size_t kSeqBytes = 8;             // IMJ2's client_seq, after the header
 constexpr size_t kChecksumBytes = 8;
 
 absl::Status Errno(absl::string_view what, const std::string& path) {
@@ -56,15 +58,21 @@ absl::StatusOr<std::unique_ptr<JournalWriter>> JournalWriter::Open(const std::st
       new JournalWriter(path, fd, std::min<int64_t>(end, valid_bytes)));
 }
 
-absl::Status JournalWriter::Append(int64_t first_index, absl::Span<const int32_t> tokens) {
+absl::Status JournalWriter::Append(int64_t first_index, absl::Span<const int32_t> tokens,
+                                   uint64_t client_seq) {
   std::string buf;
-  for (size_t done = 0; done < tokens.size();) {
+  // The sequence number rides on the call's last record (one with no tokens when the call
+  // added none), so it is durable exactly when the call's tokens are.
+  for (size_t done = 0; done < tokens.size() || (client_seq != 0 && buf.empty());) {
     const uint32_t count =
         static_cast<uint32_t>(std::min<size_t>(kMaxJournalRecordTokens, tokens.size() - done));
+    const bool last = done + count == tokens.size();
+    const bool with_seq = last && client_seq != 0;
     const size_t start = buf.size();
-    Put<uint32_t>(buf, kMagic);
+    Put<uint32_t>(buf, with_seq ? kSeqMagic : kMagic);
     Put<uint32_t>(buf, count);
     Put<int64_t>(buf, first_index + static_cast<int64_t>(done));
+    if (with_seq) Put<uint64_t>(buf, client_seq);
     buf.append(reinterpret_cast<const char*>(tokens.data() + done), count * sizeof(int32_t));
     Put<uint64_t>(buf, Fnv1a64(buf.data() + start, buf.size() - start));
     done += count;
@@ -108,7 +116,7 @@ absl::StatusOr<JournalContents> ReadJournal(const std::string& path) {
     const uint32_t magic = Get<uint32_t>(data.data() + pos);
     const uint32_t count = Get<uint32_t>(data.data() + pos + 4);
     const int64_t first = Get<int64_t>(data.data() + pos + 8);
-    if (magic != kMagic) {
+    if (magic != kMagic && magic != kSeqMagic) {
       // A crash can leave the file extended over bytes that were never written (zeros).
       if (std::all_of(data.begin() + static_cast<std::ptrdiff_t>(pos), data.end(),
                       [](char c) { return c == 0; })) {
@@ -117,9 +125,14 @@ absl::StatusOr<JournalContents> ReadJournal(const std::string& path) {
       }
       return corrupt(pos, "bad record magic");
     }
-    if (count == 0 || count > kMaxJournalRecordTokens) return corrupt(pos, "bad token count");
+    const bool with_seq = magic == kSeqMagic;
+    // Only a record carrying a sequence number may hold no tokens.
+    if ((count == 0 && !with_seq) || count > kMaxJournalRecordTokens) {
+      return corrupt(pos, "bad token count");
+    }
     if (first < 0) return corrupt(pos, "negative token index");
-    const size_t record = kHeaderBytes + count * sizeof(int32_t) + kChecksumBytes;
+    const size_t head = kHeaderBytes + (with_seq ? kSeqBytes : 0);
+    const size_t record = head + count * sizeof(int32_t) + kChecksumBytes;
     if (record > left) {
       out.torn_tail = true;
       break;
@@ -137,9 +150,12 @@ absl::StatusOr<JournalContents> ReadJournal(const std::string& path) {
                      absl::StrCat("record starts at token ", first, ", expected ", next_index));
     }
     if (next_index < 0) out.first_index = first;
+    if (with_seq) {
+      out.client_seq = std::max(out.client_seq, Get<uint64_t>(data.data() + pos + kHeaderBytes));
+    }
     const size_t old = out.tokens.size();
     out.tokens.resize(old + count);
-    std::memcpy(out.tokens.data() + old, data.data() + pos + kHeaderBytes, count * sizeof(int32_t));
+    std::memcpy(out.tokens.data() + old, data.data() + pos + head, count * sizeof(int32_t));
     next_index = first + count;
     pos += record;
   }

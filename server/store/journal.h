@@ -4,7 +4,9 @@
 // acknowledged records.
 //
 // Record (little-endian): u32 magic "IMJ1" | u32 count | u64 first_index | i32 tokens[count] |
-// u64 FNV-1a 64 of everything before it in the record.
+// u64 FNV-1a 64 of everything before it in the record. A call with a client sequence number
+// (idempotent retries) writes its last record as "IMJ2", with u64 client_seq after
+// first_index; that record alone may hold no tokens.
 //
 // JournalWriter is not thread-safe (one writer per session, under the session's lock);
 // ReadJournal is a pure function of the file.
@@ -34,9 +36,11 @@ class JournalWriter {
   JournalWriter(const JournalWriter&) = delete;
   JournalWriter& operator=(const JournalWriter&) = delete;
 
-  // Writes records for `tokens`, the first of which has absolute index `first_index`. The
-  // bytes reach the page cache, not the disk: call Sync before acknowledging them.
-  absl::Status Append(int64_t first_index, absl::Span<const int32_t> tokens);
+  // Writes records for `tokens`, the first of which has absolute index `first_index`, and
+  // `client_seq` when not 0 (then even with no tokens). The bytes reach the page cache, not
+  // the disk: call Sync before acknowledging them.
+  absl::Status Append(int64_t first_index, absl::Span<const int32_t> tokens,
+                      uint64_t client_seq = 0);
   // Makes every appended byte durable (fdatasync).
   absl::Status Sync();
   // Returns the bytes written so far (file size).
@@ -52,6 +56,7 @@ class JournalWriter {
 struct JournalContents {
   int64_t first_index = 0;      // index of tokens[0] (0 when the journal is empty)
   std::vector<int32_t> tokens;  // every token of the valid records, contiguous
+  uint64_t client_seq = 0;      // the highest client sequence number recorded (0: none)
   int64_t valid_bytes = 0;      // length of the valid prefix of the file
   bool torn_tail = false;       // bytes after the valid prefix were an unfinished last record
 };

@@ -1,30 +1,20 @@
-// SessionStore: the durable home of sessions on disk (ARCHITECTURE.md §4). Model-agnostic: it
-// keeps bytes and token ids; the SessionManager turns them into model state.
-//
-// Layout under the root directory, one directory per session:
-//   <id>/session.json        {"format_version": 1, "seed": "<u64>", "created_unix_ms": N}
-//   <id>/state.safetensors   newest snapshot (Model::SerializeState), absent until the first
-//   <id>/journal             token journal (journal.h): tokens appended since the snapshot
-// Creation and deletion are atomic (a directory renamed into or out of place), snapshots
-// replace the old one atomically (durable_file.h), and an Append is durable when it returns.
-// Recovery = snapshot + the journal's tokens from the snapshot's token count on; a torn
-// journal tail is cut.
+// SessionStore: the durable home of sessions (ARCHITECTURE.md §4), an interface with a local
+// (local_session_store.h) and a PostgreSQL (pg_session_store.h) implementation.
+// Model-agnostic: it keeps bytes and token ids; the SessionManager turns them into model
+// state. An Append is durable when it returns; recovery = snapshot + the journal's tokens from
+// the snapshot's token count on.
 //
 // Thread-safety: safe to call from many threads; calls for one session must not overlap
 // (the SessionManager serializes them with its per-session lock).
 #ifndef INFMEM_SERVER_STORE_SESSION_STORE_H_
 #define INFMEM_SERVER_STORE_SESSION_STORE_H_
 
-#include <atomic>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "server/store/journal.h"
 
@@ -63,51 +53,51 @@ struct SessionStat {
 struct StoredSession {
   SessionRecord record;
   std::string snapshot;     // Model::SerializeState bytes; empty when none was written yet
-  JournalContents journal;  // tokens appended, journal.first_index being the first's index
+  JournalContents journal;  // tokens appended, journal.first_index being the first's index,
+                            // journal.client_seq the last client sequence number applied
 };
 
+// The durable home of sessions. Two implementations: LocalSessionStore (a directory, one
+// machine) and PgSessionStore (PostgreSQL, shared by the replicas of a cluster, with one
+// owner per session and fencing).
 class SessionStore {
  public:
-  // Opens the store at `root`, creating the directory if missing, and removes leftovers of
-  // interrupted creations and deletions.
+  // Opens the local store at `root` (LocalSessionStore::Open).
   static absl::StatusOr<std::unique_ptr<SessionStore>> Open(const std::string& root);
-  ~SessionStore();
+  virtual ~SessionStore() = default;
 
   // Creates a session durably, with `initial` as its snapshot and journal. AlreadyExists
   // when the id is taken.
-  absl::Status Create(const SessionRecord& record, const InitialState& initial = {});
-  // Reads a session. NotFound when it does not exist; DataLoss naming the file when its
-  // record or journal is corrupt (the snapshot's own checksum is the model's to check).
-  absl::StatusOr<StoredSession> Load(const std::string& id);
+  virtual absl::Status Create(const SessionRecord& record, const InitialState& initial = {}) = 0;
+  // Reads a session (in a cluster: takes it over first). NotFound when it does not exist;
+  // DataLoss naming the file or row when its record or journal is corrupt (the snapshot's own
+  // checksum is the model's to check); Unavailable when another replica holds it.
+  virtual absl::StatusOr<StoredSession> Load(const std::string& id) = 0;
   // Reads a session's record and journal, not its snapshot: NotFound / DataLoss as Load.
   // The token count is exact for sessions that keep their newest tokens in the journal
   // (the SessionManager's invariant).
-  absl::StatusOr<SessionStat> Stat(const std::string& id) const;
-  // Appends `tokens` (the first has absolute index `first_index`) and syncs them to disk.
-  absl::Status Append(const std::string& id, int64_t first_index, absl::Span<const int32_t> tokens);
+  virtual absl::StatusOr<SessionStat> Stat(const std::string& id) const = 0;
+  // Appends `tokens` (the first has absolute index `first_index`) and, when not 0, the
+  // client sequence number of the call that added them, durably. Unavailable when this
+  // process no longer owns the session (cluster): nothing was written.
+  virtual absl::Status Append(const std::string& id, int64_t first_index,
+                              absl::Span<const int32_t> tokens, uint64_t client_seq = 0) = 0;
   // Replaces the snapshot with `state`, which covers the first `tokens_seen` tokens, then
   // drops the journal's tokens before that index.
-  absl::Status WriteSnapshot(const std::string& id, int64_t tokens_seen, const std::string& state);
-  // Closes the session's open files (when it leaves memory); a later call reopens them.
-  void Release(const std::string& id);
+  virtual absl::Status WriteSnapshot(const std::string& id, int64_t tokens_seen,
+                                     const std::string& state) = 0;
+  // The session left memory: closes its files (and in a cluster gives up its ownership).
+  virtual void Release(const std::string& id) = 0;
   // Removes a session. NotFound when it does not exist.
-  absl::Status Delete(const std::string& id);
+  virtual absl::Status Delete(const std::string& id) = 0;
   // Returns the ids of all stored sessions, sorted.
-  absl::StatusOr<std::vector<std::string>> List() const;
-  // Returns the bytes written to session files since Open (journals, snapshots, records).
-  int64_t bytes_written() const { return bytes_written_.load(); }
-
- private:
-  explicit SessionStore(std::string root);
-  std::string Dir(const std::string& id) const { return root_ + "/" + id; }
-  // Returns the open journal writer of `id`, opening it (and cutting a torn tail) if needed.
-  absl::StatusOr<JournalWriter*> Writer(const std::string& id);
-
-  const std::string root_;
-  std::atomic<int64_t> bytes_written_{0};
-  std::atomic<uint64_t> nonce_{0};
-  absl::Mutex mu_;  // guards the map only; file work happens outside it
-  std::map<std::string, std::unique_ptr<JournalWriter>> writers_ ABSL_GUARDED_BY(mu_);
+  virtual absl::StatusOr<std::vector<std::string>> List() const = 0;
+  // OK while this process may keep serving the resident session `id` from memory; otherwise
+  // (cluster: its lease on the store lapsed, or the session was handed over) the caller
+  // must drop its copy and Load it again.
+  virtual absl::Status CheckOwned(const std::string& /*id*/) const { return absl::OkStatus(); }
+  // Returns the bytes written since Open (journals, snapshots, records).
+  virtual int64_t bytes_written() const = 0;
 };
 
 }  // namespace infmem::store
