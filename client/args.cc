@@ -57,6 +57,9 @@ ABSL_FLAG(std::string, chat_format, "{}\\n",
           "chat: the turn appended for each input line, {} standing for the line (C escapes "
           "allowed), e.g. '<|user|>\\n{}</s>\\n<|assistant|>\\n' for a chat template.");
 ABSL_FLAG(bool, dry_run, false, "generate, chat: generate from a throw-away copy of the session.");
+ABSL_FLAG(uint64_t, seq, 0,
+          "append, generate: the call's client sequence number for safe retries (larger than "
+          "the session's last one); a number already applied is not applied again. 0: none.");
 ABSL_FLAG(int32_t, page_size, 0, "list: sessions per request; 0: the server's default.");
 ABSL_FLAG(std::string, new_id, "", "fork: the new session's id (default: chosen).");
 ABSL_FLAG(std::string, out, "-", "export: the file to write (\"-\": stdout, not a terminal).");
@@ -76,7 +79,8 @@ constexpr const char* kAllFlags[] = {"server",      "timeout",
                                      "page_size",   "new_id",
                                      "out",         "tls",
                                      "tls_ca",      "tls_cert",
-                                     "tls_key",     "token"};
+                                     "tls_key",     "token",
+                                     "seq"};
 // Flags every command takes.
 bool IsCommonFlag(absl::string_view name) {
   return name == "server" || name == "timeout" || name == "token" || absl::StartsWith(name, "tls");
@@ -94,12 +98,14 @@ struct CommandSpec {
 const std::vector<CommandSpec>& CommandSpecs() {
   const std::set<std::string> generate_flags = {"max_tokens", "temperature", "top_k",
                                                 "top_p",      "min_p",       "repetition_penalty",
-                                                "seed",       "stop",        "dry_run"};
+                                                "seed",       "stop",        "dry_run",
+                                                "seq"};
   std::set<std::string> chat_flags = generate_flags;
+  chat_flags.erase("seq");
   chat_flags.insert("chat_format");
   static const auto* specs = new std::vector<CommandSpec>{
       {"create", CommandKind::kCreate, {"id", "text", "seed", "format"}, 0, 0, ""},
-      {"append", CommandKind::kAppend, {"token_ids"}, 1, 2, "<id> <text>|--token_ids=..."},
+      {"append", CommandKind::kAppend, {"token_ids", "seq"}, 1, 2, "<id> <text>|--token_ids=..."},
       {"generate", CommandKind::kGenerate, generate_flags, 1, 2, "<id> [text]"},
       {"chat", CommandKind::kChat, chat_flags, 1, 1, "<id>"},
       {"list", CommandKind::kList, {"page_size", "format"}, 0, 0, ""},
@@ -173,6 +179,7 @@ absl::Status FillGenerate(const std::set<std::string>& given,
   RETURN_IF_ERROR(CheckRange(max_tokens >= 0, "max_tokens", ">= 0", max_tokens));
   request.set_max_tokens(max_tokens);
   request.set_dry_run(absl::GetFlag(FLAGS_dry_run));
+  if (!chat) request.set_client_seq(absl::GetFlag(FLAGS_seq));
   ASSIGN_OR_RETURN(std::vector<std::string> stops, ParseStops(stop_values));
   if (chat && given.count("stop") == 0) stops = {"\n"};
   for (std::string& stop : stops) request.add_stop(std::move(stop));
@@ -367,6 +374,7 @@ absl::StatusOr<Command> ParseCommand(absl::Span<const std::string> args) {
       break;
     case CommandKind::kAppend:
       command.session_id = words[0];
+      command.seq = absl::GetFlag(FLAGS_seq);
       if (given.count("token_ids") > 0) {
         if (n == 2)
           return absl::InvalidArgumentError("append takes <text> or --token_ids, not both");

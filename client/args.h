@@ -58,6 +58,8 @@ struct Command {
   std::vector<int32_t> token_ids;
   // create --seed.
   uint64_t seed = 0;
+  // append --seq (generate's is in `generate`): the client sequence number; 0: none.
+  uint64_t seq = 0;
   // list --page_size (0: the server's default).
   int32_t page_size = 0;
   // export --out, import <file>; "-" is stdout or stdin.

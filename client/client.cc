@@ -11,6 +11,32 @@
 #include "server/common/status_macros.h"
 
 namespace infmem::client {
+namespace {
+
+// gRPC's retry policy (gRFC A6) for every method of the API: UNAVAILABLE is what a cluster
+// answers while a session moves or a replica restarts. A streamed Generate is retried only
+// before its first message. maxAttempts is capped at 5 by gRPC.
+constexpr char kServiceConfig[] = R"json({
+  "methodConfig": [{
+    "name": [{"service": "infmem.v1.Infmem"}],
+    "retryPolicy": {
+      "maxAttempts": 5,
+      "initialBackoff": "0.5s",
+      "maxBackoff": "3s",
+      "backoffMultiplier": 2,
+      "retryableStatusCodes": ["UNAVAILABLE"]
+    }
+  }]
+})json";
+
+std::shared_ptr<grpc::Channel> Channel(const std::string& server,
+                                       const std::shared_ptr<grpc::ChannelCredentials>& creds) {
+  grpc::ChannelArguments args;
+  args.SetServiceConfigJSON(kServiceConfig);
+  return grpc::CreateCustomChannel(server, creds, args);
+}
+
+}  // namespace
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const Connection& connection) {
   if (!connection.tls) {
@@ -19,7 +45,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const Connection& con
       // anyone's token.
       return absl::InvalidArgumentError("--token is sent only over TLS: add --tls or --tls_ca");
     }
-    return grpc::CreateChannel(connection.server, grpc::InsecureChannelCredentials());
+    return Channel(connection.server, grpc::InsecureChannelCredentials());
   }
   grpc::SslCredentialsOptions options;
   if (!connection.ca_file.empty()) {
@@ -34,7 +60,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const Connection& con
     credentials = grpc::CompositeChannelCredentials(credentials,
                                                     grpc::AccessTokenCredentials(connection.token));
   }
-  return grpc::CreateChannel(connection.server, credentials);
+  return Channel(connection.server, credentials);
 }
 
 void ApplyDeadline(absl::Duration timeout, grpc::ClientContext* context) {
@@ -43,6 +69,10 @@ void ApplyDeadline(absl::Duration timeout, grpc::ClientContext* context) {
   context->set_deadline(std::chrono::system_clock::now() +
                         std::chrono::duration_cast<std::chrono::system_clock::duration>(
                             absl::ToChronoNanoseconds(timeout)));
+}
+
+void RouteBySession(const std::string& session_id, grpc::ClientContext* context) {
+  if (!session_id.empty()) context->AddMetadata(kSessionHeader, session_id);
 }
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {

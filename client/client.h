@@ -46,10 +46,18 @@ struct Connection {
 
 // Creates the channel to `connection.server`: plaintext, or TLS (mutual when a client
 // certificate is given). NotFound / PermissionDenied naming a PEM file that cannot be read.
+// Calls that fail UNAVAILABLE before the server answered (a replica down, a session moving
+// between replicas) are retried by gRPC's retry policy: up to 5 attempts over about 6 s.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const Connection& connection);
 
 // Sets `context`'s deadline `timeout` from now; absl::InfiniteDuration(): none.
 void ApplyDeadline(absl::Duration timeout, grpc::ClientContext* context);
+
+// The header a cluster's load balancer routes by (deploy/haproxy/haproxy.cfg).
+inline constexpr char kSessionHeader[] = "x-infmem-session";
+// Sends `session_id` (when not empty) in kSessionHeader, so that a cluster routes the call
+// to the replica likely to hold the session.
+void RouteBySession(const std::string& session_id, grpc::ClientContext* context);
 
 // Converts a call's grpc::Status to an absl::Status (the codes are the same numbers).
 absl::Status FromGrpcStatus(const grpc::Status& status);

@@ -125,6 +125,7 @@ absl::Status RunCreate(const Command& command, Infmem::Stub* stub) {
   request.set_seed(command.seed);
   grpc::ClientContext context;
   ApplyDeadline(command.timeout, &context);
+  RouteBySession(command.session_id, &context);
   infmem::v1::Session session;
   RETURN_IF_ERROR(FromGrpcStatus(stub->CreateSession(&context, request, &session)));
   return PrintSessionId(command, session);
@@ -133,6 +134,7 @@ absl::Status RunCreate(const Command& command, Infmem::Stub* stub) {
 absl::Status RunAppend(const Command& command, Infmem::Stub* stub) {
   infmem::v1::AppendRequest request;
   request.set_session_id(command.session_id);
+  request.set_client_seq(command.seq);
   if (command.has_token_ids) {
     request.mutable_token_ids()->mutable_ids()->Add(command.token_ids.begin(),
                                                     command.token_ids.end());
@@ -141,10 +143,12 @@ absl::Status RunAppend(const Command& command, Infmem::Stub* stub) {
   }
   grpc::ClientContext context;
   ApplyDeadline(command.timeout, &context);
+  RouteBySession(command.session_id, &context);
   infmem::v1::AppendResponse response;
   RETURN_IF_ERROR(FromGrpcStatus(stub->Append(&context, request, &response)));
   PrintLine(absl::StrCat("appended_tokens=", response.appended_tokens(),
-                         " session_tokens=", response.session_tokens()));
+                         " session_tokens=", response.session_tokens(),
+                         response.duplicate() ? " duplicate=true" : ""));
   return absl::OkStatus();
 }
 
@@ -155,6 +159,7 @@ absl::Status RunList(const Command& command, Infmem::Stub* stub) {
   do {
     grpc::ClientContext context;
     ApplyDeadline(command.timeout, &context);
+  RouteBySession(command.session_id, &context);
     infmem::v1::ListSessionsResponse page;
     RETURN_IF_ERROR(FromGrpcStatus(stub->ListSessions(&context, request, &page)));
     if (!page.next_page_token().empty() && page.next_page_token() == request.page_token()) {
@@ -178,6 +183,7 @@ absl::Status RunGet(const Command& command, Infmem::Stub* stub) {
   request.set_session_id(command.session_id);
   grpc::ClientContext context;
   ApplyDeadline(command.timeout, &context);
+  RouteBySession(command.session_id, &context);
   infmem::v1::Session session;
   RETURN_IF_ERROR(FromGrpcStatus(stub->GetSession(&context, request, &session)));
   if (command.json) return PrintJson(session);
@@ -191,6 +197,7 @@ absl::Status RunFork(const Command& command, Infmem::Stub* stub) {
   request.set_new_session_id(command.new_session_id);
   grpc::ClientContext context;
   ApplyDeadline(command.timeout, &context);
+  RouteBySession(command.session_id, &context);
   infmem::v1::Session session;
   RETURN_IF_ERROR(FromGrpcStatus(stub->ForkSession(&context, request, &session)));
   return PrintSessionId(command, session);
@@ -201,6 +208,7 @@ absl::Status RunDelete(const Command& command, Infmem::Stub* stub) {
   request.set_session_id(command.session_id);
   grpc::ClientContext context;
   ApplyDeadline(command.timeout, &context);
+  RouteBySession(command.session_id, &context);
   infmem::v1::DeleteSessionResponse response;
   return FromGrpcStatus(stub->DeleteSession(&context, request, &response));
 }
@@ -211,6 +219,7 @@ absl::Status ReceiveExport(const Command& command, Infmem::Stub* stub, std::ostr
   request.set_session_id(command.session_id);
   grpc::ClientContext context;
   ApplyDeadline(command.timeout, &context);
+  RouteBySession(command.session_id, &context);
   std::unique_ptr<grpc::ClientReader<infmem::v1::SessionChunk>> reader =
       stub->ExportSession(&context, request);
   infmem::v1::SessionChunk chunk;
@@ -266,6 +275,7 @@ absl::Status SendImport(const Command& command, Infmem::Stub* stub, std::istream
 
   grpc::ClientContext context;
   ApplyDeadline(command.timeout, &context);
+  RouteBySession(command.session_id, &context);
   infmem::v1::Session session;
   std::unique_ptr<grpc::ClientWriter<infmem::v1::ImportSessionRequest>> writer =
       stub->ImportSession(&context, &session);
@@ -301,6 +311,7 @@ absl::Status RunTokenize(const Command& command, Infmem::Stub* stub) {
   ASSIGN_OR_RETURN(*request.mutable_text(), ReadCommandText(command));
   grpc::ClientContext context;
   ApplyDeadline(command.timeout, &context);
+  RouteBySession(command.session_id, &context);
   infmem::v1::TokenizeResponse response;
   RETURN_IF_ERROR(FromGrpcStatus(stub->Tokenize(&context, request, &response)));
   PrintLine(absl::StrJoin(response.token_ids(), " "));
@@ -312,6 +323,7 @@ absl::Status RunDetokenize(const Command& command, Infmem::Stub* stub) {
   request.mutable_token_ids()->Add(command.token_ids.begin(), command.token_ids.end());
   grpc::ClientContext context;
   ApplyDeadline(command.timeout, &context);
+  RouteBySession(command.session_id, &context);
   infmem::v1::DetokenizeResponse response;
   RETURN_IF_ERROR(FromGrpcStatus(stub->Detokenize(&context, request, &response)));
   PrintLine(response.text());
@@ -321,6 +333,7 @@ absl::Status RunDetokenize(const Command& command, Infmem::Stub* stub) {
 absl::Status RunModel(const Command& command, Infmem::Stub* stub) {
   grpc::ClientContext context;
   ApplyDeadline(command.timeout, &context);
+  RouteBySession(command.session_id, &context);
   infmem::v1::Model model;
   RETURN_IF_ERROR(FromGrpcStatus(stub->GetModel(&context, infmem::v1::GetModelRequest(), &model)));
   if (command.json) return PrintJson(model);
@@ -337,6 +350,7 @@ absl::Status RunHealth(const Command& command, bool* serving) {
   grpc::GenericStub stub(channel);
   grpc::ClientContext context;
   ApplyDeadline(command.timeout, &context);
+  RouteBySession(command.session_id, &context);
   grpc::Slice empty(std::string{});
   const grpc::ByteBuffer request(&empty, 1);
   grpc::ByteBuffer response;

@@ -94,6 +94,7 @@ absl::Status StreamReply(const GenerateRequest& request, absl::Duration timeout,
                          infmem::v1::Infmem::Stub* stub, Reply* reply) {
   grpc::ClientContext context;
   ApplyDeadline(timeout, &context);
+  RouteBySession(request.session_id(), &context);
   CancelOnInterrupt cancel(&context);
   std::unique_ptr<grpc::ClientReader<GenerateResponse>> reader = stub->Generate(&context, request);
   GenerateResponse response;

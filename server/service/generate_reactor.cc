@@ -64,6 +64,11 @@ void GenerateReactor::Start(uint64_t default_seed) {
       absl::MutexLock lock(&mu_);
       text_ = TextStream(options_.stop);
     }
+    const uint64_t seq = request_.client_seq();
+    if (!options_.dry_run && seq != 0 && seq <= lease_.session().client_seq) {
+      FinishDuplicate();
+      return absl::OkStatus();
+    }
     // A session keeps one token pending; more is a journal tail not yet in its state.
     if (options_.dry_run && lease_.session().pending.size() > 1) {
       engine::Job catch_up;  // feeds the tail, appends nothing, leaves the last token pending
@@ -144,7 +149,8 @@ void GenerateReactor::Complete() {
   absl::Status status = result_.status;
   if (!options_.dry_run) {
     if (SessionIsSound(status)) {
-      absl::Status journaled = context_.sessions.Commit(lease_, result_.added);
+      absl::Status journaled =
+          context_.sessions.Commit(lease_, result_.added, request_.client_seq());
       if (status.ok()) status = journaled;
     } else {
       context_.sessions.Discard(lease_);
@@ -160,6 +166,18 @@ void GenerateReactor::Complete() {
   Completed(context_, "Generate", start_, status);  // records the call's metrics
   absl::MutexLock lock(&mu_);
   final_status_ = status;
+  final_ = std::move(last);
+  MaybeWrite();
+}
+
+void GenerateReactor::FinishDuplicate() {
+  v1::GenerateResponse last;
+  last.set_finish_reason(v1::FINISH_REASON_DUPLICATE);
+  last.mutable_usage()->set_session_tokens(lease_.session().journaled_tokens);
+  lease_.Reset();
+  Completed(context_, "Generate", start_, absl::OkStatus());
+  absl::MutexLock lock(&mu_);
+  final_status_ = absl::OkStatus();
   final_ = std::move(last);
   MaybeWrite();
 }

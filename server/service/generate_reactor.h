@@ -55,6 +55,9 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   // Journals the call's tokens and queues the final message (on the WorkQueue).
   void Complete();
   // Ends the call with `status` and no final message.
+  // Ends a retried call whose client_seq the session already applied: one final message,
+  // FINISH_REASON_DUPLICATE, nothing generated.
+  void FinishDuplicate();
   void Fail(const absl::Status& status);
   // Starts the next write if none is in flight and there is something to send.
   void MaybeWrite() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -262,6 +262,15 @@ grpc::ServerUnaryReactor* InfmemService::Append(grpc::CallbackServerContext* cal
       }
       ASSIGN_OR_RETURN(session::SessionLease lease,
                        context.sessions.Acquire(caller.Key(request->session_id())));
+      const uint64_t seq = request->client_seq();
+      if (seq != 0 && seq <= lease.session().client_seq) {
+        // A retry of a call already applied: acknowledge it again, append nothing.
+        response->set_duplicate(true);
+        response->set_session_tokens(lease.session().journaled_tokens);
+        lease.Reset();
+        finish(absl::OkStatus());
+        return absl::OkStatus();
+      }
       const int64_t appended = static_cast<int64_t>(tokens.size());
       PrefillCall::Run(
           context, std::move(lease), std::move(tokens), absl::FromChrono(call->deadline()),
@@ -271,7 +280,8 @@ grpc::ServerUnaryReactor* InfmemService::Append(grpc::CallbackServerContext* cal
             response->set_appended_tokens(appended);
             response->set_session_tokens(session_tokens);
             finish(status);
-          });
+          },
+          seq);
       return absl::OkStatus();
     };
     if (absl::Status status = submit(); !status.ok()) finish(status);

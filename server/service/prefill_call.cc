@@ -7,8 +7,9 @@ namespace infmem::service {
 
 void PrefillCall::Run(const ServiceContext& context, session::SessionLease lease,
                       std::vector<int32_t> tokens, absl::Time deadline,
-                      std::function<bool()> cancelled, Done done) {
-  auto call = std::unique_ptr<PrefillCall>(new PrefillCall(context, std::move(lease), done));
+                      std::function<bool()> cancelled, Done done, uint64_t client_seq) {
+  auto call =
+      std::unique_ptr<PrefillCall>(new PrefillCall(context, std::move(lease), done, client_seq));
   engine::Job job;
   job.session = &call->lease_.session();
   job.prompt = std::move(tokens);
@@ -37,7 +38,7 @@ void PrefillCall::Complete(const engine::JobResult& result) {
   const bool sound = status.ok() || status.code() == absl::StatusCode::kCancelled ||
                      status.code() == absl::StatusCode::kDeadlineExceeded;
   if (sound) {
-    absl::Status journaled = context_.sessions.Commit(lease_, result.added);
+    absl::Status journaled = context_.sessions.Commit(lease_, result.added, client_seq_);
     if (status.ok()) status = journaled;
   } else {
     context_.sessions.Discard(lease_);

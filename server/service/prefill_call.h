@@ -19,23 +19,27 @@ class PrefillCall final : public engine::TokenSink {
   using Done =
       std::function<void(const absl::Status&, const std::string& id, int64_t session_tokens)>;
 
-  // Submits `tokens` for the session of `lease`; `done` runs exactly once.
+  // Submits `tokens` for the session of `lease`, journaled with `client_seq` (0: none);
+  // `done` runs exactly once.
   static void Run(const ServiceContext& context, session::SessionLease lease,
                   std::vector<int32_t> tokens, absl::Time deadline, std::function<bool()> cancelled,
-                  Done done);
+                  Done done, uint64_t client_seq = 0);
 
   bool OnToken(int32_t) override { return true; }
   void OnFinish(engine::JobResult result) override;
 
  private:
-  PrefillCall(const ServiceContext& context, session::SessionLease lease, Done done)
-      : context_(context), lease_(std::move(lease)), done_(std::move(done)) {}
+  PrefillCall(const ServiceContext& context, session::SessionLease lease, Done done,
+              uint64_t client_seq)
+      : context_(context), lease_(std::move(lease)), done_(std::move(done)),
+        client_seq_(client_seq) {}
   // Journals `result`'s tokens, reports, releases the lease, and deletes this.
   void Complete(const engine::JobResult& result);
 
   const ServiceContext& context_;
   session::SessionLease lease_;
   Done done_;
+  const uint64_t client_seq_;
 };
 
 }  // namespace infmem::service

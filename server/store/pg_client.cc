@@ -154,7 +154,8 @@ absl::StatusOr<PGconn*> PgPool::Connect() const {
   }
   const int64_t ms = absl::ToInt64Milliseconds(lock_timeout_);
   const std::string set = absl::StrCat("SET idle_in_transaction_session_timeout = ", ms,
-                                       "; SET lock_timeout = ", ms);
+                                       "; SET lock_timeout = ", ms,
+                                       "; SET client_min_messages = warning");
   PGresult* r = PQexec(conn, set.c_str());
   const bool ok = r != nullptr && PQresultStatus(r) == PGRES_COMMAND_OK;
   if (r != nullptr) PQclear(r);

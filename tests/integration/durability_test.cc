@@ -26,31 +26,6 @@ class DurabilityTest : public ServerTest {};
 // The texts the tests append, one per call.
 std::string Piece(int i) { return absl::StrCat(" and the ", i, " men went home"); }
 
-// Returns the value of the unlabelled metric `name` on the server's metrics page, or -1.
-double ScrapeMetric(int port, const std::string& name) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    if (fd >= 0) close(fd);
-    return -1;
-  }
-  const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
-    close(fd);
-    return -1;
-  }
-  std::string page;
-  char buf[4096];
-  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) page.append(buf, static_cast<size_t>(n));
-  close(fd);
-  const size_t at = page.find("\n" + name + " ");
-  if (at == std::string::npos) return -1;
-  return std::stod(page.substr(at + name.size() + 2));
-}
-
 TEST_F(DurabilityTest, KillNineDuringAppendsLosesNoAcknowledgedToken) {
   auto server = StartServer();
   ASSERT_NE(server, nullptr);
@@ -164,6 +139,55 @@ TEST_F(DurabilityTest, ACleanRestartRestoresEverySession) {
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(Greedy(*stub, absl::StrCat("s", i), 20).ids, expected[i]) << i;
   }
+}
+
+TEST_F(DurabilityTest, ARetriedClientSequenceNumberIsAppliedOnceAcrossRestarts) {
+  auto append = [](v1::Infmem::Stub& stub, uint64_t seq, v1::AppendResponse* out) {
+    v1::AppendRequest request;
+    request.set_session_id("s");
+    request.set_text(" and the jury went home");
+    request.set_client_seq(seq);
+    auto context = ContextWithin(std::chrono::seconds(60));
+    return stub.Append(context.get(), request, out);
+  };
+  int64_t tokens = 0;
+  {
+    auto server = StartServer();
+    ASSERT_NE(server, nullptr);
+    auto stub = server->NewStub();
+    ASSERT_TRUE(Create(*stub, "s", "The jury said").ok());
+    v1::AppendResponse first, again;
+    ASSERT_TRUE(append(*stub, 1, &first).ok());
+    EXPECT_FALSE(first.duplicate());
+    ASSERT_TRUE(append(*stub, 1, &again).ok());
+    EXPECT_TRUE(again.duplicate());
+    EXPECT_EQ(again.appended_tokens(), 0);
+    EXPECT_EQ(again.session_tokens(), first.session_tokens());
+    v1::GenerateRequest generate;
+    generate.set_session_id("s");
+    generate.set_max_tokens(4);
+    generate.set_client_seq(2);
+    Generation g = Generate(*stub, generate);
+    ASSERT_TRUE(g.status.ok()) << g.status.error_message();
+    EXPECT_EQ(g.ids.size(), 4u);
+    Generation retry = Generate(*stub, generate);
+    ASSERT_TRUE(retry.status.ok());
+    EXPECT_TRUE(retry.ids.empty());
+    EXPECT_EQ(retry.last.finish_reason(), v1::FINISH_REASON_DUPLICATE);
+    tokens = retry.last.usage().session_tokens();
+    EXPECT_EQ(tokens, first.session_tokens() + 4);
+    server->Kill();  // no clean snapshot: the numbers come back from the journal
+  }
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  auto stub = server->NewStub();
+  v1::AppendResponse late;
+  ASSERT_TRUE(append(*stub, 2, &late).ok());
+  EXPECT_TRUE(late.duplicate());
+  EXPECT_EQ(late.session_tokens(), tokens);
+  ASSERT_TRUE(append(*stub, 3, &late).ok());
+  EXPECT_FALSE(late.duplicate());
+  EXPECT_GT(late.session_tokens(), tokens);
 }
 
 TEST_F(DurabilityTest, EvictionAndReloadGiveTheSameResultsAsNeverEvicting) {

@@ -3,7 +3,11 @@
 #ifndef INFMEM_TESTS_INTEGRATION_INTEGRATION_ENV_H_
 #define INFMEM_TESTS_INTEGRATION_INTEGRATION_ENV_H_
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <memory>
@@ -18,6 +22,31 @@ namespace infmem::testing {
 inline std::string ServerBinary() { return INFMEM_SERVER_BINARY; }
 inline std::string ModelDir(const std::string& name = "brown-lm") {
   return std::string(INFMEM_SOURCE_DIR) + "/models/" + name;
+}
+
+// Returns the value of the metric `name` (with its labels, as exposed, when it has some) on the server's metrics page, or -1.
+inline double ScrapeMetric(int port, const std::string& name) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    if (fd >= 0) close(fd);
+    return -1;
+  }
+  const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return -1;
+  }
+  std::string page;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) page.append(buf, static_cast<size_t>(n));
+  close(fd);
+  const size_t at = page.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(page.substr(at + name.size() + 2));
 }
 
 class ServerTest : public ::testing::Test {

@@ -157,6 +157,44 @@ TEST_F(JournalTest, GarbageNeverCrashesAndIsNeverMistakenForTokens) {
   }
 }
 
+TEST_F(JournalTest, ClientSequenceNumbersRideOnRecordsAndSurviveTornTails) {
+  auto w = JournalWriter::Open(path_, 0).value();
+  ASSERT_TRUE(w->Append(0, Range(0, 3)).ok());  // IMJ1, no sequence number
+  ASSERT_TRUE(w->Append(3, Range(3, 5), 7).ok());
+  ASSERT_TRUE(w->Append(5, {}, 9).ok());  // a call that added no tokens
+  const int64_t before_last = w->size();
+  ASSERT_TRUE(w->Append(5, Range(5, 6), 12).ok());
+  auto j = ReadJournal(path_).value();
+  EXPECT_EQ(j.tokens, Range(0, 6));
+  EXPECT_EQ(j.client_seq, 12u);
+  // The last record torn: its tokens and its sequence number are gone together.
+  const std::string bytes = Bytes();
+  Rewrite(bytes.substr(0, bytes.size() - 3));
+  j = ReadJournal(path_).value();
+  EXPECT_TRUE(j.torn_tail);
+  EXPECT_EQ(j.tokens, Range(0, 5));
+  EXPECT_EQ(j.client_seq, 9u);
+  EXPECT_EQ(j.valid_bytes, before_last);
+  // A record with no tokens and no sequence number is not a thing a writer makes.
+  Rewrite(bytes.substr(0, static_cast<size_t>(before_last)));
+  auto w2 = JournalWriter::Open(path_, before_last).value();
+  ASSERT_TRUE(w2->Append(5, {}).ok());
+  EXPECT_EQ(w2->size(), before_last);
+}
+
+TEST_F(JournalTest, AnEmptyRecordWithoutASequenceNumberIsCorrupt) {
+  std::string rec;
+  auto put = [&rec](auto v) { rec.append(reinterpret_cast<const char*>(&v), sizeof(v)); };
+  put(uint32_t{0x314a4d49});
+  put(uint32_t{0});
+  put(int64_t{0});
+  put(Fnv1a64(rec.data(), rec.size()));
+  Rewrite(rec + rec);
+  auto j = ReadJournal(path_);
+  EXPECT_EQ(j.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(j.status().message(), HasSubstr("bad token count"));
+}
+
 TEST_F(JournalTest, OpenFailsWithThePathInTheMessage) {
   auto w = JournalWriter::Open("/nonexistent-dir/journal", 0);
   ASSERT_FALSE(w.ok());

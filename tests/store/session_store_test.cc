@@ -214,5 +214,24 @@ TEST_F(SessionStoreTest, OpenFailsOnAPathThatCannotBeADirectory) {
   EXPECT_THAT(std::string(store.status().message()), HasSubstr(root_ + "-file/sub"));
 }
 
+TEST_F(SessionStoreTest, TheClientSequenceNumberSurvivesSnapshotsAndReopening) {
+  ASSERT_TRUE(store_->Create(Record("s"), InitialState{"", 0, Tokens(0, 3)}).ok());
+  ASSERT_TRUE(store_->Append("s", 3, Tokens(3, 5), 41).ok());
+  ASSERT_TRUE(store_->Append("s", 5, {}, 42).ok());
+  // The snapshot covers every token but the last: the compacted journal keeps 42.
+  ASSERT_TRUE(store_->WriteSnapshot("s", 4, "state").ok());
+  Reopen();
+  StoredSession s = store_->Load("s").value();
+  EXPECT_EQ(s.journal.client_seq, 42u);
+  EXPECT_EQ(s.journal.first_index, 4);
+  EXPECT_EQ(s.journal.tokens, Tokens(4, 5));
+  ASSERT_TRUE(store_->WriteSnapshot("s", 5, "state2").ok());
+  Reopen();
+  s = store_->Load("s").value();
+  EXPECT_EQ(s.journal.client_seq, 42u);
+  EXPECT_TRUE(s.journal.tokens.empty());
+  EXPECT_EQ(store_->Stat("s").value().tokens, 5);
+}
+
 }  // namespace
 }  // namespace infmem::store

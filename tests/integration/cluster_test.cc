@@ -1,0 +1,470 @@
+// Cluster mode end to end: real PostgreSQL (initdb/pg_ctl), real HAProxy with the shipped
+// config (deploy/haproxy/haproxy.cfg), real infmem-server replicas, all on 127.0.0.1. Clients
+// route by x-infmem-session and number their calls (client_seq), retrying whatever fails;
+// the yardstick is a single-node server fed the same acknowledged calls: every session's
+// token count, every acknowledged generation and a greedy continuation must match it.
+//
+// Ports: replicas, PostgreSQL and HAProxy need theirs known before they start (HAProxy's
+// config names the replicas), so they are found free by binding port 0 first.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "tests/integration/integration_env.h"
+#include "tests/testing/postgres_instance.h"
+
+namespace infmem::testing {
+namespace {
+
+constexpr int kLeaseSeconds = 2;
+
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+bool Accepts(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return ok;
+}
+
+std::string Piece(int i) { return absl::StrCat(" and the ", i, " men went home"); }
+
+// One call a client made and had acknowledged.
+struct Op {
+  bool generate = false;
+  std::string text;          // append
+  int tokens = 0;            // generate: max_tokens, greedy
+  std::vector<int32_t> ids;  // generate: what it returned (empty when acknowledged as a duplicate)
+  bool ids_known = true;
+};
+
+struct SessionLog {
+  std::string id;
+  uint64_t seed = 0;
+  std::string first_text;
+  uint64_t seq = 0;
+  std::vector<Op> ops;
+};
+
+class ClusterTest : public ServerTest {
+ protected:
+  static void SetUpTestSuite() {
+    auto pg = PostgresInstance::Start();
+    ASSERT_TRUE(pg.ok()) << pg.status();
+    pg_ = pg->release();
+  }
+  static void TearDownTestSuite() {
+    delete pg_;
+    pg_ = nullptr;
+  }
+  void SetUp() override {
+    ServerTest::SetUp();
+    ASSERT_TRUE(pg_->Query("DROP TABLE IF EXISTS infmem_journal, infmem_snapshots, "
+                           "infmem_sessions, infmem_replicas")
+                    .ok());
+  }
+  void TearDown() override {
+    for (auto& r : replicas_) {
+      if (r != nullptr && r->pid() > 0) kill(r->pid(), SIGCONT);
+    }
+    replicas_.clear();
+    if (haproxy_pid_ > 0) {
+      kill(haproxy_pid_, SIGKILL);
+      waitpid(haproxy_pid_, nullptr, 0);
+    }
+  }
+
+  // Picks ports for `slots` replicas, starts the first `running` and HAProxy over all slots.
+  void StartCluster(int slots, int running) {
+    for (int i = 0; i < slots; ++i) ports_.push_back(FreePort());
+    replicas_.resize(static_cast<size_t>(slots));
+    for (int i = 0; i < running; ++i) StartReplica(i);
+    StartHaproxy();
+  }
+
+  void StartReplica(int i) {
+    auto server = ServerProcess::Start(
+        ServerBinary(),
+        {"--model_dir=" + ModelDir(), "--threads=1", "--io_threads=4",
+         "--store=" + pg_->uri(), absl::StrCat("--replica_id=r", i),
+         absl::StrCat("--port=", ports_[i]), absl::StrCat("--lease_seconds=", kLeaseSeconds),
+         "--drain_seconds=5", "--session_dir=" + dir_ + "/unused"});
+    ASSERT_TRUE(server.ok()) << server.status();
+    replicas_[static_cast<size_t>(i)] = *std::move(server);
+  }
+
+  // Renders deploy/haproxy/haproxy.cfg for this cluster and starts `haproxy -db` on it.
+  void StartHaproxy() {
+    std::ifstream in(std::string(INFMEM_SOURCE_DIR) + "/deploy/haproxy/haproxy.cfg");
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string servers;
+    for (size_t i = 0; i < ports_.size(); ++i) {
+      absl::StrAppend(&servers, "    server r", i, " 127.0.0.1:", ports_[i], " id ", i + 1,
+                      " proto h2 check inter 500ms fall 2 rise 2\n");
+    }
+    haproxy_port_ = FreePort();
+    std::string cfg = RenderHaproxyConfig(text.str(), haproxy_port_, servers);
+    const std::string path = dir_ + "/haproxy.cfg";
+    std::ofstream(path) << cfg;
+    haproxy_pid_ = fork();
+    if (haproxy_pid_ == 0) {
+      const std::string log = dir_ + "/haproxy.log";
+      freopen(log.c_str(), "w", stdout);
+      freopen(log.c_str(), "a", stderr);
+      execlp("haproxy", "haproxy", "-db", "-f", path.c_str(), nullptr);
+      _exit(127);
+    }
+    for (int i = 0; i < 100 && !Accepts(haproxy_port_); ++i) absl::SleepFor(absl::Milliseconds(50));
+    ASSERT_TRUE(Accepts(haproxy_port_)) << "haproxy did not start; see " << dir_ << "/haproxy.log";
+    absl::SleepFor(absl::Seconds(1.5));  // first health checks
+  }
+
+  // The shipped config with this test's frontend port and servers (the lines between the
+  // "# servers begin" and "# servers end" markers are replaced).
+  static std::string RenderHaproxyConfig(std::string cfg, int port, const std::string& servers) {
+    const size_t begin = cfg.find("# servers begin");
+    const size_t end = cfg.find("# servers end");
+    EXPECT_NE(begin, std::string::npos);
+    EXPECT_NE(end, std::string::npos);
+    if (begin == std::string::npos || end == std::string::npos) return cfg;
+    cfg = cfg.substr(0, cfg.find('\n', begin) + 1) + servers + cfg.substr(cfg.rfind('\n', end) + 1);
+    return absl::StrReplaceAll(cfg, {{"${INFMEM_LISTEN}", absl::StrCat("127.0.0.1:", port)}});
+  }
+
+  std::unique_ptr<v1::Infmem::Stub> ClusterStub() {
+    return v1::Infmem::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", haproxy_port_),
+                                                   grpc::InsecureChannelCredentials()));
+  }
+
+  static std::unique_ptr<grpc::ClientContext> Routed(const std::string& id, int seconds = 30) {
+    auto context = ContextWithin(std::chrono::seconds(seconds));
+    context->AddMetadata("x-infmem-session", id);
+    return context;
+  }
+
+  // The replica index that owns session `id` now (-1: none).
+  int OwnerOf(const std::string& id) {
+    auto owner = pg_->Query("SELECT owner FROM infmem_sessions WHERE id = '" + id + "'");
+    if (!owner.ok() || owner->size() < 2 || (*owner)[0] != 'r') return -1;
+    return std::atoi(owner->c_str() + 1);
+  }
+
+  std::string Sql(const std::string& sql) {
+    auto out = pg_->Query(sql);
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.ok() ? std::string(absl::StripTrailingAsciiWhitespace(*out)) : "";
+  }
+
+  // Creates the session of `log` through HAProxy, retrying.
+  void CreateSession(v1::Infmem::Stub& stub, SessionLog& log) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    for (;;) {
+      v1::CreateSessionRequest request;
+      request.set_session_id(log.id);
+      request.set_seed(log.seed);
+      request.set_text(log.first_text);
+      v1::Session session;
+      grpc::Status status = stub.CreateSession(Routed(log.id).get(), request, &session);
+      if (status.ok() || status.error_code() == grpc::StatusCode::ALREADY_EXISTS) return;
+      ASSERT_LT(absl::Now(), deadline) << log.id << ": " << status.error_message();
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+  }
+
+  // Makes the next call of `log` (every third a 3-token greedy generation, else an append)
+  // through HAProxy, retrying with the same client_seq until it is acknowledged. Returns how
+  // long the session was unavailable to it (zero when the first try succeeded).
+  absl::Duration NextCall(v1::Infmem::Stub& stub, SessionLog& log, int k) {
+    Op op;
+    op.generate = k % 3 == 2;
+    op.text = Piece(k);
+    op.tokens = 3;
+    const uint64_t seq = ++log.seq;
+    const absl::Time start = absl::Now();
+    absl::Time first_failure = absl::InfiniteFuture();
+    for (int attempt = 0;; ++attempt) {
+      grpc::Status status;
+      if (op.generate) {
+        v1::GenerateRequest request;
+        request.set_session_id(log.id);
+        request.set_max_tokens(op.tokens);
+        request.set_client_seq(seq);
+        auto context = Routed(log.id);
+        Generation g = Generate(stub, request, context.get());
+        status = g.status;
+        if (status.ok()) {
+          op.ids_known = g.last.finish_reason() != v1::FINISH_REASON_DUPLICATE;
+          op.ids = g.ids;
+        }
+      } else {
+        v1::AppendRequest request;
+        request.set_session_id(log.id);
+        request.set_text(op.text);
+        request.set_client_seq(seq);
+        v1::AppendResponse response;
+        status = stub.Append(Routed(log.id).get(), request, &response);
+      }
+      if (status.ok()) break;
+      if (first_failure == absl::InfiniteFuture()) first_failure = absl::Now();
+      if (absl::Now() - start > absl::Seconds(60)) {
+        ADD_FAILURE() << log.id << " call " << k << " never succeeded: "
+                      << status.error_code() << " " << status.error_message();
+        return absl::InfiniteDuration();
+      }
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    log.ops.push_back(std::move(op));
+    return first_failure == absl::InfiniteFuture() ? absl::ZeroDuration()
+                                                   : absl::Now() - first_failure;
+  }
+
+  // Replays every acknowledged call on a single-node server and compares each session.
+  void CheckAgainstSingleNode(std::vector<SessionLog>& logs) {
+    auto reference = StartServer({}, dir_ + "/reference");
+    ASSERT_NE(reference, nullptr);
+    auto ref = reference->NewStub();
+    auto cluster = ClusterStub();
+    for (SessionLog& log : logs) {
+      v1::CreateSessionRequest create;
+      create.set_session_id(log.id);
+      create.set_seed(log.seed);
+      create.set_text(log.first_text);
+      v1::Session session;
+      ASSERT_TRUE(ref->CreateSession(ContextWithin(std::chrono::seconds(30)).get(), create,
+                                     &session)
+                      .ok());
+      for (size_t i = 0; i < log.ops.size(); ++i) {
+        const Op& op = log.ops[i];
+        if (op.generate) {
+          Generation g = Greedy(*ref, log.id, op.tokens);
+          ASSERT_TRUE(g.status.ok());
+          if (op.ids_known) EXPECT_EQ(g.ids, op.ids) << log.id << " generation " << i;
+        } else {
+          ASSERT_TRUE(Append(*ref, log.id, op.text).ok());
+        }
+      }
+      v1::GetSessionRequest get;
+      get.set_session_id(log.id);
+      v1::Session want, got;
+      ASSERT_TRUE(ref->GetSession(ContextWithin(std::chrono::seconds(30)).get(), get, &want).ok());
+      grpc::Status status;
+      for (int attempt = 0; attempt < 50; ++attempt) {
+        status = cluster->GetSession(Routed(log.id).get(), get, &got);
+        if (status.ok()) break;
+        absl::SleepFor(absl::Milliseconds(200));
+      }
+      ASSERT_TRUE(status.ok()) << status.error_message();
+      EXPECT_EQ(got.tokens(), want.tokens()) << log.id;
+      v1::GenerateRequest probe;
+      probe.set_session_id(log.id);
+      probe.set_max_tokens(8);
+      probe.set_dry_run(true);
+      Generation mine = Generate(*cluster, probe, Routed(log.id).get());
+      ASSERT_TRUE(mine.status.ok()) << log.id << ": " << mine.status.error_message();
+      EXPECT_EQ(mine.ids, Greedy(*ref, log.id, 8, /*dry_run=*/true).ids) << log.id;
+    }
+  }
+
+  std::vector<SessionLog> MakeLogs(int n) {
+    std::vector<SessionLog> logs(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      logs[i].id = absl::StrCat("chat-", i);
+      logs[i].seed = 1000 + static_cast<uint64_t>(i);
+      logs[i].first_text = absl::StrCat("The jury ", i, " said that");
+    }
+    return logs;
+  }
+
+  static PostgresInstance* pg_;
+  std::vector<int> ports_;
+  std::vector<std::unique_ptr<ServerProcess>> replicas_;
+  pid_t haproxy_pid_ = -1;
+  int haproxy_port_ = 0;
+};
+
+PostgresInstance* ClusterTest::pg_ = nullptr;
+
+TEST_F(ClusterTest, KillNineOfTheBusiestReplicaLosesNoAcknowledgedToken) {
+  StartCluster(3, 3);
+  std::vector<SessionLog> logs = MakeLogs(24);
+  auto stub = ClusterStub();
+  for (SessionLog& log : logs) CreateSession(*stub, log);
+  std::atomic<int> calls{0};
+  std::atomic<bool> killed{false};
+  std::mutex mu;
+  absl::Duration worst = absl::ZeroDuration();
+  std::vector<std::thread> clients;
+  for (SessionLog& log : logs) {
+    clients.emplace_back([&, log = &log] {
+      auto own = ClusterStub();
+      for (int k = 0; k < 9; ++k) {
+        const absl::Duration down = NextCall(*own, *log, k);
+        ++calls;
+        if (killed) {
+          std::lock_guard<std::mutex> lock(mu);
+          worst = std::max(worst, down);
+        }
+      }
+    });
+  }
+  while (calls < 24 * 3) absl::SleepFor(absl::Milliseconds(20));
+  const std::string busiest = Sql(
+      "SELECT owner FROM infmem_sessions WHERE owner IS NOT NULL GROUP BY owner "
+      "ORDER BY count(*) DESC LIMIT 1");
+  ASSERT_FALSE(busiest.empty());
+  const int victim = std::atoi(busiest.c_str() + 1);
+  const std::string held =
+      Sql("SELECT count(*) FROM infmem_sessions WHERE owner = '" + busiest + "'");
+  replicas_[static_cast<size_t>(victim)]->Kill();
+  killed = true;
+  for (std::thread& t : clients) t.join();
+  std::printf("killed r%d holding %s sessions; the longest a session's call failed after: %s\n",
+              victim, held.c_str(), absl::FormatDuration(worst).c_str());
+  EXPECT_LT(worst, absl::Seconds(kLeaseSeconds + 8));
+  EXPECT_GT(std::stoi(Sql("SELECT count(*) FROM infmem_sessions WHERE previous_owner = '" +
+                          busiest + "'")),
+            0);
+  CheckAgainstSingleNode(logs);
+}
+
+TEST_F(ClusterTest, APausedReplicaIsFencedAndAnswersItsStaleCallUnavailable) {
+  StartCluster(3, 3);
+  std::vector<SessionLog> logs = MakeLogs(9);
+  auto stub = ClusterStub();
+  for (SessionLog& log : logs) {
+    CreateSession(*stub, log);
+    NextCall(*stub, log, 0);
+  }
+  const int victim = OwnerOf(logs[0].id);
+  ASSERT_GE(victim, 0);
+  const std::string owner = Sql("SELECT owner FROM infmem_sessions WHERE id = 'chat-0'");
+  // A long generation straight to the owner; pause the owner once it streams.
+  std::atomic<bool> streaming{false};
+  Generation stale;
+  std::thread stale_call([&] {
+    auto direct = replicas_[static_cast<size_t>(victim)]->NewStub();
+    v1::GenerateRequest request;
+    request.set_session_id("chat-0");
+    request.set_max_tokens(3000);
+    auto context = ContextWithin(std::chrono::seconds(120));
+    stale = Generate(*direct, request, context.get(),
+                     [&](const v1::GenerateResponse&) { streaming = true; });
+  });
+  while (!streaming) absl::SleepFor(absl::Milliseconds(5));
+  kill(replicas_[static_cast<size_t>(victim)]->pid(), SIGSTOP);
+  absl::SleepFor(absl::Seconds(kLeaseSeconds + 1));
+  // Its sessions move: every session takes one more call.
+  for (int i = 0; i < 9; ++i) NextCall(*stub, logs[static_cast<size_t>(i)], 1);
+  EXPECT_EQ(Sql("SELECT count(*) FROM infmem_sessions WHERE owner = '" + owner + "'"), "0");
+  const std::string rows_before =
+      Sql("SELECT count(*), coalesce(sum(length(tokens)), 0) FROM infmem_journal");
+  const std::string snapshots_before = Sql("SELECT md5(string_agg(md5(data), '' ORDER BY "
+                                           "session_id, chunk)) FROM infmem_snapshots");
+  kill(replicas_[static_cast<size_t>(victim)]->pid(), SIGCONT);
+  stale_call.join();
+  EXPECT_EQ(stale.status.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << stale.status.error_message();
+  EXPECT_THAT(stale.status.error_message(), ::testing::HasSubstr("retry"));
+  absl::SleepFor(absl::Seconds(1));  // its heartbeat and any write it might still attempt
+  EXPECT_EQ(Sql("SELECT count(*), coalesce(sum(length(tokens)), 0) FROM infmem_journal"),
+            rows_before);
+  EXPECT_EQ(Sql("SELECT md5(string_agg(md5(data), '' ORDER BY session_id, chunk)) FROM "
+                "infmem_snapshots"),
+            snapshots_before);
+  EXPECT_EQ(Sql("SELECT count(*) FROM infmem_journal j JOIN infmem_sessions s ON "
+                "s.id = j.session_id WHERE j.epoch > s.epoch"),
+            "0");
+  for (int i = 0; i < 9; ++i) NextCall(*stub, logs[static_cast<size_t>(i)], 3);
+  CheckAgainstSingleNode(logs);
+}
+
+TEST_F(ClusterTest, ScalingUpHandsSessionsOverAndADrainedReplicaExitsCleanly) {
+  StartCluster(4, 3);
+  std::vector<SessionLog> logs = MakeLogs(24);
+  auto stub = ClusterStub();
+  for (SessionLog& log : logs) {
+    CreateSession(*stub, log);
+    NextCall(*stub, log, 0);
+    NextCall(*stub, log, 1);
+  }
+  StartReplica(3);
+  absl::SleepFor(absl::Seconds(2));  // HAProxy's checks see it up
+  for (SessionLog& log : logs) NextCall(*stub, log, 2);
+  const double handed_in = ScrapeMetric(replicas_[3]->metrics_port(),
+                                        "infmem_session_handoffs_total{direction=\"in\"}");
+  std::printf("the fourth replica took %.0f sessions by handover\n", handed_in);
+  EXPECT_GT(handed_in, 0);
+  EXPECT_GT(std::stoi(Sql("SELECT count(*) FROM infmem_sessions WHERE owner LIKE 'r3/%'")), 0);
+  // Drain one: it exits 0, its sessions are free at once, and they serve elsewhere.
+  EXPECT_EQ(replicas_[1]->Stop(), 0);
+  EXPECT_EQ(Sql("SELECT count(*) FROM infmem_sessions WHERE owner LIKE 'r1/%'"), "0");
+  EXPECT_EQ(Sql("SELECT count(*) FROM infmem_replicas WHERE id LIKE 'r1/%'"), "0");
+  absl::Duration worst = absl::ZeroDuration();
+  for (SessionLog& log : logs) worst = std::max(worst, NextCall(*stub, log, 3));
+  std::printf("after the drain, the longest a session's call failed: %s\n",
+              absl::FormatDuration(worst).c_str());
+  CheckAgainstSingleNode(logs);
+}
+
+TEST_F(ClusterTest, ARetriedAppendAfterAFailoverIsNotDuplicated) {
+  StartCluster(3, 3);
+  auto stub = ClusterStub();
+  SessionLog log = MakeLogs(1)[0];
+  CreateSession(*stub, log);
+  v1::AppendRequest request;
+  request.set_session_id(log.id);
+  request.set_text(" and the jury went home");
+  request.set_client_seq(1);
+  v1::AppendResponse first;
+  ASSERT_TRUE(stub->Append(Routed(log.id).get(), request, &first).ok());
+  replicas_[static_cast<size_t>(OwnerOf(log.id))]->Kill();
+  // The client lost the acknowledgement (say) and retries the same call.
+  v1::AppendResponse retry;
+  grpc::Status status;
+  const absl::Time deadline = absl::Now() + absl::Seconds(kLeaseSeconds + 20);
+  do {
+    absl::SleepFor(absl::Milliseconds(100));
+    status = stub->Append(Routed(log.id).get(), request, &retry);
+  } while (!status.ok() && absl::Now() < deadline);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(retry.duplicate());
+  EXPECT_EQ(retry.session_tokens(), first.session_tokens());
+  request.set_client_seq(2);
+  ASSERT_TRUE(stub->Append(Routed(log.id).get(), request, &retry).ok());
+  EXPECT_FALSE(retry.duplicate());
+  EXPECT_EQ(retry.session_tokens(), first.session_tokens() + first.appended_tokens());
+}
+
+}  // namespace
+}  // namespace infmem::testing
