@@ -214,7 +214,10 @@ absl::StatusOr<SessionLease> SessionManager::Acquire(const std::string& id) {
   if (!loaded.ok()) {
     entries_.erase(id);
     evicted_.SignalAll();
-    if (loaded.status().code() != absl::StatusCode::kNotFound) {
+    // Not found is the caller's mistake, unavailable a session another replica still holds
+    // (cluster mode, retried by the client): neither is this server's error.
+    const absl::StatusCode code = loaded.status().code();
+    if (code != absl::StatusCode::kNotFound && code != absl::StatusCode::kUnavailable) {
       LOG(ERROR) << "loading session '" << id << "': " << loaded.status();
     }
     return loaded.status();

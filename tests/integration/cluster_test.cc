@@ -20,7 +20,6 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "tests/integration/integration_env.h"
@@ -123,43 +122,40 @@ class ClusterTest : public ServerTest {
     replicas_[static_cast<size_t>(i)] = *std::move(server);
   }
 
-  // Renders deploy/haproxy/haproxy.cfg for this cluster and starts `haproxy -db` on it.
+  // Starts `haproxy -db` on deploy/haproxy/haproxy.cfg with this cluster's replicas as its
+  // server lines (what scripts/cluster-up.sh does) and its addresses from the environment.
   void StartHaproxy() {
     std::ifstream in(std::string(INFMEM_SOURCE_DIR) + "/deploy/haproxy/haproxy.cfg");
     std::stringstream text;
     text << in.rdbuf();
+    std::string cfg = text.str();
+    const size_t begin = cfg.find("# >>> servers");
+    const size_t end = cfg.find("# <<< servers");
+    ASSERT_TRUE(begin != std::string::npos && end != std::string::npos) << "markers moved";
     std::string servers;
     for (size_t i = 0; i < ports_.size(); ++i) {
-      absl::StrAppend(&servers, "    server r", i, " 127.0.0.1:", ports_[i], " id ", i + 1,
-                      " proto h2 check inter 500ms fall 2 rise 2\n");
+      absl::StrAppend(&servers, "    server r", i, " 127.0.0.1:", ports_[i], " id ", i + 1, "\n");
     }
-    haproxy_port_ = FreePort();
-    std::string cfg = RenderHaproxyConfig(text.str(), haproxy_port_, servers);
+    cfg = cfg.substr(0, cfg.find('\n', begin) + 1) + servers + cfg.substr(cfg.rfind('\n', end) + 1);
     const std::string path = dir_ + "/haproxy.cfg";
     std::ofstream(path) << cfg;
+    haproxy_port_ = FreePort();
+    const std::string bind = absl::StrCat("127.0.0.1:", haproxy_port_);
+    const std::string admin = absl::StrCat("127.0.0.1:", FreePort());
+    const std::string socket = dir_ + "/haproxy.sock";
+    const std::string log = dir_ + "/haproxy.log";
     haproxy_pid_ = fork();
     if (haproxy_pid_ == 0) {
-      const std::string log = dir_ + "/haproxy.log";
-      freopen(log.c_str(), "w", stdout);
-      freopen(log.c_str(), "a", stderr);
+      setenv("INFMEM_LB_BIND", bind.c_str(), 1);
+      setenv("INFMEM_LB_ADMIN_BIND", admin.c_str(), 1);
+      setenv("INFMEM_LB_SOCKET", socket.c_str(), 1);
+      if (freopen(log.c_str(), "w", stdout) == nullptr || dup2(1, 2) < 0) _exit(126);
       execlp("haproxy", "haproxy", "-db", "-f", path.c_str(), nullptr);
       _exit(127);
     }
     for (int i = 0; i < 100 && !Accepts(haproxy_port_); ++i) absl::SleepFor(absl::Milliseconds(50));
-    ASSERT_TRUE(Accepts(haproxy_port_)) << "haproxy did not start; see " << dir_ << "/haproxy.log";
+    ASSERT_TRUE(Accepts(haproxy_port_)) << "haproxy did not start; see " << log;
     absl::SleepFor(absl::Seconds(1.5));  // first health checks
-  }
-
-  // The shipped config with this test's frontend port and servers (the lines between the
-  // "# servers begin" and "# servers end" markers are replaced).
-  static std::string RenderHaproxyConfig(std::string cfg, int port, const std::string& servers) {
-    const size_t begin = cfg.find("# servers begin");
-    const size_t end = cfg.find("# servers end");
-    EXPECT_NE(begin, std::string::npos);
-    EXPECT_NE(end, std::string::npos);
-    if (begin == std::string::npos || end == std::string::npos) return cfg;
-    cfg = cfg.substr(0, cfg.find('\n', begin) + 1) + servers + cfg.substr(cfg.rfind('\n', end) + 1);
-    return absl::StrReplaceAll(cfg, {{"${INFMEM_LISTEN}", absl::StrCat("127.0.0.1:", port)}});
   }
 
   std::unique_ptr<v1::Infmem::Stub> ClusterStub() {
@@ -269,7 +265,9 @@ class ClusterTest : public ServerTest {
         if (op.generate) {
           Generation g = Greedy(*ref, log.id, op.tokens);
           ASSERT_TRUE(g.status.ok());
-          if (op.ids_known) EXPECT_EQ(g.ids, op.ids) << log.id << " generation " << i;
+          if (op.ids_known) {
+            EXPECT_EQ(g.ids, op.ids) << log.id << " generation " << i;
+          }
         } else {
           ASSERT_TRUE(Append(*ref, log.id, op.text).ok());
         }
