@@ -7,6 +7,7 @@
 //   4. bytes the server writes per Append of 16 tokens (from /proc/<pid>/io), against the
 //      session's state size.
 // Figures for reports, never assertions; machines are noisy, so read medians and ratios.
+// With --cluster, the cluster-mode table instead (cluster_bench.cc).
 //   infmem-bench [--server_binary=build/release/server/infmem-server]
 //                [--model_dir=models/brown-lm] [--history_tokens=1048576] [--threads=2]
 //                [--device=cpu] [--sessions=1,8,32] [--new_tokens=64]
@@ -28,6 +29,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "bench/cluster_bench.h"
 #include "server/common/flags_help.h"
 #include "tests/testing/server_process.h"
 
@@ -39,6 +41,15 @@ ABSL_FLAG(std::string, sessions, "1,8,32", "Concurrent session counts to measure
 ABSL_FLAG(int, new_tokens, 64, "Tokens each stream generates.");
 ABSL_FLAG(int64_t, history_tokens, 1 << 20, "History of the long session.");
 ABSL_FLAG(int, appends, 200, "Appends of 16 tokens timed for the bytes-written figure.");
+ABSL_FLAG(bool, cluster, false,
+          "Measure cluster mode instead (PostgreSQL, --replicas replicas and HAProxy on "
+          "127.0.0.1): Append latency against the local store, time to serve again after a "
+          "kill and a drain, tokens/s of N replicas against one.");
+ABSL_FLAG(int, replicas, 3, "--cluster: replicas.");
+ABSL_FLAG(double, lease_seconds, 5, "--cluster: the replicas' lease.");
+ABSL_FLAG(int, clients, 16, "--cluster: concurrent sessions in the Append and tokens/s rows.");
+ABSL_FLAG(int, cluster_appends, 50, "--cluster: appends per client.");
+ABSL_FLAG(std::string, source_dir, ".", "--cluster: the repository (for deploy/haproxy).");
 
 namespace {
 
@@ -157,6 +168,13 @@ int main(int argc, char** argv) {
   infmem::InitFlagsHelp("infmem-bench: load test of a running or self-started infmem-server.", argc,
                         argv);
   absl::ParseCommandLine(argc, argv);
+  if (absl::GetFlag(FLAGS_cluster)) {
+    return infmem::bench::RunClusterBench(
+        {absl::GetFlag(FLAGS_source_dir), absl::GetFlag(FLAGS_server_binary),
+         absl::GetFlag(FLAGS_model_dir), absl::GetFlag(FLAGS_threads),
+         absl::GetFlag(FLAGS_replicas), absl::GetFlag(FLAGS_lease_seconds),
+         absl::GetFlag(FLAGS_clients), absl::GetFlag(FLAGS_cluster_appends)});
+  }
   const std::string dir =
       absl::StrCat(std::filesystem::temp_directory_path().string(), "/infmem-bench-", getpid());
   std::filesystem::remove_all(dir);

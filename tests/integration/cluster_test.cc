@@ -5,7 +5,8 @@
 // token count, every acknowledged generation and a greedy continuation must match it.
 //
 // Ports: replicas, PostgreSQL and HAProxy need theirs known before they start (HAProxy's
-// config names the replicas), so they are found free by binding port 0 first.
+// config names the replicas), so they are found free by binding port 0 first
+// (tests/testing/local_cluster.h).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -23,38 +24,13 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "tests/integration/integration_env.h"
+#include "tests/testing/local_cluster.h"
 #include "tests/testing/postgres_instance.h"
 
 namespace infmem::testing {
 namespace {
 
 constexpr int kLeaseSeconds = 2;
-
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
-bool Accepts(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return ok;
-}
 
 std::string Piece(int i) { return absl::StrCat(" and the ", i, " men went home"); }
 
@@ -92,76 +68,17 @@ class ClusterTest : public ServerTest {
                            "infmem_sessions, infmem_replicas")
                     .ok());
   }
-  void TearDown() override {
-    for (auto& r : replicas_) {
-      if (r != nullptr && r->pid() > 0) kill(r->pid(), SIGCONT);
-    }
-    replicas_.clear();
-    if (haproxy_pid_ > 0) {
-      kill(haproxy_pid_, SIGKILL);
-      waitpid(haproxy_pid_, nullptr, 0);
-    }
-  }
-
-  // Picks ports for `slots` replicas, starts the first `running` and HAProxy over all slots.
+  // Starts the first `running` of `slots` replicas, and HAProxy over all slots.
   void StartCluster(int slots, int running) {
-    for (int i = 0; i < slots; ++i) ports_.push_back(FreePort());
-    replicas_.resize(static_cast<size_t>(slots));
-    for (int i = 0; i < running; ++i) StartReplica(i);
-    StartHaproxy();
-  }
-
-  void StartReplica(int i) {
-    auto server = ServerProcess::Start(
-        ServerBinary(),
+    cluster_ = std::make_unique<LocalCluster>(LocalClusterOptions{
+        INFMEM_SOURCE_DIR, ServerBinary(), pg_->uri(), dir_, slots,
         {"--model_dir=" + ModelDir(), "--threads=1", "--io_threads=4",
-         "--store=" + pg_->uri(), absl::StrCat("--replica_id=r", i),
-         absl::StrCat("--port=", ports_[i]), absl::StrCat("--lease_seconds=", kLeaseSeconds),
-         "--drain_seconds=5", "--session_dir=" + dir_ + "/unused"});
-    ASSERT_TRUE(server.ok()) << server.status();
-    replicas_[static_cast<size_t>(i)] = *std::move(server);
+         absl::StrCat("--lease_seconds=", kLeaseSeconds), "--drain_seconds=5"}});
+    for (int i = 0; i < running; ++i) ASSERT_TRUE(cluster_->StartReplica(i).ok());
+    ASSERT_TRUE(cluster_->StartHaproxy().ok());
   }
-
-  // Starts `haproxy -db` on deploy/haproxy/haproxy.cfg with this cluster's replicas as its
-  // server lines (what scripts/cluster-up.sh does) and its addresses from the environment.
-  void StartHaproxy() {
-    std::ifstream in(std::string(INFMEM_SOURCE_DIR) + "/deploy/haproxy/haproxy.cfg");
-    std::stringstream text;
-    text << in.rdbuf();
-    std::string cfg = text.str();
-    const size_t begin = cfg.find("# >>> servers");
-    const size_t end = cfg.find("# <<< servers");
-    ASSERT_TRUE(begin != std::string::npos && end != std::string::npos) << "markers moved";
-    std::string servers;
-    for (size_t i = 0; i < ports_.size(); ++i) {
-      absl::StrAppend(&servers, "    server r", i, " 127.0.0.1:", ports_[i], " id ", i + 1, "\n");
-    }
-    cfg = cfg.substr(0, cfg.find('\n', begin) + 1) + servers + cfg.substr(cfg.rfind('\n', end) + 1);
-    const std::string path = dir_ + "/haproxy.cfg";
-    std::ofstream(path) << cfg;
-    haproxy_port_ = FreePort();
-    const std::string bind = absl::StrCat("127.0.0.1:", haproxy_port_);
-    const std::string admin = absl::StrCat("127.0.0.1:", FreePort());
-    const std::string socket = dir_ + "/haproxy.sock";
-    const std::string log = dir_ + "/haproxy.log";
-    haproxy_pid_ = fork();
-    if (haproxy_pid_ == 0) {
-      setenv("INFMEM_LB_BIND", bind.c_str(), 1);
-      setenv("INFMEM_LB_ADMIN_BIND", admin.c_str(), 1);
-      setenv("INFMEM_LB_SOCKET", socket.c_str(), 1);
-      if (freopen(log.c_str(), "w", stdout) == nullptr || dup2(1, 2) < 0) _exit(126);
-      execlp("haproxy", "haproxy", "-db", "-f", path.c_str(), nullptr);
-      _exit(127);
-    }
-    for (int i = 0; i < 100 && !Accepts(haproxy_port_); ++i) absl::SleepFor(absl::Milliseconds(50));
-    ASSERT_TRUE(Accepts(haproxy_port_)) << "haproxy did not start; see " << log;
-    absl::SleepFor(absl::Seconds(1.5));  // first health checks
-  }
-
-  std::unique_ptr<v1::Infmem::Stub> ClusterStub() {
-    return v1::Infmem::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", haproxy_port_),
-                                                   grpc::InsecureChannelCredentials()));
-  }
+  ServerProcess& replica(int i) { return cluster_->replica(i); }
+  std::unique_ptr<v1::Infmem::Stub> ClusterStub() { return cluster_->NewStub(); }
 
   static std::unique_ptr<grpc::ClientContext> Routed(const std::string& id, int seconds = 30) {
     auto context = ContextWithin(std::chrono::seconds(seconds));
@@ -305,10 +222,7 @@ class ClusterTest : public ServerTest {
   }
 
   static PostgresInstance* pg_;
-  std::vector<int> ports_;
-  std::vector<std::unique_ptr<ServerProcess>> replicas_;
-  pid_t haproxy_pid_ = -1;
-  int haproxy_port_ = 0;
+  std::unique_ptr<LocalCluster> cluster_;
 };
 
 PostgresInstance* ClusterTest::pg_ = nullptr;
@@ -344,7 +258,7 @@ TEST_F(ClusterTest, KillNineOfTheBusiestReplicaLosesNoAcknowledgedToken) {
   const int victim = std::atoi(busiest.c_str() + 1);
   const std::string held =
       Sql("SELECT count(*) FROM infmem_sessions WHERE owner = '" + busiest + "'");
-  replicas_[static_cast<size_t>(victim)]->Kill();
+  replica(victim).Kill();
   killed = true;
   for (std::thread& t : clients) t.join();
   std::printf("killed r%d holding %s sessions; the longest a session's call failed after: %s\n",
@@ -371,7 +285,7 @@ TEST_F(ClusterTest, APausedReplicaIsFencedAndAnswersItsStaleCallUnavailable) {
   std::atomic<bool> streaming{false};
   Generation stale;
   std::thread stale_call([&] {
-    auto direct = replicas_[static_cast<size_t>(victim)]->NewStub();
+    auto direct = replica(victim).NewStub();
     v1::GenerateRequest request;
     request.set_session_id("chat-0");
     request.set_max_tokens(3000);
@@ -380,7 +294,7 @@ TEST_F(ClusterTest, APausedReplicaIsFencedAndAnswersItsStaleCallUnavailable) {
                      [&](const v1::GenerateResponse&) { streaming = true; });
   });
   while (!streaming) absl::SleepFor(absl::Milliseconds(5));
-  kill(replicas_[static_cast<size_t>(victim)]->pid(), SIGSTOP);
+  kill(replica(victim).pid(), SIGSTOP);
   absl::SleepFor(absl::Seconds(kLeaseSeconds + 1));
   // Its sessions move: every session takes one more call.
   for (int i = 0; i < 9; ++i) NextCall(*stub, logs[static_cast<size_t>(i)], 1);
@@ -389,7 +303,7 @@ TEST_F(ClusterTest, APausedReplicaIsFencedAndAnswersItsStaleCallUnavailable) {
       Sql("SELECT count(*), coalesce(sum(length(tokens)), 0) FROM infmem_journal");
   const std::string snapshots_before = Sql("SELECT md5(string_agg(md5(data), '' ORDER BY "
                                            "session_id, chunk)) FROM infmem_snapshots");
-  kill(replicas_[static_cast<size_t>(victim)]->pid(), SIGCONT);
+  kill(replica(victim).pid(), SIGCONT);
   stale_call.join();
   EXPECT_EQ(stale.status.error_code(), grpc::StatusCode::UNAVAILABLE)
       << stale.status.error_message();
@@ -416,16 +330,16 @@ TEST_F(ClusterTest, ScalingUpHandsSessionsOverAndADrainedReplicaExitsCleanly) {
     NextCall(*stub, log, 0);
     NextCall(*stub, log, 1);
   }
-  StartReplica(3);
+  ASSERT_TRUE(cluster_->StartReplica(3).ok());
   absl::SleepFor(absl::Seconds(2));  // HAProxy's checks see it up
   for (SessionLog& log : logs) NextCall(*stub, log, 2);
-  const double handed_in = ScrapeMetric(replicas_[3]->metrics_port(),
+  const double handed_in = ScrapeMetric(replica(3).metrics_port(),
                                         "infmem_session_handoffs_total{direction=\"in\"}");
   std::printf("the fourth replica took %.0f sessions by handover\n", handed_in);
   EXPECT_GT(handed_in, 0);
   EXPECT_GT(std::stoi(Sql("SELECT count(*) FROM infmem_sessions WHERE owner LIKE 'r3/%'")), 0);
   // Drain one: it exits 0, its sessions are free at once, and they serve elsewhere.
-  EXPECT_EQ(replicas_[1]->Stop(), 0);
+  EXPECT_EQ(replica(1).Stop(), 0);
   EXPECT_EQ(Sql("SELECT count(*) FROM infmem_sessions WHERE owner LIKE 'r1/%'"), "0");
   EXPECT_EQ(Sql("SELECT count(*) FROM infmem_replicas WHERE id LIKE 'r1/%'"), "0");
   absl::Duration worst = absl::ZeroDuration();
@@ -446,7 +360,7 @@ TEST_F(ClusterTest, ARetriedAppendAfterAFailoverIsNotDuplicated) {
   request.set_client_seq(1);
   v1::AppendResponse first;
   ASSERT_TRUE(stub->Append(Routed(log.id).get(), request, &first).ok());
-  replicas_[static_cast<size_t>(OwnerOf(log.id))]->Kill();
+  replica(OwnerOf(log.id)).Kill();
   // The client lost the acknowledgement (say) and retries the same call.
   v1::AppendResponse retry;
   grpc::Status status;
