@@ -26,7 +26,7 @@ FROM ${BASE} AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libtorch1.13 libgrpc++1.51 libprotobuf32 libabsl20220623 libprometheus-cpp-core1.0 \
-      libprometheus-cpp-pull1.0 libsentencepiece0 libgoogle-glog0v6 libblis4-openmp \
+      libprometheus-cpp-pull1.0 libsentencepiece0 libgoogle-glog0v6 libblis4-openmp libpq5 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/infmem infmem \
  && mkdir -p /var/lib/infmem/sessions && chown -R infmem /var/lib/infmem

@@ -29,6 +29,9 @@ packages=(
   curl
   # libFuzzer targets with sanitizers (scripts/fuzz.sh, preset fuzz)
   clang-14 libclang-rt-14-dev
+  # cluster mode: the PostgreSQL client library, and PostgreSQL and HAProxy for its tests,
+  # its benchmark and scripts/cluster-up.sh
+  libpq-dev postgresql haproxy
 )
 
 missing=()
