@@ -3,8 +3,9 @@
 // (tests/testing/local_cluster.h) and prints:
 //   1. Append latency p50/p99 and aggregate appends/s, `clients` sessions appending 16 tokens
 //      at a time: one replica on the local store, one on PostgreSQL, N behind HAProxy;
-//   2. how long a replica's sessions are unavailable after kill -9 and after a drain
-//      (SIGTERM), from the signal until each serves again through HAProxy;
+//   2. the latency of a call that moves its session from a live owner (handover), and how
+//      long a replica's sessions are unavailable after kill -9 and after a drain (SIGTERM),
+//      from the signal until each serves again through HAProxy;
 //   3. generation tokens/s of N replicas against one.
 // Figures for reports, never assertions.
 #include "bench/cluster_bench.h"
@@ -211,6 +212,22 @@ int RunClusterBench(const ClusterBenchOptions& o) {
   for (int i = 0; i < 24; ++i) {
     ids.push_back(absl::StrCat("m", i));
     Create(*stub, ids.back());
+  }
+  // A call that reaches a replica other than its session's owner moves the session there.
+  {
+    std::vector<double> ms;
+    for (const std::string& id : ids) {
+      auto owner = (*pg)->Query("SELECT owner FROM infmem_sessions WHERE id = '" + id + "'");
+      if (!owner.ok() || owner->size() < 2) continue;
+      const int other = (std::atoi(owner->c_str() + 1) + 1) % o.replicas;
+      auto direct = cluster.replica(other).NewStub();
+      const absl::Time t = absl::Now();
+      if (Append(*direct, id).ok()) ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t));
+    }
+    std::printf("\n| %-34s | sessions  | p50 ms    | p99 ms    |\n", "Append that moves its session");
+    std::printf("|%s|-----------|-----------|-----------|\n", std::string(36, '-').c_str());
+    std::printf("| %-34s | %9zu | %9.1f | %9.1f |\n", "handover from a live owner", ms.size(),
+                Percentile(ms, 0.5), Percentile(ms, 0.99));
   }
   std::printf("\n| %-34s | sessions  | p50 s     | max s     |\n", "serving again after");
   std::printf("|%s|-----------|-----------|-----------|\n", std::string(36, '-').c_str());
