@@ -135,6 +135,13 @@ absl::Status PgSessionStore::Heartbeat() {
       "lease_until = EXCLUDED.lease_until",
       {PgParam::Text(owner_), PgParam::Text(options_.advertise_address),
        PgParam::Text(Num(absl::ToInt64Milliseconds(options_.lease)))});
+  if (renewed.ok()) {
+    // Rows of replicas long gone (crashed, never drained). Deleting one changes nothing for
+    // ownership: an owner without a live row is as free to take as one with an expired row.
+    absl::StatusOr<PgResult> swept = conn.Exec(
+        "DELETE FROM infmem_replicas WHERE lease_until < now() - interval '1 hour'");
+    if (!swept.ok()) LOG(WARNING) << "removing stale replica rows: " << swept.status();
+  }
   absl::MutexLock lock(&mu_);
   if (!renewed.ok()) {
     metrics_.SetLeaseHeld(absl::Now() < lease_valid_until_);

@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "infmem/internal/v1/replica.grpc.pb.h"
 #include "tests/integration/integration_env.h"
 #include "tests/testing/local_cluster.h"
 #include "tests/testing/postgres_instance.h"
@@ -360,7 +361,8 @@ TEST_F(ClusterTest, ARetriedAppendAfterAFailoverIsNotDuplicated) {
   request.set_client_seq(1);
   v1::AppendResponse first;
   ASSERT_TRUE(stub->Append(Routed(log.id).get(), request, &first).ok());
-  replica(OwnerOf(log.id)).Kill();
+  const int killed = OwnerOf(log.id);
+  replica(killed).Kill();
   // The client lost the acknowledgement (say) and retries the same call.
   v1::AppendResponse retry;
   grpc::Status status;
@@ -374,6 +376,24 @@ TEST_F(ClusterTest, ARetriedAppendAfterAFailoverIsNotDuplicated) {
   EXPECT_EQ(retry.session_tokens(), first.session_tokens());
   request.set_client_seq(2);
   ASSERT_TRUE(stub->Append(Routed(log.id).get(), request, &retry).ok());
+  // The replicas' internal call refuses a malformed key, and HAProxy refuses it to clients.
+  const int live = (killed + 1) % 3;
+  auto channel = grpc::CreateChannel(replica(live).address(), grpc::InsecureChannelCredentials());
+  auto internal = internal::v1::Replica::NewStub(channel);
+  internal::v1::ReleaseSessionRequest release;
+  release.set_session_key("../escape");
+  internal::v1::ReleaseSessionResponse released;
+  grpc::Status bad = internal->ReleaseSession(ContextWithin(std::chrono::seconds(10)).get(),
+                                              release, &released);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(bad.error_message(), ::testing::HasSubstr("session_key"));
+  auto via_lb = internal::v1::Replica::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", cluster_->haproxy_port()), grpc::InsecureChannelCredentials()));
+  release.set_session_key(log.id);
+  EXPECT_EQ(via_lb->ReleaseSession(ContextWithin(std::chrono::seconds(10)).get(), release,
+                                   &released)
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_FALSE(retry.duplicate());
   EXPECT_EQ(retry.session_tokens(), first.session_tokens() + first.appended_tokens());
 }
