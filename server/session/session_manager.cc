@@ -424,7 +424,10 @@ absl::StatusOr<SessionInfo> SessionManager::Get(const std::string& id) {
   {
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(id);
-    if (it != entries_.end() && it->second.session != nullptr) return InfoLocked(id, it->second);
+    // A resident copy this replica may no longer own (cluster) is not the truth: ask the store.
+    if (it != entries_.end() && it->second.session != nullptr && store_.CheckOwned(id).ok()) {
+      return InfoLocked(id, it->second);
+    }
   }
   ASSIGN_OR_RETURN(const store::SessionStat stat, store_.Stat(id));
   SessionInfo info;

@@ -195,7 +195,9 @@ expect_rc 15 "import of a missing file"
 
 # Port 1 on 127.0.0.1 refuses connections: the CLI reports UNAVAILABLE (24) at once.
 RC=0
-"$CLI_BINARY" --server=127.0.0.1:1 get chat --timeout=2 >"$TMP_DIR/out" 2>"$TMP_DIR/err" || RC=$?
+# The CLI retries UNAVAILABLE (5 attempts, backoff up to 3 s), then reports it: the timeout
+# leaves room for the retries.
+"$CLI_BINARY" --server=127.0.0.1:1 get chat --timeout=15 >"$TMP_DIR/out" 2>"$TMP_DIR/err" || RC=$?
 OUT=$(cat "$TMP_DIR/out")
 ERR=$(cat "$TMP_DIR/err")
 expect_rc 24 "get from a server that is not there (UNAVAILABLE)"
