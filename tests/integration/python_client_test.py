@@ -333,6 +333,31 @@ class PythonClientTest(unittest.TestCase):
     detok = self.detokenize(pb.DetokenizeRequest(token_ids=gen_ids), timeout=RPC_TIMEOUT_S)
     self.assertEqual(detok.text, text.lstrip(" "))
 
+  def test_the_cluster_client_module_retries_once_by_sequence_number(self):
+    # client/python/infmem_cluster.py: its channel, routing metadata and numbering.
+    sys.path.insert(0, os.path.join(REPO_ROOT, "client", "python"))
+    import infmem_cluster  # pylint: disable=import-outside-toplevel
+    ch = infmem_cluster.channel("127.0.0.1:%d" % self.server.port)
+    append = ch.unary_unary("/infmem.v1.Infmem/Append",
+                            request_serializer=pb.AppendRequest.SerializeToString,
+                            response_deserializer=pb.AppendResponse.FromString)
+    self.create("py_seq", "The jury said")
+    chat = infmem_cluster.SequencedSession("py_seq")
+    request = pb.AppendRequest(session_id="py_seq", text=" that", client_seq=chat.next_seq())
+    first = append(request, metadata=chat.metadata, timeout=RPC_TIMEOUT_S)
+    again = append(request, metadata=chat.metadata, timeout=RPC_TIMEOUT_S)  # a resend
+    self.assertFalse(first.duplicate)
+    self.assertTrue(again.duplicate)
+    self.assertEqual(again.session_tokens, first.session_tokens)
+    messages, ids, _ = self.run_generate(
+        pb.GenerateRequest(session_id="py_seq", max_tokens=3, client_seq=1))
+    self.assertEqual(ids, [])
+    self.assertEqual(messages[-1].finish_reason, pb.FINISH_REASON_DUPLICATE)
+    nxt = append(pb.AppendRequest(session_id="py_seq", text=" it", client_seq=chat.next_seq()),
+                 metadata=chat.metadata, timeout=RPC_TIMEOUT_S)
+    self.assertFalse(nxt.duplicate)
+    ch.close()
+
   def test_dry_run_is_deterministic_and_leaves_session(self):
     self.create("py_dry", "The jury said that")
     first, _ = self.greedy("py_dry")
