@@ -250,6 +250,7 @@ torch::Tensor KernelAttention(const DecodeAttentionInput& in) {
   const int64_t num_rows = in.q.size(0), seg = c.segment_length, e = c.dim;
   const int64_t h = c.n_heads, d = c.head_dim(), kv = c.kv_heads();
   const bool infinite = c.memory == MemoryMode::kInfinite;
+  const bool full = c.memory == MemoryMode::kFull;
   const Layer& layer = *impl.net->layers[l];
   const torch::Tensor q = in.q.contiguous(), qr = in.qr.contiguous(), k = in.k.contiguous(),
                       v = in.v.contiguous(), xn = in.xn.contiguous();
@@ -270,9 +271,15 @@ torch::Tensor KernelAttention(const DecodeAttentionInput& in) {
   }
   std::vector<RowData<T>> data(num_rows);
   bool any_ltm = false;
+  int64_t longest = 2 * seg;  // the most key slots one row attends to
   for (int64_t r = 0; r < num_rows; ++r) {
     LayerState& ls = in.rows[r]->layers[l];
-    const int64_t slot = seg + (*in.offset)[r];
+    // Full mode: the token's slot is its position, in a buffer that grows (doubling).
+    const int64_t slot = full ? (*in.offset)[r] : seg + (*in.offset)[r];
+    if (full) {
+      EnsureKvCapacity(ls, slot, slot + 1);
+      longest = std::max(longest, slot + 1);
+    }
     std::memcpy(ls.stm_k.data_ptr<T>() + slot * kv * d, k.data_ptr<T>() + r * kv * d,
                 sizeof(T) * kv * d);
     std::memcpy(ls.stm_v.data_ptr<T>() + slot * kv * d, v.data_ptr<T>() + r * kv * d,
@@ -283,7 +290,7 @@ torch::Tensor KernelAttention(const DecodeAttentionInput& in) {
     RowData<T>& row = data[r];
     row.stm_k = ls.stm_k.data_ptr<T>();
     row.stm_v = ls.stm_v.data_ptr<T>();
-    row.begin = in.rows[r]->tokens_seen >= seg ? 0 : seg;
+    row.begin = full || in.rows[r]->tokens_seen >= seg ? 0 : seg;
     row.end = slot + 1;
     const LiveLtm& live = (*in.live)[r][l];
     row.ltm_k = live.k.defined() ? live.k.data_ptr<T>() : nullptr;
@@ -297,7 +304,7 @@ torch::Tensor KernelAttention(const DecodeAttentionInput& in) {
   torch::Tensor stm_out = torch::empty({num_rows, 1, e}, opts);
   torch::Tensor ltm_out = torch::zeros({num_rows, 1, e}, opts);
   std::vector<T> mu(num_rows * h), var(num_rows * h);
-  const int64_t scratch_len = std::max(2 * seg, kc.n);
+  const int64_t scratch_len = std::max(longest, kc.n);
   at::parallel_for(0, num_rows * h, /*grain_size=*/4, [&](int64_t begin, int64_t end) {
     std::vector<T> scratch(scratch_len);
     RunTasksOf(data.data(), kc, begin, end, stm_out.data_ptr<T>(), ltm_out.data_ptr<T>(), mu.data(),
@@ -332,6 +339,16 @@ bool StateIsContiguous(const DecodeAttentionInput& in) {
 }  // namespace
 
 torch::Tensor DecodeAttention(const DecodeAttentionInput& in, bool use_kernel) {
+  if (in.impl->config.memory == MemoryMode::kFull) {
+    // Only the kernel serves full mode (Forward checks it may): make the state dense for it.
+    for (SessionState::Impl* row : in.rows) {
+      LayerState& ls = row->layers[in.layer];
+      if (!ls.stm_k.is_contiguous()) ls.stm_k = ls.stm_k.contiguous();
+      if (!ls.stm_v.is_contiguous()) ls.stm_v = ls.stm_v.contiguous();
+    }
+    return in.q.scalar_type() == torch::kFloat64 ? KernelAttention<double>(in)
+                                                 : KernelAttention<float>(in);
+  }
   if (!use_kernel || !in.q.device().is_cpu() || !StateIsContiguous(in)) return OpsAttention(in);
   switch (in.q.scalar_type()) {
     case torch::kFloat32:

@@ -113,6 +113,18 @@ torch::Tensor RopeFrequencies(const ModelConfig& c) {
 
 }  // namespace
 
+void EnsureKvCapacity(LayerState& ls, int64_t used, int64_t needed) {
+  if (needed <= ls.stm_k.size(0)) return;
+  const int64_t capacity = std::max<int64_t>(2 * ls.stm_k.size(0), needed);
+  for (torch::Tensor* buf : {&ls.stm_k, &ls.stm_v}) {
+    std::vector<int64_t> shape = buf->sizes().vec();
+    shape[0] = capacity;
+    torch::Tensor grown = torch::empty(shape, buf->options());
+    grown.narrow(0, 0, used).copy_(buf->narrow(0, 0, used));
+    *buf = grown;
+  }
+}
+
 ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
                                    const torch::Tensor& tokens, bool all_logits) const {
   const ModelConfig& c = config;
@@ -189,8 +201,12 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
       torch::tensor(positions, torch::dtype(torch::kInt64)).view({num_rows, t}).to(device),
       inv_freq, options.dtype().toScalarType());
 
-  // One token per row without autograd (decode): attention runs batched over the rows.
-  const bool decode = t == 1 && !grad && !full;
+  // One token per row without autograd (decode): attention runs batched over the rows. Full
+  // mode's unbounded KV cache only through the CPU kernel, which reads it in place (the tensor
+  // path would copy the whole cache every step).
+  const bool cpu_kernel = decode_kernel && device.is_cpu() &&
+                          (options.dtype() == torch::kFloat32 || options.dtype() == torch::kFloat64);
+  const bool decode = t == 1 && !grad && (!full || cpu_kernel);
   torch::Tensor x = torch::embedding(net->tok_embeddings->weight, tokens);  // [R, T, e]
   torch::Tensor kl_sum = torch::zeros({}, options);
   int64_t kl_count = 0;
@@ -243,14 +259,7 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
     for (int64_t r = 0; r < num_rows; ++r) {
       LayerState& ls = rows[r]->layers[l];
       const int64_t slot = full ? offset[r] : seg + offset[r];
-      if (full && slot + t > ls.stm_k.size(0)) {
-        const int64_t capacity = std::max<int64_t>(2 * ls.stm_k.size(0), slot + t);
-        for (torch::Tensor* buf : {&ls.stm_k, &ls.stm_v}) {
-          torch::Tensor grown = torch::empty({capacity, kv, d}, options);
-          grown.narrow(0, 0, slot).copy_(buf->narrow(0, 0, slot));
-          *buf = grown;
-        }
-      }
+      if (full) EnsureKvCapacity(ls, slot, slot + t);
       ls.stm_k.narrow(0, slot, t).copy_(k[r].detach());
       ls.stm_v.narrow(0, slot, t).copy_(v[r].detach());
       if (infinite) ls.inputs.narrow(0, slot, t).copy_(xn[r].detach());

@@ -81,6 +81,10 @@ struct LayerState {
   torch::Tensor hist;          // [D] sticky histogram (infinite only)
 };
 
+// Full mode: makes `ls`'s KV buffers hold at least `needed` slots, keeping their first `used`.
+// Capacity doubles, so appends cost amortised O(1) copies per token.
+void EnsureKvCapacity(LayerState& ls, int64_t used, int64_t needed);
+
 struct SessionState::Impl {
   std::vector<LayerState> layers;
   int64_t tokens_seen = 0;
