@@ -10,8 +10,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -36,6 +38,17 @@ ABSL_FLAG(std::string, batch_model_dir, "models/brown-lm",
           "Model of the batched-decode table (empty: skip the table).");
 ABSL_FLAG(std::string, batches, "1,8,32", "Sessions per decode step in the batched table.");
 ABSL_FLAG(int, batch_steps, 512, "Decode steps timed at each batch size.");
+ABSL_FLAG(std::string, weights, "float32", "float32, or int8 (8-bit weight-only linear layers).");
+ABSL_FLAG(int, repeats, 3,
+          "--model_dirs: times each table this many times and prints the median and spread "
+          "(min-max) of the repeats' medians.");
+ABSL_FLAG(int64_t, worst_step_tokens, 0,
+          "--model_dirs: also decode this many tokens one step at a time from a fresh session and "
+          "print the step time's p50, p99 and max (the segment-boundary LTM update shows there).");
+ABSL_FLAG(std::string, logits_of, "",
+          "With --model_dirs: a file of whitespace-separated token ids; feeds them one decode step "
+          "at a time and prints each position's logits (one line of floats per position) "
+          "instead of timing anything.");
 ABSL_FLAG(std::string, model_dirs, "",
           "Comma-separated model directories (an imported checkpoint in each memory mode, say) to "
           "time instead of the random benchmark models: prefill tokens/s, decode step median at "
@@ -222,27 +235,162 @@ void BatchTable(const infmem::model::ModelOptions& options) {
 
 }  // namespace
 
-// Times each model of --model_dirs: its shape, prefill rate, decode step by context, state.
-void ModelDirTables(const infmem::model::ModelOptions& options) {
+namespace {
+
+// Bytes per second this machine's cores read from memory: `threads` threads summing their
+// share of a 512 MiB float array (more than any cache), best of 5 passes.
+double MeasureReadBandwidth(int threads) {
+  const size_t n = (512u << 20) / sizeof(float);
+  std::vector<float> data(n, 1.0f);
+  double best = 0;
+  for (int pass = 0; pass < 5; ++pass) {
+    std::vector<double> sums(static_cast<size_t>(threads));
+    const auto start = Clock::now();
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+      workers.emplace_back([&, t] {
+        const size_t begin = n * t / threads, end = n * (t + 1) / threads;
+        float acc[16] = {};
+        for (size_t i = begin; i + 16 <= end; i += 16) {
+          for (int j = 0; j < 16; ++j) acc[j] += data[i + j];
+        }
+        double s = 0;
+        for (float a : acc) s += a;
+        sums[t] = s;
+      });
+    }
+    for (auto& w : workers) w.join();
+    const double secs = Seconds(start);
+    if (sums[0] < 0) std::printf("?");  // keeps the sums alive
+    best = std::max(best, static_cast<double>(n * sizeof(float)) / secs);
+  }
+  return best;
+}
+
+// The bytes one decode step of one session must read at `context`: every per-token weight
+// once (at `weight_bytes` each, plus int8's scales), and the attention state it attends to.
+double DecodeStepBytes(const ModelConfig& c, int64_t context, double weight_bytes) {
+  const double e = c.dim, f = c.ffn_dim, kv = c.kv_dim(), layers = c.n_layers;
+  double weights = layers * (2 * e * e + 2 * e * kv + 3 * e * f) + c.vocab_size * e;
+  double rows = layers * (2 * e + 2 * kv + 3 * f) + c.vocab_size;  // output channels
+  if (c.memory == MemoryMode::kInfinite) {
+    weights += layers * e * e;
+    rows += layers * e;
+  }
+  double state = 0;
+  const double slot = 2 * kv * 4;  // one position's key and value, float32
+  switch (c.memory) {
+    case MemoryMode::kFull:
+      state = layers * static_cast<double>(context) * slot;
+      break;
+    case MemoryMode::kWindow:
+      state = layers * std::min<double>(context, 1.5 * c.segment_length) * slot;
+      break;
+    case MemoryMode::kInfinite:
+      state = layers * (std::min<double>(context, 1.5 * c.segment_length) * slot +
+                        2.0 * c.ltm.num_basis * e * 4);
+      break;
+  }
+  return weights * weight_bytes + (weight_bytes < 4 ? rows * 4 : 0) + state;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+double Quantile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[std::min(v.size() - 1, static_cast<size_t>(q * v.size()))];
+}
+
+// --logits_of: each position's logits, one decode step at a time.
+void PrintLogits(const Model& model, const std::string& path) {
+  std::ifstream in(path);
+  std::vector<int32_t> tokens;
+  for (int64_t t; in >> t;) tokens.push_back(static_cast<int32_t>(t));
+  if (tokens.empty()) Check(absl::InvalidArgumentError("--logits_of: no token ids in " + path));
+  auto state = model.NewSession(1);
+  for (int32_t t : tokens) {
+    SessionState* batch[] = {state.get()};
+    auto logits = model.DecodeStep(batch, {t});
+    Check(logits.status());
+    for (size_t i = 0; i < logits->size(); ++i) {
+      std::printf(i == 0 ? "%.7g" : " %.7g", static_cast<double>((*logits)[i]));
+    }
+    std::printf("\n");
+  }
+}
+
+}  // namespace
+
+// Times each model of --model_dirs: its shape, prefill rate, decode step by context against
+// the step's memory-traffic floor, state, and (--worst_step_tokens) the step-time tail.
+void ModelDirTables(const infmem::model::ModelOptions& options, double bandwidth) {
+  const int repeats = std::max(1, absl::GetFlag(FLAGS_repeats));
   for (absl::string_view dir :
        absl::StrSplit(absl::GetFlag(FLAGS_model_dirs), ',', absl::SkipEmpty())) {
     const auto start = Clock::now();
     auto model = Model::Load(std::string(dir), options);
     Check(model.status());
     const ModelConfig& c = (*model)->config();
+    if (!absl::GetFlag(FLAGS_logits_of).empty()) {
+      PrintLogits(**model, absl::GetFlag(FLAGS_logits_of));
+      continue;
+    }
     std::printf(
-        "\n%s: %s, dim %d, %d layers, %d heads (%d key/value), FFN %d, vocab %d, L=%d, %lld "
-        "parameters, loaded in %.1f s\n",
+        "\n%s: %s, dim %d, %d layers, %d heads (%d key/value), FFN %d, vocab %d, L=%d, N=%d, "
+        "%lld parameters, %s weights, loaded in %.1f s\n",
         std::string(dir).c_str(), std::string(infmem::model::MemoryModeName(c.memory)).c_str(),
         c.dim, c.n_layers, c.n_heads, c.kv_heads(), c.ffn_dim, c.vocab_size, c.segment_length,
-        static_cast<long long>((*model)->ParameterCount()), Seconds(start));
-    std::vector<Row> rows;
-    const PrefillFigures prefill = RunMode(**model, ParseList(absl::GetFlag(FLAGS_contexts)), rows);
-    std::printf("prefill: %.1f tokens/s\n", prefill.tokens_per_s);
-    std::printf("| context (tokens) | decode step median (ms) | state bytes |\n|---:|---:|---:|\n");
-    for (const Row& r : rows) {
-      std::printf("| %lld | %.1f | %lld |\n", static_cast<long long>(r.context), r.decode_ms,
-                  static_cast<long long>(r.state_bytes));
+        c.ltm.num_basis, static_cast<long long>((*model)->ParameterCount()),
+        options.weights.c_str(), Seconds(start));
+    const std::vector<int64_t> contexts = ParseList(absl::GetFlag(FLAGS_contexts));
+    std::vector<std::vector<double>> decode(contexts.size());
+    std::vector<double> prefill;
+    std::vector<int64_t> state_bytes(contexts.size());
+    for (int rep = 0; rep < repeats; ++rep) {
+      std::vector<Row> rows;
+      prefill.push_back(RunMode(**model, contexts, rows).tokens_per_s);
+      for (size_t i = 0; i < rows.size(); ++i) {
+        decode[i].push_back(rows[i].decode_ms);
+        state_bytes[i] = rows[i].state_bytes;
+      }
+    }
+    std::printf("prefill: %.1f tokens/s (median of %d; %.1f-%.1f)\n", Median(prefill), repeats,
+                *std::min_element(prefill.begin(), prefill.end()),
+                *std::max_element(prefill.begin(), prefill.end()));
+    const double weight_bytes = options.weights == "int8" ? 1 : 4;
+    std::printf(
+        "| context (tokens) | decode step median (ms) | spread of %d repeats (ms) | tokens/s | "
+        "traffic floor (ms) | ratio to floor | state bytes |\n|---:|---:|---:|---:|---:|---:|---:|\n",
+        repeats);
+    for (size_t i = 0; i < contexts.size(); ++i) {
+      const double ms = Median(decode[i]);
+      const double floor_ms = DecodeStepBytes(c, contexts[i], weight_bytes) / bandwidth * 1e3;
+      std::printf("| %lld | %.2f | %.2f-%.2f | %.1f | %.2f | %.2f | %lld |\n",
+                  static_cast<long long>(contexts[i]), ms,
+                  *std::min_element(decode[i].begin(), decode[i].end()),
+                  *std::max_element(decode[i].begin(), decode[i].end()), 1e3 / ms, floor_ms,
+                  ms / floor_ms, static_cast<long long>(state_bytes[i]));
+    }
+    const int64_t tail_tokens = absl::GetFlag(FLAGS_worst_step_tokens);
+    if (tail_tokens > 0) {
+      auto state = (*model)->NewSession(1);
+      std::vector<double> ms;
+      int32_t next = 1;
+      for (int64_t i = 0; i < tail_tokens; ++i) {
+        SessionState* batch[] = {state.get()};
+        const auto step = Clock::now();
+        auto logits = (*model)->DecodeStep(batch, {next});
+        ms.push_back(Seconds(step) * 1e3);
+        Check(logits.status());
+        next = static_cast<int32_t>(std::max_element(logits->begin(), logits->end()) -
+                                    logits->begin());
+      }
+      std::printf("decode steps 1-%lld from a fresh session: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+                  static_cast<long long>(tail_tokens), Quantile(ms, 0.5), Quantile(ms, 0.99),
+                  *std::max_element(ms.begin(), ms.end()));
     }
     std::fflush(stdout);
   }
@@ -252,13 +400,24 @@ int main(int argc, char** argv) {
   infmem::InitFlagsHelp("model-bench: times the model core (prefill, decode, batched decode).",
                         argc, argv);
   absl::ParseCommandLine(argc, argv);
-  const infmem::model::ModelOptions options{absl::GetFlag(FLAGS_device), "float32",
-                                            absl::GetFlag(FLAGS_threads)};
+  infmem::model::ModelOptions options{absl::GetFlag(FLAGS_device), "float32",
+                                      absl::GetFlag(FLAGS_threads)};
+  options.weights = absl::GetFlag(FLAGS_weights);
   auto gemm = infmem::model::MeasureGemmGflops(options, 1024, 9);
   Check(gemm.status());
   if (!absl::GetFlag(FLAGS_model_dirs).empty()) {
-    std::printf("GEMM 1024x1024x1024 float32: %.1f GFLOP/s (median of 9)\n", *gemm);
-    ModelDirTables(options);
+    if (!absl::GetFlag(FLAGS_logits_of).empty()) {
+      ModelDirTables(options, 0);
+      return 0;
+    }
+    const int threads = absl::GetFlag(FLAGS_threads) > 0
+                            ? absl::GetFlag(FLAGS_threads)
+                            : static_cast<int>(std::thread::hardware_concurrency());
+    const double bandwidth = MeasureReadBandwidth(threads);
+    std::printf("GEMM 1024x1024x1024 float32: %.1f GFLOP/s (median of 9); memory read: %.1f GB/s "
+                "(%d threads, best of 5)\n",
+                *gemm, bandwidth / 1e9, threads);
+    ModelDirTables(options, bandwidth);
     return 0;
   }
   const ModelConfig shape = BenchConfig(MemoryMode::kInfinite);

@@ -43,6 +43,9 @@ ABSL_FLAG(int64_t, max_sessions_per_tenant, 0,
           "Sessions one tenant may store (with --auth_tokens); 0 = no limit.");
 ABSL_FLAG(std::string, model_dir, "models/brown-lm", "Model directory to serve.");
 ABSL_FLAG(std::string, device, "auto", "auto, cpu, cuda or cuda:N.");
+ABSL_FLAG(std::string, weights, "float32",
+          "float32, or int8: 8-bit weight-only linear layers (per-channel scales, CPU only), "
+          "decode reads a quarter of the bytes; see README \"Benchmarks\".");
 ABSL_FLAG(int, threads, 0, "CPU threads for the model; 0 = all cores.");
 ABSL_FLAG(int, io_threads, 8, "Threads for session loads and journal syncs.");
 ABSL_FLAG(int64_t, max_resident_sessions, 1024,
@@ -118,6 +121,7 @@ int main(int argc, char** argv) {
   config.sessions.max_stored_per_tenant = absl::GetFlag(FLAGS_max_sessions_per_tenant);
   config.device = absl::GetFlag(FLAGS_device);
   config.threads = absl::GetFlag(FLAGS_threads);
+  config.weights = absl::GetFlag(FLAGS_weights);
   config.io_threads = absl::GetFlag(FLAGS_io_threads);
   config.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   config.drain_grace = absl::Seconds(absl::GetFlag(FLAGS_drain_seconds));

@@ -144,7 +144,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   }
 
   const absl::Time start = absl::Now();
-  auto model = model::Model::Load(config.model_dir, {config.device, "float32", config.threads});
+  model::ModelOptions model_options{config.device, "float32", config.threads};
+  model_options.weights = config.weights;
+  auto model = model::Model::Load(config.model_dir, model_options);
   if (!model.ok()) {
     return absl::Status(model.status().code(),
                         absl::StrCat("loading the model from '", config.model_dir,

@@ -57,6 +57,9 @@ ABSL_FLAG(std::string, tokenizer, "",
 ABSL_FLAG(std::string, weights, "bf16", "export: weight storage, f32, bf16 or f16.");
 ABSL_FLAG(std::string, device, "auto", "cpu, cuda, cuda:N or auto.");
 ABSL_FLAG(int, threads, 0, "CPU threads (0 = all cores).");
+ABSL_FLAG(std::string, eval_weights, "float32",
+          "eval: float32, or int8 (the server's --weights=int8 8-bit weight-only layers, to "
+          "measure their effect on perplexity).");
 ABSL_FLAG(int64_t, steps, 2000, "Optimizer steps.");
 ABSL_FLAG(int, batch, 8, "Sequences per step.");
 ABSL_FLAG(int64_t, length, 1024,
@@ -105,6 +108,13 @@ int Fail(const absl::Status& status) {
 
 infmem::model::ModelOptions Options() {
   return {absl::GetFlag(FLAGS_device), "float32", absl::GetFlag(FLAGS_threads)};
+}
+
+// Eval's model options: Options() with --weights.
+infmem::model::ModelOptions EvalOptions() {
+  infmem::model::ModelOptions options = Options();
+  options.weights = absl::GetFlag(FLAGS_eval_weights);
+  return options;
 }
 
 absl::StatusOr<infmem::train::Split> SplitFlag() {
@@ -396,7 +406,7 @@ absl::Status PrintMemoryTest(Model& model, const std::string& dir,
 absl::Status Eval() {
   const std::string dir = absl::GetFlag(FLAGS_model_dir);
   if (dir.empty()) return absl::InvalidArgumentError("--model_dir is required");
-  ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(dir, Options()));
+  ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(dir, EvalOptions()));
   const uint64_t seed = absl::GetFlag(FLAGS_seed);
   if (absl::GetFlag(FLAGS_task) == "text") {
     ASSIGN_OR_RETURN(infmem::train::Split split, SplitFlag());

@@ -16,10 +16,6 @@ const double kInvSqrt2Pi = 1.0 / std::sqrt(2.0 * M_PI);
 // ---------------------------------------------------------------------------------------------
 // The tensor-operation path (any device).
 
-torch::Tensor Linear(const torch::Tensor& x, const std::shared_ptr<Param>& p) {
-  return torch::linear(x, p->weight);
-}
-
 torch::Tensor OpsAttention(const DecodeAttentionInput& in) {
   const Model::Impl& impl = *in.impl;
   const ModelConfig& c = impl.config;

@@ -28,9 +28,6 @@ torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& w, double eps
   return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps) * w;
 }
 
-torch::Tensor Linear(const torch::Tensor& x, const std::shared_ptr<Param>& p) {
-  return torch::linear(x, p->weight);
-}
 
 // cos and sin of the RoPE angles `pos` · inv_freq [R, T, 1, d/2], computed in float64 so
 // absolute positions in the hundreds of millions keep full precision, then cast to `dtype`.
@@ -112,6 +109,26 @@ torch::Tensor RopeFrequencies(const ModelConfig& c) {
 }
 
 }  // namespace
+
+torch::Tensor Linear(const torch::Tensor& x, const std::shared_ptr<Param>& p) {
+  if (p->int8.defined() && x.numel() <= kMaxInt8Rows * x.size(-1) &&
+      !torch::GradMode::is_enabled()) {
+    return Int8Linear(x, p->int8);
+  }
+  return torch::linear(x, p->weight);
+}
+
+void Model::Impl::QuantizeInt8() {
+  std::vector<std::shared_ptr<Param>> params = {net->output ? net->output : net->tok_embeddings};
+  for (const auto& layer : net->layers) {
+    const Attention& a = *layer->attention;
+    const FeedForward& f = *layer->feed_forward;
+    params.insert(params.end(), {a.wq, a.wk, a.wv, a.wo, f.w1, f.w2, f.w3});
+    if (layer->ltm) params.push_back(layer->ltm->wo);
+  }
+  for (const auto& p : params) p->int8 = QuantizeInt8InPlace(p->weight);
+  int8_weights = true;
+}
 
 void EnsureKvCapacity(LayerState& ls, int64_t used, int64_t needed) {
   if (needed <= ls.stm_k.size(0)) return;
@@ -281,7 +298,7 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
 
   if (!all_logits) x = x.narrow(1, t - 1, 1);
   torch::Tensor logits =
-      torch::linear(RmsNorm(x, net->norm->weight, c.norm_eps), net->OutputWeight());
+      net->Logits(RmsNorm(x, net->norm->weight, c.norm_eps));
   if (kl_count > 0) kl_sum = kl_sum / static_cast<double>(kl_count);
   return {logits, kl_sum};
 }
@@ -337,6 +354,14 @@ absl::StatusOr<std::unique_ptr<Model::Impl>> Model::Impl::Create(const ModelConf
   setenv("BLIS_NUM_THREADS", std::to_string(threads).c_str(), /*overwrite=*/0);
   impl->options = torch::TensorOptions().dtype(dtype).device(impl->device);
   impl->decode_kernel = options.decode_kernel;
+  if (options.weights != "float32" && options.weights != "int8") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("weights must be 'float32' or 'int8', got '", options.weights, "'"));
+  }
+  if (options.weights == "int8" && (!impl->device.is_cpu() || dtype != torch::kFloat32)) {
+    return absl::InvalidArgumentError(
+        "int8 weights run on the CPU with float32 compute only (use --device=cpu)");
+  }
   impl->net = std::make_shared<Net>(config);
   impl->net->to(impl->device, dtype);
   if (config.memory == MemoryMode::kInfinite) {
@@ -356,7 +381,9 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& model_dir,
   ASSIGN_OR_RETURN(ModelConfig config, ReadModelConfig(model_dir + "/config.json"));
   ASSIGN_OR_RETURN(auto impl, Impl::Create(config, options));
   RETURN_IF_ERROR(impl->LoadWeights(model_dir + "/model.safetensors"));
+  // The fingerprint names the checkpoint: sessions move between its float32 and int8 servers.
   impl->ComputeFingerprint();
+  if (options.weights == "int8") impl->QuantizeInt8();
   return std::unique_ptr<Model>(new Model(std::move(impl)));
 }
 
@@ -365,6 +392,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::CreateRandom(const ModelConfig& co
   ASSIGN_OR_RETURN(auto impl, Impl::Create(config, options));
   impl->InitRandom(seed);
   impl->ComputeFingerprint();
+  if (options.weights == "int8") impl->QuantizeInt8();
   return std::unique_ptr<Model>(new Model(std::move(impl)));
 }
 
@@ -453,7 +481,7 @@ absl::StatusOr<double> Model::DecodeStepGemmSeconds(int rows, int reps) const {
         Linear(hidden, layer->feed_forward->w2);
         if (layer->ltm) Linear(x, layer->ltm->wo);
       }
-      torch::linear(x, impl_->net->OutputWeight());
+      impl_->net->Logits(x);
     });
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("GEMM timing failed: ", e.what_without_backtrace()));

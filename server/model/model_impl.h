@@ -26,6 +26,7 @@
 
 #include "absl/status/status.h"
 #include "server/model/config.h"
+#include "server/model/int8_linear.h"
 #include "server/model/ltm.h"
 #include "server/model/model.h"
 #include "server/model/session_state.h"
@@ -37,7 +38,11 @@ struct Param : torch::nn::Module {
   explicit Param(torch::IntArrayRef shape, bool with_bias = false);
   torch::Tensor weight;
   torch::Tensor bias;  // undefined unless with_bias
+  Int8Weight int8;     // ModelOptions::weights = "int8": the 8-bit copy decode reads
 };
+
+// x · Wᵀ: through the 8-bit weights for a few rows without autograd when `p` has them.
+torch::Tensor Linear(const torch::Tensor& x, const std::shared_ptr<Param>& p);
 
 struct Attention : torch::nn::Module {
   Attention(int64_t dim, int64_t kv_dim);
@@ -68,6 +73,10 @@ struct Net : torch::nn::Module {
   std::shared_ptr<Param> tok_embeddings, norm, output;  // output null when tied
   std::vector<std::shared_ptr<Layer>> layers;
   torch::Tensor OutputWeight() const { return output ? output->weight : tok_embeddings->weight; }
+  // The output projection (logits) of normalised `x`, 8-bit when the weights are.
+  torch::Tensor Logits(const torch::Tensor& x) const {
+    return Linear(x, output ? output : tok_embeddings);
+  }
 };
 
 // Per-layer state tensors (MODEL.md §6), preallocated at their maximum size except in `full`
@@ -109,6 +118,7 @@ struct Model::Impl {
   std::string fingerprint;
   int64_t state_bytes = 0;    // bytes of a fresh session's state
   bool decode_kernel = true;  // ModelOptions::decode_kernel
+  bool int8_weights = false;  // ModelOptions::weights == "int8"
 
   // Builds the impl with uninitialised weights on `device`.
   static absl::StatusOr<std::unique_ptr<Impl>> Create(const ModelConfig& config,
@@ -131,6 +141,8 @@ struct Model::Impl {
   absl::Status SaveWeights(const std::string& path, WeightStorage storage) const;
   // Computes `fingerprint` from the config and the weights.
   void ComputeFingerprint();
+  // Quantizes the weights of every per-token linear layer to 8 bits (int8_linear.h).
+  void QuantizeInt8();
 };
 
 }  // namespace infmem::model

@@ -6,7 +6,8 @@ Standalone: needs only Debian's python3-torch and numpy (no `safetensors` or
 LlamaForCausalLM semantics (RMSNorm, rotate-half RoPE with optional llama3
 rope_scaling, grouped-query attention, SwiGLU MLP), not taken from its code.
 
-  write  --out DIR --seed S [--shape tiny|tinyllama] [--dtype bfloat16|float16|float32]
+  write  --out DIR --seed S [--shape tiny|tinyllama|bench30m]
+         [--dtype bfloat16|float16|float32]
          [--shards K] [--tokenizer PATH] [--arch LlamaForCausalLM|MistralForCausalLM]
          [--rope_scaling none|llama3] [--tie]
       Writes a checkpoint with random weights in Hugging Face's layout: config.json,
@@ -38,6 +39,11 @@ SHAPES = {
     "tinyllama": dict(hidden_size=2048, intermediate_size=5632, num_attention_heads=32,
                       num_key_value_heads=4, num_hidden_layers=22, vocab_size=32000,
                       rms_norm_eps=1e-5, rope_theta=10000.0, max_position_embeddings=2048),
+    # scripts/bench-vs-llamacpp.sh: 29.9M parameters (untied), timed against llama.cpp at
+    # contexts up to 32k, hence the long max_position_embeddings (which infmem ignores).
+    "bench30m": dict(hidden_size=512, intermediate_size=1408, num_attention_heads=8,
+                     num_key_value_heads=8, num_hidden_layers=8, vocab_size=4096,
+                     rms_norm_eps=1e-5, rope_theta=10000.0, max_position_embeddings=65536),
 }
 # torch dtype, safetensors dtype tag, bytes per element
 DTYPES = {"bfloat16": (torch.bfloat16, "BF16", 2), "float16": (torch.float16, "F16", 2),

@@ -505,5 +505,66 @@ TEST(ConfigTest, ImportFieldsAreValidated) {
   EXPECT_EQ(old_json.find("rope_scaling"), std::string::npos);
 }
 
+// 8-bit weight-only linear layers (ModelOptions::weights = "int8"): decode through the int8
+// kernel agrees with prefill's float32 GEMMs on the same (dequantized) weights, batched
+// decode with single decode, and the model stays close to its float32 self.
+class Int8WeightsTest : public ::testing::TestWithParam<MemoryMode> {};
+
+TEST_P(Int8WeightsTest, DecodePrefillBatchAndFloat32Agree) {
+  if (kCpu.device != "cpu") GTEST_SKIP() << "int8 weights run on the CPU only";
+  ModelConfig c = TinyConfig(GetParam());
+  c.dim = 72;  // rows of 72 weights: the kernel's 16-wide blocks and a remainder
+  ModelOptions int8 = kCpu;
+  int8.weights = "int8";
+  auto q = Model::CreateRandom(c, 3, int8).value();
+  auto f = Model::CreateRandom(c, 3, kCpu).value();
+  EXPECT_EQ(q->fingerprint(), f->fingerprint());  // sessions move between the two
+  const auto tokens = RandomTokens(150, c.vocab_size, 8);
+  auto whole = q->NewSession(1);
+  const auto prefilled = q->Prefill(*whole, tokens).value();
+  auto decoded = q->NewSession(1);
+  const auto by_decode = FeedByDecode(*q, *decoded, tokens);
+  EXPECT_LT(RelError(by_decode, prefilled), 1e-4);
+  auto exact = f->NewSession(1);
+  const auto float_logits = f->Prefill(*exact, tokens).value();
+  const double drift = RelError(prefilled, float_logits);
+  EXPECT_GT(drift, 0);     // the weights did change
+  EXPECT_LT(drift, 0.05);  // by about what 8 bits per channel allow
+  // Three sessions in one step equal each alone.
+  std::vector<std::unique_ptr<SessionState>> a, b;
+  std::vector<SessionState*> rows;
+  for (int i = 0; i < 3; ++i) {
+    a.push_back(q->NewSession(i));
+    b.push_back(q->NewSession(i));
+    const auto t = RandomTokens(20 + 30 * i, c.vocab_size, 40 + i);
+    ASSERT_TRUE(q->Prefill(*a.back(), t).ok());
+    ASSERT_TRUE(q->Prefill(*b.back(), t).ok());
+    rows.push_back(a.back().get());
+  }
+  const auto batch = q->DecodeStep(rows, {1, 2, 3}).value();
+  for (int i = 0; i < 3; ++i) {
+    SessionState* one[] = {b[i].get()};
+    const auto alone = q->DecodeStep(one, {i + 1}).value();
+    const std::vector<float> got(batch.begin() + i * c.vocab_size,
+                                 batch.begin() + (i + 1) * c.vocab_size);
+    EXPECT_LT(RelError(got, alone), 1e-5) << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, Int8WeightsTest,
+                         ::testing::Values(MemoryMode::kInfinite, MemoryMode::kWindow,
+                                           MemoryMode::kFull),
+                         [](const auto& info) { return std::string(MemoryModeName(info.param)); });
+
+TEST(Int8WeightsOptionTest, BadChoicesAreInvalidArgument) {
+  ModelOptions o = kCpu;
+  o.weights = "int4";
+  EXPECT_THAT(Model::CreateRandom(TinyConfig(), 1, o).status().message(), HasSubstr("weights"));
+  o.weights = "int8";
+  o.dtype = "float64";
+  EXPECT_EQ(Model::CreateRandom(TinyConfig(), 1, o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace infmem::model
