@@ -5,8 +5,8 @@
 // token count, every acknowledged generation and a greedy continuation must match it.
 //
 // Ports: replicas, PostgreSQL and HAProxy need theirs known before they start (HAProxy's
-// config names the replicas), so they are found free by binding port 0 first
-// (tests/testing/local_cluster.h).
+// config names the replicas): tests/testing/free_port.h draws them outside the range that
+// port-0 listeners of tests running in parallel get theirs from.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -65,11 +65,14 @@ class ClusterTest : public ServerTest {
   }
   void SetUp() override {
     ServerTest::SetUp();
+    ASSERT_NE(pg_, nullptr) << "PostgreSQL did not start (see the suite's set-up)";
     ASSERT_TRUE(pg_->Query("DROP TABLE IF EXISTS infmem_journal, infmem_snapshots, "
                            "infmem_sessions, infmem_replicas")
                     .ok());
   }
   // Starts the first `running` of `slots` replicas, and HAProxy over all slots.
+  // Tests call it through ASSERT_NO_FATAL_FAILURE: nothing runs against a cluster that did
+  // not start.
   void StartCluster(int slots, int running) {
     cluster_ = std::make_unique<LocalCluster>(LocalClusterOptions{
         INFMEM_SOURCE_DIR, ServerBinary(), pg_->uri(), dir_, slots,
@@ -111,6 +114,7 @@ class ClusterTest : public ServerTest {
       v1::Session session;
       grpc::Status status = stub.CreateSession(Routed(log.id).get(), request, &session);
       if (status.ok() || status.error_code() == grpc::StatusCode::ALREADY_EXISTS) return;
+      if (HasFatalFailure()) return;
       ASSERT_LT(absl::Now(), deadline) << log.id << ": " << status.error_message();
       absl::SleepFor(absl::Milliseconds(200));
     }
@@ -229,7 +233,7 @@ class ClusterTest : public ServerTest {
 PostgresInstance* ClusterTest::pg_ = nullptr;
 
 TEST_F(ClusterTest, KillNineOfTheBusiestReplicaLosesNoAcknowledgedToken) {
-  StartCluster(3, 3);
+  ASSERT_NO_FATAL_FAILURE(StartCluster(3, 3));
   std::vector<SessionLog> logs = MakeLogs(24);
   auto stub = ClusterStub();
   for (SessionLog& log : logs) CreateSession(*stub, log);
@@ -272,7 +276,7 @@ TEST_F(ClusterTest, KillNineOfTheBusiestReplicaLosesNoAcknowledgedToken) {
 }
 
 TEST_F(ClusterTest, APausedReplicaIsFencedAndAnswersItsStaleCallUnavailable) {
-  StartCluster(3, 3);
+  ASSERT_NO_FATAL_FAILURE(StartCluster(3, 3));
   std::vector<SessionLog> logs = MakeLogs(9);
   auto stub = ClusterStub();
   for (SessionLog& log : logs) {
@@ -323,7 +327,7 @@ TEST_F(ClusterTest, APausedReplicaIsFencedAndAnswersItsStaleCallUnavailable) {
 }
 
 TEST_F(ClusterTest, ScalingUpHandsSessionsOverAndADrainedReplicaExitsCleanly) {
-  StartCluster(4, 3);
+  ASSERT_NO_FATAL_FAILURE(StartCluster(4, 3));
   std::vector<SessionLog> logs = MakeLogs(24);
   auto stub = ClusterStub();
   for (SessionLog& log : logs) {
@@ -351,7 +355,7 @@ TEST_F(ClusterTest, ScalingUpHandsSessionsOverAndADrainedReplicaExitsCleanly) {
 }
 
 TEST_F(ClusterTest, ARetriedAppendAfterAFailoverIsNotDuplicated) {
-  StartCluster(3, 3);
+  ASSERT_NO_FATAL_FAILURE(StartCluster(3, 3));
   auto stub = ClusterStub();
   SessionLog log = MakeLogs(1)[0];
   CreateSession(*stub, log);

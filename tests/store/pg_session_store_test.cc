@@ -26,6 +26,7 @@ class PgSessionStoreTest : public ::testing::Test {
     pg_ = nullptr;
   }
   void SetUp() override {
+    ASSERT_NE(pg_, nullptr) << "PostgreSQL did not start (see the suite's set-up)";
     ASSERT_TRUE(pg_->Query("DROP TABLE IF EXISTS infmem_journal, infmem_snapshots, "
                            "infmem_sessions, infmem_replicas")
                     .ok());

@@ -2,7 +2,7 @@
 // (what scripts/cluster-up.sh starts for users): replicas of the real infmem-server on one
 // PostgreSQL (the caller's, e.g. a PostgresInstance), and HAProxy on the shipped config
 // (deploy/haproxy/haproxy.cfg) with one server line per replica slot. Slots get their ports
-// up front (found free by binding port 0), so HAProxy can list a replica not started yet: it
+// up front (free_port.h), so HAProxy can list a replica not started yet: it
 // stays DOWN until it is. Destruction kills everything (SIGCONT first, for paused replicas).
 // Not thread-safe.
 #ifndef INFMEM_TESTS_TESTING_LOCAL_CLUSTER_H_
@@ -53,9 +53,6 @@ class LocalCluster {
   pid_t haproxy_pid_ = -1;
   int haproxy_port_ = 0;
 };
-
-// A free TCP port on 127.0.0.1 (bound to port 0, then released).
-int FreePort();
 
 }  // namespace infmem::testing
 

@@ -11,26 +11,12 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "tests/testing/free_port.h"
 
 namespace infmem::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
 
 // Runs `command` with /bin/sh, returning its stdout; an error with its output when it fails.
 absl::StatusOr<std::string> Run(const std::string& command) {

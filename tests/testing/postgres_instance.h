@@ -1,6 +1,6 @@
 // PostgresInstance: a throw-away PostgreSQL server for tests of the cluster store, made with
 // Debian's initdb and pg_ctl (package postgresql) in a temporary directory, listening on
-// 127.0.0.1 only (a free port found by binding port 0), trust authentication, database
+// 127.0.0.1 only (a port from free_port.h), trust authentication, database
 // "infmem". As root it runs the server as the `postgres` user (initdb refuses root). Stopped
 // (pg_ctl stop -m immediate) and deleted when destroyed.
 #ifndef INFMEM_TESTS_TESTING_POSTGRES_INSTANCE_H_
