@@ -118,42 +118,91 @@ struct KernelConstants {
   const T* widths_sq = nullptr;  // [N]
 };
 
+// exp for the softmax and the Gaussian weights: float uses a polynomial (Cephes' expf, a few
+// ulp, arguments clamped at -87 where it underflows) that the compiler vectorises, where a
+// libm call per score cost as much as reading the keys; double keeps std::exp.
+inline __attribute__((always_inline)) float KernelExp(float x) {
+  x = std::max(x, -87.0f);
+  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
+  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float y = 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return y * scale;
+}
+inline double KernelExp(double x) { return std::exp(x); }
+
 template <typename T>
-inline T Dot(const T* a, const T* b, int64_t d) {
+inline __attribute__((always_inline)) T Dot(const T* a, const T* b, int64_t d) {
   T acc = 0;
   for (int64_t j = 0; j < d; ++j) acc += a[j] * b[j];
   return acc;
 }
 
-// Softmax attention of one head of one row over its valid STM slots: out [d].
+// Keys per chunk of a row's STM: a chunk is one task, and its partial softmax (max, sum,
+// weighted values per head) is combined with the row's other chunks afterwards, so a long
+// KV cache (full mode) is split across threads and read front to back exactly once.
+constexpr int64_t kChunkKeys = 256;
+constexpr int64_t kMaxHeads = kMaxKernelHeads;
+
+// Softmax partials of every head of one row over key slots [begin, end): per head the max
+// score m, the sum of exp(score - m), and Σ exp(score - m)·v [d]. Keys and values are read in
+// slot order, all heads of a slot together. `scores` holds h × (end - begin) values.
 template <typename T>
-inline void StmHead(const RowData<T>& row, int64_t head, const KernelConstants<T>& k, T* scores,
-                    T* out) {
-  const int64_t stride = k.kv * k.d, d = k.d, kv_offset = head / k.group * d;
-  const T* q = row.qr + head * d;
-  T max_score = -std::numeric_limits<T>::infinity();
-  for (int64_t s = row.begin; s < row.end; ++s) {
-    const T score = Dot(q, row.stm_k + s * stride + kv_offset, d) * k.scale;
-    scores[s - row.begin] = score;
-    max_score = std::max(max_score, score);
+inline __attribute__((always_inline)) void StmChunk(const RowData<T>& row, int64_t begin, int64_t end, const KernelConstants<T>& k,
+                     T* scores, T* max_out, T* sum_out, T* acc_out) {
+  const int64_t stride = k.kv * k.d, d = k.d, n = end - begin;
+  int64_t kv_offset[kMaxHeads];  // each query head's key/value head, as an offset in a slot
+  for (int64_t head = 0; head < k.h; ++head) kv_offset[head] = head / k.group * d;
+  // Rows ahead are requested early: the loops are bound by memory, not arithmetic.
+  const int64_t ahead = 4, lines = std::max<int64_t>(1, stride * int64_t(sizeof(T)) / 64);
+  for (int64_t s = begin; s < end; ++s) {
+    const T* key = row.stm_k + s * stride;
+    if (s + ahead < end) {
+      const char* next = reinterpret_cast<const char*>(key + ahead * stride);
+      for (int64_t line = 0; line < lines; ++line) __builtin_prefetch(next + 64 * line);
+    }
+    for (int64_t head = 0; head < k.h; ++head) {
+      scores[head * n + (s - begin)] = Dot(row.qr + head * d, key + kv_offset[head], d) * k.scale;
+    }
   }
-  T total = 0;
-  for (int64_t s = 0; s < row.end - row.begin; ++s) {
-    scores[s] = std::exp(scores[s] - max_score);
-    total += scores[s];
+  for (int64_t head = 0; head < k.h; ++head) {
+    T* sc = scores + head * n;
+    T m = -std::numeric_limits<T>::infinity();
+    for (int64_t i = 0; i < n; ++i) m = std::max(m, sc[i]);
+    T total = 0;
+    for (int64_t i = 0; i < n; ++i) sc[i] = KernelExp(sc[i] - m);
+    for (int64_t i = 0; i < n; ++i) total += sc[i];
+    max_out[head] = m;
+    sum_out[head] = total;
   }
-  std::fill_n(out, d, T(0));
-  for (int64_t s = row.begin; s < row.end; ++s) {
-    const T p = scores[s - row.begin] / total;
-    const T* v = row.stm_v + s * stride + kv_offset;
-    for (int64_t j = 0; j < d; ++j) out[j] += p * v[j];
+  std::fill_n(acc_out, k.h * d, T(0));
+  for (int64_t s = begin; s < end; ++s) {
+    const T* value = row.stm_v + s * stride;
+    if (s + ahead < end) {
+      const char* next = reinterpret_cast<const char*>(value + ahead * stride);
+      for (int64_t line = 0; line < lines; ++line) __builtin_prefetch(next + 64 * line);
+    }
+    for (int64_t head = 0; head < k.h; ++head) {
+      const T p = scores[head * n + (s - begin)];
+      const T* v = value + kv_offset[head];
+      T* out = acc_out + head * d;
+      for (int64_t j = 0; j < d; ++j) out[j] += p * v[j];
+    }
   }
 }
 
 // Continuous attention (MODEL.md §4.5) of one head of one row: z [d], and the Gaussian's
 // mean and variance.
 template <typename T>
-inline void LtmHead(const RowData<T>& row, int64_t head, const KernelConstants<T>& k, T* weights,
+inline __attribute__((always_inline)) void LtmHead(const RowData<T>& row, int64_t head, const KernelConstants<T>& k, T* weights,
                     T* z, T* mu_out, T* var_out) {
   const int64_t stride = k.h * k.d, d = k.d;
   const T* q = row.q + head * d;
@@ -180,45 +229,98 @@ inline void LtmHead(const RowData<T>& row, int64_t head, const KernelConstants<T
   *var_out = var;
 }
 
-// Runs tasks [begin, end) of (row, head) pairs. The body is compiled once per instruction
-// set below and picked at load time, so the inner loops use AVX2 and FMA where the CPU has
-// them while the binary still runs on any x86-64.
+// The STM work of one step: chunk tasks [begin, end), each (row, chunk) of `chunks`.
 template <typename T>
-inline __attribute__((always_inline)) void RunTasks(const RowData<T>* rows,
-                                                    const KernelConstants<T>& k, int64_t begin,
-                                                    int64_t end, T* stm_out, T* ltm_out, T* mu,
+inline __attribute__((always_inline)) void RunChunks(const RowData<T>* rows,
+                                                     const KernelConstants<T>& k,
+                                                     const int64_t* chunk_row,
+                                                     const int64_t* chunk_begin, int64_t begin,
+                                                     int64_t end, T* max, T* sum, T* acc,
+                                                     T* scratch) {
+  for (int64_t c = begin; c < end; ++c) {
+    const RowData<T>& row = rows[chunk_row[c]];
+    const int64_t first = chunk_begin[c], last = std::min(first + kChunkKeys, row.end);
+    StmChunk(row, first, last, k, scratch, max + c * k.h, sum + c * k.h, acc + c * k.h * k.d);
+  }
+}
+
+// Combines each (row, head)'s chunk partials into its STM output, and runs its LTM head.
+template <typename T>
+inline __attribute__((always_inline)) void RunHeads(const RowData<T>* rows,
+                                                    const KernelConstants<T>& k,
+                                                    const int64_t* first_chunk, int64_t begin,
+                                                    int64_t end, const T* max, const T* sum,
+                                                    const T* acc, T* stm_out, T* ltm_out, T* mu,
                                                     T* var, T* scratch) {
+  const int64_t d = k.d;
   for (int64_t task = begin; task < end; ++task) {
     const int64_t r = task / k.h, head = task % k.h;
-    StmHead(rows[r], head, k, scratch, stm_out + task * k.d);
+    T m = -std::numeric_limits<T>::infinity();
+    for (int64_t c = first_chunk[r]; c < first_chunk[r + 1]; ++c) m = std::max(m, max[c * k.h + head]);
+    T total = 0;
+    T* out = stm_out + task * d;
+    std::fill_n(out, d, T(0));
+    for (int64_t c = first_chunk[r]; c < first_chunk[r + 1]; ++c) {
+      const T w = std::exp(max[c * k.h + head] - m);
+      total += w * sum[c * k.h + head];
+      const T* a = acc + (c * k.h + head) * d;
+      for (int64_t j = 0; j < d; ++j) out[j] += w * a[j];
+    }
+    const T inv = T(1) / total;
+    for (int64_t j = 0; j < d; ++j) out[j] *= inv;
     if (rows[r].ltm_k != nullptr) {
-      LtmHead(rows[r], head, k, scratch, ltm_out + task * k.d, mu + task, var + task);
+      LtmHead(rows[r], head, k, scratch, ltm_out + task * d, mu + task, var + task);
     }
   }
 }
 
+// Compiled once per instruction set and picked at load time, so the inner loops use AVX2
+// and FMA where the CPU has them while the binary still runs on any x86-64.
 #if defined(__x86_64__) && defined(__GNUC__)
 #define INFMEM_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define INFMEM_CPU_CLONES
 #endif
 
-INFMEM_CPU_CLONES void RunTasksF32(const RowData<float>* rows, const KernelConstants<float>& k,
-                                   int64_t begin, int64_t end, float* stm_out, float* ltm_out,
-                                   float* mu, float* var, float* scratch) {
-  RunTasks(rows, k, begin, end, stm_out, ltm_out, mu, var, scratch);
+INFMEM_CPU_CLONES void RunChunksF32(const RowData<float>* rows, const KernelConstants<float>& k,
+                                    const int64_t* chunk_row, const int64_t* chunk_begin,
+                                    int64_t begin, int64_t end, float* max, float* sum, float* acc,
+                                    float* scratch) {
+  RunChunks(rows, k, chunk_row, chunk_begin, begin, end, max, sum, acc, scratch);
 }
 
-void RunTasksOf(const RowData<float>* rows, const KernelConstants<float>& k, int64_t begin,
-                int64_t end, float* stm_out, float* ltm_out, float* mu, float* var,
-                float* scratch) {
-  RunTasksF32(rows, k, begin, end, stm_out, ltm_out, mu, var, scratch);
+INFMEM_CPU_CLONES void RunHeadsF32(const RowData<float>* rows, const KernelConstants<float>& k,
+                                   const int64_t* first_chunk, int64_t begin, int64_t end,
+                                   const float* max, const float* sum, const float* acc,
+                                   float* stm_out, float* ltm_out, float* mu, float* var,
+                                   float* scratch) {
+  RunHeads(rows, k, first_chunk, begin, end, max, sum, acc, stm_out, ltm_out, mu, var, scratch);
 }
 
-void RunTasksOf(const RowData<double>* rows, const KernelConstants<double>& k, int64_t begin,
-                int64_t end, double* stm_out, double* ltm_out, double* mu, double* var,
-                double* scratch) {
-  RunTasks(rows, k, begin, end, stm_out, ltm_out, mu, var, scratch);
+void RunChunksOf(const RowData<float>* rows, const KernelConstants<float>& k,
+                 const int64_t* chunk_row, const int64_t* chunk_begin, int64_t begin, int64_t end,
+                 float* max, float* sum, float* acc, float* scratch) {
+  RunChunksF32(rows, k, chunk_row, chunk_begin, begin, end, max, sum, acc, scratch);
+}
+
+void RunChunksOf(const RowData<double>* rows, const KernelConstants<double>& k,
+                 const int64_t* chunk_row, const int64_t* chunk_begin, int64_t begin, int64_t end,
+                 double* max, double* sum, double* acc, double* scratch) {
+  RunChunks(rows, k, chunk_row, chunk_begin, begin, end, max, sum, acc, scratch);
+}
+
+void RunHeadsOf(const RowData<float>* rows, const KernelConstants<float>& k,
+                const int64_t* first_chunk, int64_t begin, int64_t end, const float* max,
+                const float* sum, const float* acc, float* stm_out, float* ltm_out, float* mu,
+                float* var, float* scratch) {
+  RunHeadsF32(rows, k, first_chunk, begin, end, max, sum, acc, stm_out, ltm_out, mu, var, scratch);
+}
+
+void RunHeadsOf(const RowData<double>* rows, const KernelConstants<double>& k,
+                const int64_t* first_chunk, int64_t begin, int64_t end, const double* max,
+                const double* sum, const double* acc, double* stm_out, double* ltm_out,
+                double* mu, double* var, double* scratch) {
+  RunHeads(rows, k, first_chunk, begin, end, max, sum, acc, stm_out, ltm_out, mu, var, scratch);
 }
 
 // Adds the mass N(mu, var) puts in each of the histogram's equal bins over [0, 1], summed
@@ -267,15 +369,11 @@ torch::Tensor KernelAttention(const DecodeAttentionInput& in) {
   }
   std::vector<RowData<T>> data(num_rows);
   bool any_ltm = false;
-  int64_t longest = 2 * seg;  // the most key slots one row attends to
   for (int64_t r = 0; r < num_rows; ++r) {
     LayerState& ls = in.rows[r]->layers[l];
     // Full mode: the token's slot is its position, in a buffer that grows (doubling).
     const int64_t slot = full ? (*in.offset)[r] : seg + (*in.offset)[r];
-    if (full) {
-      EnsureKvCapacity(ls, slot, slot + 1);
-      longest = std::max(longest, slot + 1);
-    }
+    if (full) EnsureKvCapacity(ls, slot, slot + 1);
     std::memcpy(ls.stm_k.data_ptr<T>() + slot * kv * d, k.data_ptr<T>() + r * kv * d,
                 sizeof(T) * kv * d);
     std::memcpy(ls.stm_v.data_ptr<T>() + slot * kv * d, v.data_ptr<T>() + r * kv * d,
@@ -300,11 +398,27 @@ torch::Tensor KernelAttention(const DecodeAttentionInput& in) {
   torch::Tensor stm_out = torch::empty({num_rows, 1, e}, opts);
   torch::Tensor ltm_out = torch::zeros({num_rows, 1, e}, opts);
   std::vector<T> mu(num_rows * h), var(num_rows * h);
-  const int64_t scratch_len = std::max(longest, kc.n);
+  // The rows' valid key slots in chunks of kChunkKeys: one task each.
+  std::vector<int64_t> chunk_row, chunk_begin, first_chunk = {0};
+  for (int64_t r = 0; r < num_rows; ++r) {
+    for (int64_t s = data[r].begin; s < data[r].end; s += kChunkKeys) {
+      chunk_row.push_back(r);
+      chunk_begin.push_back(s);
+    }
+    first_chunk.push_back(static_cast<int64_t>(chunk_row.size()));
+  }
+  const int64_t chunks = static_cast<int64_t>(chunk_row.size());
+  std::vector<T> max(chunks * h), sum(chunks * h), acc(chunks * h * d);
+  at::parallel_for(0, chunks, /*grain_size=*/1, [&](int64_t begin, int64_t end) {
+    std::vector<T> scratch(h * kChunkKeys);
+    RunChunksOf(data.data(), kc, chunk_row.data(), chunk_begin.data(), begin, end, max.data(),
+                sum.data(), acc.data(), scratch.data());
+  });
   at::parallel_for(0, num_rows * h, /*grain_size=*/4, [&](int64_t begin, int64_t end) {
-    std::vector<T> scratch(scratch_len);
-    RunTasksOf(data.data(), kc, begin, end, stm_out.data_ptr<T>(), ltm_out.data_ptr<T>(), mu.data(),
-               var.data(), scratch.data());
+    std::vector<T> scratch(std::max<int64_t>(kc.n, 1));
+    RunHeadsOf(data.data(), kc, first_chunk.data(), begin, end, max.data(), sum.data(),
+               acc.data(), stm_out.data_ptr<T>(), ltm_out.data_ptr<T>(), mu.data(), var.data(),
+               scratch.data());
   });
   if (infinite && c.ltm.sticky && any_ltm) {
     at::parallel_for(0, num_rows, /*grain_size=*/1, [&](int64_t begin, int64_t end) {
@@ -345,7 +459,10 @@ torch::Tensor DecodeAttention(const DecodeAttentionInput& in, bool use_kernel) {
     return in.q.scalar_type() == torch::kFloat64 ? KernelAttention<double>(in)
                                                  : KernelAttention<float>(in);
   }
-  if (!use_kernel || !in.q.device().is_cpu() || !StateIsContiguous(in)) return OpsAttention(in);
+  if (!use_kernel || !in.q.device().is_cpu() || !StateIsContiguous(in) ||
+      in.impl->config.n_heads > kMaxKernelHeads) {
+    return OpsAttention(in);
+  }
   switch (in.q.scalar_type()) {
     case torch::kFloat32:
       return KernelAttention<float>(in);

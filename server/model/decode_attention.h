@@ -17,6 +17,10 @@
 
 namespace infmem::model {
 
+// The most query heads the CPU kernel serves (more: the tensor path; full mode then the
+// generic forward).
+inline constexpr int64_t kMaxKernelHeads = 256;
+
 // The LTM of one layer of one row as a forward sees it.
 struct LiveLtm {
   torch::Tensor k, v;  // [N, h, d]; undefined while the LTM is empty

@@ -221,7 +221,7 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
   // One token per row without autograd (decode): attention runs batched over the rows. Full
   // mode's unbounded KV cache only through the CPU kernel, which reads it in place (the tensor
   // path would copy the whole cache every step).
-  const bool cpu_kernel = decode_kernel && device.is_cpu() &&
+  const bool cpu_kernel = decode_kernel && device.is_cpu() && c.n_heads <= kMaxKernelHeads &&
                           (options.dtype() == torch::kFloat32 || options.dtype() == torch::kFloat64);
   const bool decode = t == 1 && !grad && (!full || cpu_kernel);
   torch::Tensor x = torch::embedding(net->tok_embeddings->weight, tokens);  // [R, T, e]
