@@ -119,9 +119,8 @@ double TokensPerSecond(const std::function<std::unique_ptr<Infmem::Stub>()>& stu
 
 // Sends `signal` to the replica owning the most of `ids`, then times, per session it owned,
 // how long until an Append through HAProxy succeeds. Prints the median and the worst.
-void Unavailability(const std::string& label, LocalCluster& cluster,
-                    testing::PostgresInstance& pg, const std::vector<std::string>& ids,
-                    int signal) {
+void Unavailability(const std::string& label, LocalCluster& cluster, testing::PostgresInstance& pg,
+                    const std::vector<std::string>& ids, int signal) {
   // The sessions of `ids` are named m<N>.
   auto owners = pg.Query(
       "SELECT owner FROM infmem_sessions WHERE owner IS NOT NULL AND id LIKE 'm%' "
@@ -173,13 +172,13 @@ int RunClusterBench(const ClusterBenchOptions& o) {
   const std::string dir = absl::StrCat(std::filesystem::temp_directory_path().string(),
                                        "/infmem-cluster-bench-", getpid());
   std::filesystem::create_directories(dir);
-  const std::vector<std::string> common = {"--model_dir=" + o.model_dir,
-                                           absl::StrCat("--threads=", o.threads),
-                                           absl::StrCat("--lease_seconds=", o.lease_seconds),
-                                           "--metrics_port=-1", "--drain_seconds=5"};
-  std::printf("infmem-bench --cluster: %s, %d model threads per replica, %d replicas, lease %g s, "
-              "%d clients x %d appends of 16 tokens\n\n",
-              o.model_dir.c_str(), o.threads, o.replicas, o.lease_seconds, o.clients, o.appends);
+  const std::vector<std::string> common = {
+      "--model_dir=" + o.model_dir, absl::StrCat("--threads=", o.threads),
+      absl::StrCat("--lease_seconds=", o.lease_seconds), "--metrics_port=-1", "--drain_seconds=5"};
+  std::printf(
+      "infmem-bench --cluster: %s, %d model threads per replica, %d replicas, lease %g s, "
+      "%d clients x %d appends of 16 tokens\n\n",
+      o.model_dir.c_str(), o.threads, o.replicas, o.lease_seconds, o.clients, o.appends);
 
   // 1. Append latency.
   std::printf("| %-34s | p50 ms    | p99 ms    | appends/s  |\n", "Append (16 tokens)");
@@ -190,20 +189,23 @@ int RunClusterBench(const ClusterBenchOptions& o) {
     args.push_back("--session_dir=" + dir + "/local");
     auto local = testing::ServerProcess::Start(o.server_binary, args);
     if (!local.ok()) return 1;
-    AppendRow("1 replica, local store (fsync)", [&] { return (*local)->NewStub(); }, o.clients,
-              o.appends, "l");
+    AppendRow(
+        "1 replica, local store (fsync)", [&] { return (*local)->NewStub(); }, o.clients, o.appends,
+        "l");
   }
   LocalCluster cluster({o.source_dir, o.server_binary, (*pg)->uri(), dir, o.replicas, common});
   if (!cluster.StartReplica(0).ok()) return 1;
-  AppendRow("1 replica, PostgreSQL store", [&] { return cluster.replica(0).NewStub(); },
-            o.clients, o.appends, "p");
+  AppendRow(
+      "1 replica, PostgreSQL store", [&] { return cluster.replica(0).NewStub(); }, o.clients,
+      o.appends, "p");
   one_rate = TokensPerSecond([&] { return cluster.replica(0).NewStub(); }, o.clients, 32, "g1_");
   for (int i = 1; i < o.replicas; ++i) {
     if (!cluster.StartReplica(i).ok()) return 1;
   }
   if (!cluster.StartHaproxy().ok()) return 1;
-  AppendRow(absl::StrCat(o.replicas, " replicas + HAProxy, PostgreSQL"),
-            [&] { return cluster.NewStub(); }, o.clients, o.appends, "h");
+  AppendRow(
+      absl::StrCat(o.replicas, " replicas + HAProxy, PostgreSQL"),
+      [&] { return cluster.NewStub(); }, o.clients, o.appends, "h");
   many_rate = TokensPerSecond([&] { return cluster.NewStub(); }, o.clients, 32, "g3_");
 
   // 2. Moves.
@@ -224,7 +226,8 @@ int RunClusterBench(const ClusterBenchOptions& o) {
       const absl::Time t = absl::Now();
       if (Append(*direct, id).ok()) ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t));
     }
-    std::printf("\n| %-34s | sessions  | p50 ms    | p99 ms    |\n", "Append that moves its session");
+    std::printf("\n| %-34s | sessions  | p50 ms    | p99 ms    |\n",
+                "Append that moves its session");
     std::printf("|%s|-----------|-----------|-----------|\n", std::string(36, '-').c_str());
     std::printf("| %-34s | %9zu | %9.1f | %9.1f |\n", "handover from a live owner", ms.size(),
                 Percentile(ms, 0.5), Percentile(ms, 0.99));
@@ -238,8 +241,8 @@ int RunClusterBench(const ClusterBenchOptions& o) {
   // 3. Throughput.
   std::printf("\n| %-34s | tokens/s  | per replica |\n", "generation, 32 tokens per session");
   std::printf("|%s|-----------|-------------|\n", std::string(36, '-').c_str());
-  std::printf("| %-34s | %9.1f | %11.1f |\n", absl::StrCat(o.clients, " sessions, 1 replica").c_str(),
-              one_rate, one_rate);
+  std::printf("| %-34s | %9.1f | %11.1f |\n",
+              absl::StrCat(o.clients, " sessions, 1 replica").c_str(), one_rate, one_rate);
   std::printf("| %-34s | %9.1f | %11.1f |\n",
               absl::StrCat(o.clients, " sessions, ", o.replicas, " replicas").c_str(), many_rate,
               many_rate / o.replicas);

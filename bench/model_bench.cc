@@ -363,7 +363,8 @@ void ModelDirTables(const infmem::model::ModelOptions& options, double bandwidth
     const double weight_bytes = options.weights == "int8" ? 1 : 4;
     std::printf(
         "| context (tokens) | decode step median (ms) | spread of %d repeats (ms) | tokens/s | "
-        "traffic floor (ms) | ratio to floor | state bytes |\n|---:|---:|---:|---:|---:|---:|---:|\n",
+        "traffic floor (ms) | ratio to floor | state bytes "
+        "|\n|---:|---:|---:|---:|---:|---:|---:|\n",
         repeats);
     for (size_t i = 0; i < contexts.size(); ++i) {
       const double ms = Median(decode[i]);
@@ -388,9 +389,10 @@ void ModelDirTables(const infmem::model::ModelOptions& options, double bandwidth
         next = static_cast<int32_t>(std::max_element(logits->begin(), logits->end()) -
                                     logits->begin());
       }
-      std::printf("decode steps 1-%lld from a fresh session: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
-                  static_cast<long long>(tail_tokens), Quantile(ms, 0.5), Quantile(ms, 0.99),
-                  *std::max_element(ms.begin(), ms.end()));
+      std::printf(
+          "decode steps 1-%lld from a fresh session: p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+          static_cast<long long>(tail_tokens), Quantile(ms, 0.5), Quantile(ms, 0.99),
+          *std::max_element(ms.begin(), ms.end()));
     }
     std::fflush(stdout);
   }
@@ -414,9 +416,10 @@ int main(int argc, char** argv) {
                             ? absl::GetFlag(FLAGS_threads)
                             : static_cast<int>(std::thread::hardware_concurrency());
     const double bandwidth = MeasureReadBandwidth(threads);
-    std::printf("GEMM 1024x1024x1024 float32: %.1f GFLOP/s (median of 9); memory read: %.1f GB/s "
-                "(%d threads, best of 5)\n",
-                *gemm, bandwidth / 1e9, threads);
+    std::printf(
+        "GEMM 1024x1024x1024 float32: %.1f GFLOP/s (median of 9); memory read: %.1f GB/s "
+        "(%d threads, best of 5)\n",
+        *gemm, bandwidth / 1e9, threads);
     ModelDirTables(options, bandwidth);
     return 0;
   }

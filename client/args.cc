@@ -96,10 +96,9 @@ struct CommandSpec {
 };
 
 const std::vector<CommandSpec>& CommandSpecs() {
-  const std::set<std::string> generate_flags = {"max_tokens", "temperature", "top_k",
-                                                "top_p",      "min_p",       "repetition_penalty",
-                                                "seed",       "stop",        "dry_run",
-                                                "seq"};
+  const std::set<std::string> generate_flags = {
+      "max_tokens",         "temperature", "top_k", "top_p",   "min_p",
+      "repetition_penalty", "seed",        "stop",  "dry_run", "seq"};
   std::set<std::string> chat_flags = generate_flags;
   chat_flags.erase("seq");
   chat_flags.insert("chat_format");

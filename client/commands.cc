@@ -146,9 +146,8 @@ absl::Status RunAppend(const Command& command, Infmem::Stub* stub) {
   RouteBySession(command.session_id, &context);
   infmem::v1::AppendResponse response;
   RETURN_IF_ERROR(FromGrpcStatus(stub->Append(&context, request, &response)));
-  PrintLine(absl::StrCat("appended_tokens=", response.appended_tokens(),
-                         " session_tokens=", response.session_tokens(),
-                         response.duplicate() ? " duplicate=true" : ""));
+  PrintLine(absl::StrCat("appended_tokens=", response.appended_tokens(), " session_tokens=",
+                         response.session_tokens(), response.duplicate() ? " duplicate=true" : ""));
   return absl::OkStatus();
 }
 
@@ -159,7 +158,7 @@ absl::Status RunList(const Command& command, Infmem::Stub* stub) {
   do {
     grpc::ClientContext context;
     ApplyDeadline(command.timeout, &context);
-  RouteBySession(command.session_id, &context);
+    RouteBySession(command.session_id, &context);
     infmem::v1::ListSessionsResponse page;
     RETURN_IF_ERROR(FromGrpcStatus(stub->ListSessions(&context, request, &page)));
     if (!page.next_page_token().empty() && page.next_page_token() == request.page_token()) {

@@ -156,8 +156,9 @@ constexpr int64_t kMaxHeads = kMaxKernelHeads;
 // score m, the sum of exp(score - m), and Σ exp(score - m)·v [d]. Keys and values are read in
 // slot order, all heads of a slot together. `scores` holds h × (end - begin) values.
 template <typename T>
-inline __attribute__((always_inline)) void StmChunk(const RowData<T>& row, int64_t begin, int64_t end, const KernelConstants<T>& k,
-                     T* scores, T* max_out, T* sum_out, T* acc_out) {
+inline __attribute__((always_inline)) void StmChunk(const RowData<T>& row, int64_t begin,
+                                                    int64_t end, const KernelConstants<T>& k,
+                                                    T* scores, T* max_out, T* sum_out, T* acc_out) {
   const int64_t stride = k.kv * k.d, d = k.d, n = end - begin;
   int64_t kv_offset[kMaxHeads];  // each query head's key/value head, as an offset in a slot
   for (int64_t head = 0; head < k.h; ++head) kv_offset[head] = head / k.group * d;
@@ -202,8 +203,9 @@ inline __attribute__((always_inline)) void StmChunk(const RowData<T>& row, int64
 // Continuous attention (MODEL.md §4.5) of one head of one row: z [d], and the Gaussian's
 // mean and variance.
 template <typename T>
-inline __attribute__((always_inline)) void LtmHead(const RowData<T>& row, int64_t head, const KernelConstants<T>& k, T* weights,
-                    T* z, T* mu_out, T* var_out) {
+inline __attribute__((always_inline)) void LtmHead(const RowData<T>& row, int64_t head,
+                                                   const KernelConstants<T>& k, T* weights, T* z,
+                                                   T* mu_out, T* var_out) {
   const int64_t stride = k.h * k.d, d = k.d;
   const T* q = row.q + head * d;
   T a = 0, b = 0;
@@ -231,12 +233,9 @@ inline __attribute__((always_inline)) void LtmHead(const RowData<T>& row, int64_
 
 // The STM work of one step: chunk tasks [begin, end), each (row, chunk) of `chunks`.
 template <typename T>
-inline __attribute__((always_inline)) void RunChunks(const RowData<T>* rows,
-                                                     const KernelConstants<T>& k,
-                                                     const int64_t* chunk_row,
-                                                     const int64_t* chunk_begin, int64_t begin,
-                                                     int64_t end, T* max, T* sum, T* acc,
-                                                     T* scratch) {
+inline __attribute__((always_inline)) void RunChunks(
+    const RowData<T>* rows, const KernelConstants<T>& k, const int64_t* chunk_row,
+    const int64_t* chunk_begin, int64_t begin, int64_t end, T* max, T* sum, T* acc, T* scratch) {
   for (int64_t c = begin; c < end; ++c) {
     const RowData<T>& row = rows[chunk_row[c]];
     const int64_t first = chunk_begin[c], last = std::min(first + kChunkKeys, row.end);
@@ -256,7 +255,8 @@ inline __attribute__((always_inline)) void RunHeads(const RowData<T>* rows,
   for (int64_t task = begin; task < end; ++task) {
     const int64_t r = task / k.h, head = task % k.h;
     T m = -std::numeric_limits<T>::infinity();
-    for (int64_t c = first_chunk[r]; c < first_chunk[r + 1]; ++c) m = std::max(m, max[c * k.h + head]);
+    for (int64_t c = first_chunk[r]; c < first_chunk[r + 1]; ++c)
+      m = std::max(m, max[c * k.h + head]);
     T total = 0;
     T* out = stm_out + task * d;
     std::fill_n(out, d, T(0));
@@ -318,8 +318,8 @@ void RunHeadsOf(const RowData<float>* rows, const KernelConstants<float>& k,
 
 void RunHeadsOf(const RowData<double>* rows, const KernelConstants<double>& k,
                 const int64_t* first_chunk, int64_t begin, int64_t end, const double* max,
-                const double* sum, const double* acc, double* stm_out, double* ltm_out,
-                double* mu, double* var, double* scratch) {
+                const double* sum, const double* acc, double* stm_out, double* ltm_out, double* mu,
+                double* var, double* scratch) {
   RunHeads(rows, k, first_chunk, begin, end, max, sum, acc, stm_out, ltm_out, mu, var, scratch);
 }
 
@@ -416,9 +416,8 @@ torch::Tensor KernelAttention(const DecodeAttentionInput& in) {
   });
   at::parallel_for(0, num_rows * h, /*grain_size=*/4, [&](int64_t begin, int64_t end) {
     std::vector<T> scratch(std::max<int64_t>(kc.n, 1));
-    RunHeadsOf(data.data(), kc, first_chunk.data(), begin, end, max.data(), sum.data(),
-               acc.data(), stm_out.data_ptr<T>(), ltm_out.data_ptr<T>(), mu.data(), var.data(),
-               scratch.data());
+    RunHeadsOf(data.data(), kc, first_chunk.data(), begin, end, max.data(), sum.data(), acc.data(),
+               stm_out.data_ptr<T>(), ltm_out.data_ptr<T>(), mu.data(), var.data(), scratch.data());
   });
   if (infinite && c.ltm.sticky && any_ltm) {
     at::parallel_for(0, num_rows, /*grain_size=*/1, [&](int64_t begin, int64_t end) {

@@ -60,10 +60,9 @@ torch::Tensor Int8Linear(const torch::Tensor& x, const Int8Weight& w) {
   const float* xp = flat.data_ptr<float>();
   float* yp = y.data_ptr<float>();
   // Output channels split across threads; each reads its weight rows once.
-  at::parallel_for(0, out, /*grain_size=*/std::max<int64_t>(16, 4096 / std::max<int64_t>(in, 1)),
-                   [&](int64_t begin, int64_t end) {
-                     Int8Rows(q, s, xp, rows, in, begin, end, out, yp);
-                   });
+  at::parallel_for(
+      0, out, /*grain_size=*/std::max<int64_t>(16, 4096 / std::max<int64_t>(in, 1)),
+      [&](int64_t begin, int64_t end) { Int8Rows(q, s, xp, rows, in, begin, end, out, yp); });
   return y.view(shape);
 }
 

@@ -28,7 +28,6 @@ torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& w, double eps
   return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps) * w;
 }
 
-
 // cos and sin of the RoPE angles `pos` · inv_freq [R, T, 1, d/2], computed in float64 so
 // absolute positions in the hundreds of millions keep full precision, then cast to `dtype`.
 struct RopeTables {
@@ -221,8 +220,9 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
   // One token per row without autograd (decode): attention runs batched over the rows. Full
   // mode's unbounded KV cache only through the CPU kernel, which reads it in place (the tensor
   // path would copy the whole cache every step).
-  const bool cpu_kernel = decode_kernel && device.is_cpu() && c.n_heads <= kMaxKernelHeads &&
-                          (options.dtype() == torch::kFloat32 || options.dtype() == torch::kFloat64);
+  const bool cpu_kernel =
+      decode_kernel && device.is_cpu() && c.n_heads <= kMaxKernelHeads &&
+      (options.dtype() == torch::kFloat32 || options.dtype() == torch::kFloat64);
   const bool decode = t == 1 && !grad && (!full || cpu_kernel);
   torch::Tensor x = torch::embedding(net->tok_embeddings->weight, tokens);  // [R, T, e]
   torch::Tensor kl_sum = torch::zeros({}, options);
@@ -297,8 +297,7 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
   for (int64_t r = 0; r < num_rows; ++r) rows[r]->tokens_seen += t;
 
   if (!all_logits) x = x.narrow(1, t - 1, 1);
-  torch::Tensor logits =
-      net->Logits(RmsNorm(x, net->norm->weight, c.norm_eps));
+  torch::Tensor logits = net->Logits(RmsNorm(x, net->norm->weight, c.norm_eps));
   if (kl_count > 0) kl_sum = kl_sum / static_cast<double>(kl_count);
   return {logits, kl_sum};
 }

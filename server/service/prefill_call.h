@@ -31,7 +31,9 @@ class PrefillCall final : public engine::TokenSink {
  private:
   PrefillCall(const ServiceContext& context, session::SessionLease lease, Done done,
               uint64_t client_seq)
-      : context_(context), lease_(std::move(lease)), done_(std::move(done)),
+      : context_(context),
+        lease_(std::move(lease)),
+        done_(std::move(done)),
         client_seq_(client_seq) {}
   // Journals `result`'s tokens, reports, releases the lease, and deletes this.
   void Complete(const engine::JobResult& result);

@@ -74,8 +74,7 @@ absl::Status HandoffClient::RequestHandoff(const std::string& address, const std
   internal::v1::ReleaseSessionResponse response;
   const grpc::Status status = StubFor(address)->ReleaseSession(&context, request, &response);
   if (status.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      status.error_message());
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
 }  // namespace infmem::service

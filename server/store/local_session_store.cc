@@ -71,7 +71,8 @@ absl::Status WriteInitialState(const std::string& dir, const InitialState& initi
 LocalSessionStore::LocalSessionStore(std::string root) : root_(std::move(root)) {}
 LocalSessionStore::~LocalSessionStore() = default;
 
-absl::StatusOr<std::unique_ptr<LocalSessionStore>> LocalSessionStore::Open(const std::string& root) {
+absl::StatusOr<std::unique_ptr<LocalSessionStore>> LocalSessionStore::Open(
+    const std::string& root) {
   std::error_code ec;
   fs::create_directories(root, ec);
   if (ec)
@@ -192,7 +193,7 @@ absl::Status LocalSessionStore::Append(const std::string& id, int64_t first_inde
 }
 
 absl::Status LocalSessionStore::WriteSnapshot(const std::string& id, int64_t tokens_seen,
-                                         const std::string& state) {
+                                              const std::string& state) {
   RETURN_IF_ERROR(ValidateStoredId(id));
   const std::string dir = Dir(id);
   std::error_code ec;

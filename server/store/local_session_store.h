@@ -32,8 +32,8 @@ class LocalSessionStore final : public SessionStore {
   absl::Status Create(const SessionRecord& record, const InitialState& initial = {}) override;
   absl::StatusOr<StoredSession> Load(const std::string& id) override;
   absl::StatusOr<SessionStat> Stat(const std::string& id) const override;
-  absl::Status Append(const std::string& id, int64_t first_index,
-                      absl::Span<const int32_t> tokens, uint64_t client_seq = 0) override;
+  absl::Status Append(const std::string& id, int64_t first_index, absl::Span<const int32_t> tokens,
+                      uint64_t client_seq = 0) override;
   absl::Status WriteSnapshot(const std::string& id, int64_t tokens_seen,
                              const std::string& state) override;
   void Release(const std::string& id) override;

@@ -36,9 +36,8 @@ std::string PgResult::Text(int row, int col) const {
 
 absl::StatusOr<std::string> PgResult::Bytes(int row, int col) const {
   size_t length = 0;
-  unsigned char* bytes =
-      PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(result_, row, col)),
-                      &length);
+  unsigned char* bytes = PQunescapeBytea(
+      reinterpret_cast<const unsigned char*>(PQgetvalue(result_, row, col)), &length);
   if (bytes == nullptr) return absl::DataLossError("a bytea value does not decode");
   std::string out(reinterpret_cast<const char*>(bytes), length);
   PQfreemem(bytes);
@@ -84,8 +83,8 @@ absl::StatusOr<PgResult> PgPool::Connection::Exec(const std::string& sql,
     // Without parameters, the simple protocol: it also runs several statements (the schema).
     PGresult* raw = params.empty()
                         ? PQexec(conn_, sql.c_str())
-                        : PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()),
-                                       nullptr, values.data(), lengths.data(), formats.data(), 0);
+                        : PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr,
+                                       values.data(), lengths.data(), formats.data(), 0);
     PgResult result(raw);
     const ExecStatusType status = raw == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(raw);
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return result;
@@ -105,8 +104,7 @@ absl::StatusOr<PgResult> PgPool::Connection::Exec(const std::string& sql,
     // Lock timeouts, cancellations, serialization failures, deadlocks, shutdowns and
     // connection trouble pass; a retry may succeed.
     const bool transient = code == "55P03" || code == "57014" || code == "40001" ||
-                           code == "40P01" || code.rfind("57P", 0) == 0 ||
-                           code.rfind("08", 0) == 0;
+                           code == "40P01" || code.rfind("57P", 0) == 0 || code.rfind("08", 0) == 0;
     const std::string text = absl::StrCat("PostgreSQL at ", pool_->where(), ": ",
                                           absl::StripTrailingAsciiWhitespace(message));
     return transient ? absl::UnavailableError(text) : absl::InternalError(text);
@@ -146,16 +144,16 @@ absl::StatusOr<PGconn*> PgPool::Connect() const {
   const char* values[] = {"5", conninfo_.c_str(), nullptr};
   PGconn* conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) {
-    absl::Status status = absl::UnavailableError(absl::StrCat(
-        "cannot connect to PostgreSQL at ", where_, ": ",
-        conn == nullptr ? "out of memory" : ErrorOf(conn)));
+    absl::Status status =
+        absl::UnavailableError(absl::StrCat("cannot connect to PostgreSQL at ", where_, ": ",
+                                            conn == nullptr ? "out of memory" : ErrorOf(conn)));
     if (conn != nullptr) PQfinish(conn);
     return status;
   }
   const int64_t ms = absl::ToInt64Milliseconds(lock_timeout_);
-  const std::string set = absl::StrCat("SET idle_in_transaction_session_timeout = ", ms,
-                                       "; SET lock_timeout = ", ms,
-                                       "; SET client_min_messages = warning");
+  const std::string set =
+      absl::StrCat("SET idle_in_transaction_session_timeout = ", ms, "; SET lock_timeout = ", ms,
+                   "; SET client_min_messages = warning");
   PGresult* r = PQexec(conn, set.c_str());
   const bool ok = r != nullptr && PQresultStatus(r) == PGRES_COMMAND_OK;
   if (r != nullptr) PQclear(r);

@@ -67,8 +67,8 @@ class PgPool {
     Connection& operator=(Connection&&) = delete;
     ~Connection();
 
-    // Runs one statement (several when there are no parameters). Errors: Unavailable when the server cannot be reached,
-    // Internal with PostgreSQL's message otherwise.
+    // Runs one statement (several when there are no parameters). Errors: Unavailable when the
+    // server cannot be reached, Internal with PostgreSQL's message otherwise.
     absl::StatusOr<PgResult> Exec(const std::string& sql, const std::vector<PgParam>& params = {});
 
    private:

@@ -56,8 +56,7 @@ std::string Num(int64_t v) { return std::to_string(v); }
 std::string Num(uint64_t v) { return std::to_string(v); }
 
 // Runs `body` inside BEGIN ... COMMIT on `conn`, rolling back when it fails.
-absl::Status InTransaction(PgPool::Connection& conn,
-                           const std::function<absl::Status()>& body) {
+absl::Status InTransaction(PgPool::Connection& conn, const std::function<absl::Status()>& body) {
   RETURN_IF_ERROR(conn.Exec("BEGIN").status());
   absl::Status status = body();
   if (status.ok()) status = conn.Exec("COMMIT").status();
@@ -119,8 +118,8 @@ PgSessionStore::~PgSessionStore() {
 absl::Status PgSessionStore::CreateSchema() {
   auto conn = pool_->Take();
   return InTransaction(conn, [&]() -> absl::Status {
-    RETURN_IF_ERROR(conn.Exec(absl::StrCat("SELECT pg_advisory_xact_lock(", kSchemaLockKey, ")"))
-                        .status());
+    RETURN_IF_ERROR(
+        conn.Exec(absl::StrCat("SELECT pg_advisory_xact_lock(", kSchemaLockKey, ")")).status());
     return conn.Exec(kSchema).status();
   });
 }
@@ -138,8 +137,8 @@ absl::Status PgSessionStore::Heartbeat() {
   if (renewed.ok()) {
     // Rows of replicas long gone (crashed, never drained). Deleting one changes nothing for
     // ownership: an owner without a live row is as free to take as one with an expired row.
-    absl::StatusOr<PgResult> swept = conn.Exec(
-        "DELETE FROM infmem_replicas WHERE lease_until < now() - interval '1 hour'");
+    absl::StatusOr<PgResult> swept =
+        conn.Exec("DELETE FROM infmem_replicas WHERE lease_until < now() - interval '1 hour'");
     if (!swept.ok()) LOG(WARNING) << "removing stale replica rows: " << swept.status();
   }
   absl::MutexLock lock(&mu_);
@@ -245,9 +244,9 @@ absl::StatusOr<int64_t> PgSessionStore::TakeOwnership(const std::string& id) {
     }
     absl::Status handoff = options_.request_handoff(address, id);
     if (!handoff.ok()) {
-      return absl::UnavailableError(absl::StrCat(
-          "session '", id, "' is held by replica ", owner, " at ", address,
-          ", which did not hand it over (", handoff.message(), "); retry"));
+      return absl::UnavailableError(absl::StrCat("session '", id, "' is held by replica ", owner,
+                                                 " at ", address, ", which did not hand it over (",
+                                                 handoff.message(), "); retry"));
     }
     handed_over = true;
   }
@@ -322,8 +321,8 @@ absl::StatusOr<StoredSession> PgSessionStore::Load(const std::string& id) {
     s.snapshot += bytes;
   }
   if (s.snapshot.empty() && snapshot_tokens != 0) {
-    return absl::DataLossError(absl::StrCat("session '", id, "': its snapshot of ",
-                                            snapshot_tokens, " tokens is missing"));
+    return absl::DataLossError(absl::StrCat("session '", id, "': its snapshot of ", snapshot_tokens,
+                                            " tokens is missing"));
   }
   ASSIGN_OR_RETURN(PgResult journal,
                    conn.Exec("SELECT first_index, tokens FROM infmem_journal WHERE session_id = "
@@ -401,11 +400,11 @@ absl::Status PgSessionStore::WriteSnapshot(const std::string& id, int64_t tokens
   auto conn = pool_->Take();
   bool fenced = false;
   RETURN_IF_ERROR(InTransaction(conn, [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(PgResult mine,
-                     conn.Exec("SELECT 1 FROM infmem_sessions WHERE id = $1 AND epoch = $2 AND "
-                               "owner = $3 FOR UPDATE",
-                               {PgParam::Text(id), PgParam::Text(Num(epoch)),
-                                PgParam::Text(owner_)}));
+    ASSIGN_OR_RETURN(
+        PgResult mine,
+        conn.Exec("SELECT 1 FROM infmem_sessions WHERE id = $1 AND epoch = $2 AND "
+                  "owner = $3 FOR UPDATE",
+                  {PgParam::Text(id), PgParam::Text(Num(epoch)), PgParam::Text(owner_)}));
     if (mine.rows() != 1) {
       fenced = true;
       return absl::AbortedError("fenced");
@@ -425,9 +424,10 @@ absl::Status PgSessionStore::WriteSnapshot(const std::string& id, int64_t tokens
                         .status());
     // Rows wholly before the snapshot are covered by it; a row straddling it stays.
     return conn
-        .Exec("DELETE FROM infmem_journal WHERE session_id = $1 AND "
-              "first_index + length(tokens) / 4 <= $2",
-              {PgParam::Text(id), PgParam::Text(Num(tokens_seen))})
+        .Exec(
+            "DELETE FROM infmem_journal WHERE session_id = $1 AND "
+            "first_index + length(tokens) / 4 <= $2",
+            {PgParam::Text(id), PgParam::Text(Num(tokens_seen))})
         .status();
   }));
   if (fenced) return Fenced(id);

@@ -61,8 +61,8 @@ class PgSessionStore final : public SessionStore {
   absl::Status Create(const SessionRecord& record, const InitialState& initial = {}) override;
   absl::StatusOr<StoredSession> Load(const std::string& id) override;
   absl::StatusOr<SessionStat> Stat(const std::string& id) const override;
-  absl::Status Append(const std::string& id, int64_t first_index,
-                      absl::Span<const int32_t> tokens, uint64_t client_seq = 0) override;
+  absl::Status Append(const std::string& id, int64_t first_index, absl::Span<const int32_t> tokens,
+                      uint64_t client_seq = 0) override;
   absl::Status WriteSnapshot(const std::string& id, int64_t tokens_seen,
                              const std::string& state) override;
   void Release(const std::string& id) override;
@@ -99,7 +99,7 @@ class PgSessionStore final : public SessionStore {
 
   mutable absl::Mutex mu_;
   std::map<std::string, int64_t> epochs_ ABSL_GUARDED_BY(mu_);  // sessions this replica owns
-  absl::Time lease_valid_until_ ABSL_GUARDED_BY(mu_);  // local view, ahead of expiry
+  absl::Time lease_valid_until_ ABSL_GUARDED_BY(mu_);           // local view, ahead of expiry
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread heartbeat_;
 };

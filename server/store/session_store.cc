@@ -48,5 +48,4 @@ absl::Status ValidateStoredId(absl::string_view key) {
   return ValidateSessionId(key.substr(dot + 1));
 }
 
-
 }  // namespace infmem::store

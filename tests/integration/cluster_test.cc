@@ -75,7 +75,11 @@ class ClusterTest : public ServerTest {
   // not start.
   void StartCluster(int slots, int running) {
     cluster_ = std::make_unique<LocalCluster>(LocalClusterOptions{
-        INFMEM_SOURCE_DIR, ServerBinary(), pg_->uri(), dir_, slots,
+        INFMEM_SOURCE_DIR,
+        ServerBinary(),
+        pg_->uri(),
+        dir_,
+        slots,
         {"--model_dir=" + ModelDir(), "--threads=1", "--io_threads=4",
          absl::StrCat("--lease_seconds=", kLeaseSeconds), "--drain_seconds=5"}});
     for (int i = 0; i < running; ++i) ASSERT_TRUE(cluster_->StartReplica(i).ok());
@@ -156,8 +160,8 @@ class ClusterTest : public ServerTest {
       if (status.ok()) break;
       if (first_failure == absl::InfiniteFuture()) first_failure = absl::Now();
       if (absl::Now() - start > absl::Seconds(60)) {
-        ADD_FAILURE() << log.id << " call " << k << " never succeeded: "
-                      << status.error_code() << " " << status.error_message();
+        ADD_FAILURE() << log.id << " call " << k << " never succeeded: " << status.error_code()
+                      << " " << status.error_message();
         return absl::InfiniteDuration();
       }
       absl::SleepFor(absl::Milliseconds(100));
@@ -179,9 +183,8 @@ class ClusterTest : public ServerTest {
       create.set_seed(log.seed);
       create.set_text(log.first_text);
       v1::Session session;
-      ASSERT_TRUE(ref->CreateSession(ContextWithin(std::chrono::seconds(30)).get(), create,
-                                     &session)
-                      .ok());
+      ASSERT_TRUE(
+          ref->CreateSession(ContextWithin(std::chrono::seconds(30)).get(), create, &session).ok());
       for (size_t i = 0; i < log.ops.size(); ++i) {
         const Op& op = log.ops[i];
         if (op.generate) {
@@ -256,9 +259,9 @@ TEST_F(ClusterTest, KillNineOfTheBusiestReplicaLosesNoAcknowledgedToken) {
     });
   }
   while (calls < 24 * 3) absl::SleepFor(absl::Milliseconds(20));
-  const std::string busiest = Sql(
-      "SELECT owner FROM infmem_sessions WHERE owner IS NOT NULL GROUP BY owner "
-      "ORDER BY count(*) DESC LIMIT 1");
+  const std::string busiest =
+      Sql("SELECT owner FROM infmem_sessions WHERE owner IS NOT NULL GROUP BY owner "
+          "ORDER BY count(*) DESC LIMIT 1");
   ASSERT_FALSE(busiest.empty());
   const int victim = std::atoi(busiest.c_str() + 1);
   const std::string held =
@@ -306,8 +309,9 @@ TEST_F(ClusterTest, APausedReplicaIsFencedAndAnswersItsStaleCallUnavailable) {
   EXPECT_EQ(Sql("SELECT count(*) FROM infmem_sessions WHERE owner = '" + owner + "'"), "0");
   const std::string rows_before =
       Sql("SELECT count(*), coalesce(sum(length(tokens)), 0) FROM infmem_journal");
-  const std::string snapshots_before = Sql("SELECT md5(string_agg(md5(data), '' ORDER BY "
-                                           "session_id, chunk)) FROM infmem_snapshots");
+  const std::string snapshots_before =
+      Sql("SELECT md5(string_agg(md5(data), '' ORDER BY "
+          "session_id, chunk)) FROM infmem_snapshots");
   kill(replica(victim).pid(), SIGCONT);
   stale_call.join();
   EXPECT_EQ(stale.status.error_code(), grpc::StatusCode::UNAVAILABLE)
@@ -338,8 +342,8 @@ TEST_F(ClusterTest, ScalingUpHandsSessionsOverAndADrainedReplicaExitsCleanly) {
   ASSERT_TRUE(cluster_->StartReplica(3).ok());
   absl::SleepFor(absl::Seconds(2));  // HAProxy's checks see it up
   for (SessionLog& log : logs) NextCall(*stub, log, 2);
-  const double handed_in = ScrapeMetric(replica(3).metrics_port(),
-                                        "infmem_session_handoffs_total{direction=\"in\"}");
+  const double handed_in =
+      ScrapeMetric(replica(3).metrics_port(), "infmem_session_handoffs_total{direction=\"in\"}");
   std::printf("the fourth replica took %.0f sessions by handover\n", handed_in);
   EXPECT_GT(handed_in, 0);
   EXPECT_GT(std::stoi(Sql("SELECT count(*) FROM infmem_sessions WHERE owner LIKE 'r3/%'")), 0);
@@ -387,17 +391,17 @@ TEST_F(ClusterTest, ARetriedAppendAfterAFailoverIsNotDuplicated) {
   internal::v1::ReleaseSessionRequest release;
   release.set_session_key("../escape");
   internal::v1::ReleaseSessionResponse released;
-  grpc::Status bad = internal->ReleaseSession(ContextWithin(std::chrono::seconds(10)).get(),
-                                              release, &released);
+  grpc::Status bad =
+      internal->ReleaseSession(ContextWithin(std::chrono::seconds(10)).get(), release, &released);
   EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(bad.error_message(), ::testing::HasSubstr("session_key"));
   auto via_lb = internal::v1::Replica::NewStub(grpc::CreateChannel(
       absl::StrCat("127.0.0.1:", cluster_->haproxy_port()), grpc::InsecureChannelCredentials()));
   release.set_session_key(log.id);
-  EXPECT_EQ(via_lb->ReleaseSession(ContextWithin(std::chrono::seconds(10)).get(), release,
-                                   &released)
-                .error_code(),
-            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(
+      via_lb->ReleaseSession(ContextWithin(std::chrono::seconds(10)).get(), release, &released)
+          .error_code(),
+      grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_FALSE(retry.duplicate());
   EXPECT_EQ(retry.session_tokens(), first.session_tokens() + first.appended_tokens());
 }

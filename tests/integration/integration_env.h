@@ -24,7 +24,8 @@ inline std::string ModelDir(const std::string& name = "brown-lm") {
   return std::string(INFMEM_SOURCE_DIR) + "/models/" + name;
 }
 
-// Returns the value of the metric `name` (with its labels, as exposed, when it has some) on the server's metrics page, or -1.
+// Returns the value of the metric `name` (with its labels, as exposed, when it has some) on the
+// server's metrics page, or -1.
 inline double ScrapeMetric(int port, const std::string& name) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};

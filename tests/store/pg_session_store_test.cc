@@ -49,7 +49,8 @@ class PgSessionStoreTest : public ::testing::Test {
   // Ends `store`'s lease in the database, as if its process had stopped heartbeating.
   void ExpireLease(const PgSessionStore& store) {
     ASSERT_TRUE(pg_->Query("UPDATE infmem_replicas SET lease_until = now() - interval '1 s' "
-                           "WHERE id = '" + store.owner() + "'")
+                           "WHERE id = '" +
+                           store.owner() + "'")
                     .ok());
   }
   std::string Sql(const std::string& sql) {
@@ -66,9 +67,8 @@ testing::PostgresInstance* PgSessionStoreTest::pg_ = nullptr;
 
 TEST_F(PgSessionStoreTest, CreateAppendSnapshotLoadRoundTrip) {
   auto store = OpenStore("a");
-  ASSERT_TRUE(store->Create({"s", 0xfedcba9876543210ull, 1234},
-                            InitialState{"", 0, {1, 2, 3}})
-                  .ok());
+  ASSERT_TRUE(
+      store->Create({"s", 0xfedcba9876543210ull, 1234}, InitialState{"", 0, {1, 2, 3}}).ok());
   EXPECT_EQ(store->Create({"s", 1, 1}).code(), absl::StatusCode::kAlreadyExists);
   ASSERT_TRUE(store->Append("s", 3, std::vector<int32_t>{4, 5}).ok());
   ASSERT_TRUE(store->WriteSnapshot("s", 4, std::string(20 << 20, 'x')).ok());  // 3 chunks

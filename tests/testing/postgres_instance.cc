@@ -67,16 +67,16 @@ absl::StatusOr<std::unique_ptr<PostgresInstance>> PostgresInstance::Start() {
   }
   const int port = FreePort();
   auto instance = std::unique_ptr<PostgresInstance>(new PostgresInstance(dir, bin, port));
-  auto init = Run(AsPostgres(absl::StrCat(bin, "/initdb -D ", dir, "/data -A trust -U postgres ",
-                                          "--no-sync")));
+  auto init = Run(AsPostgres(
+      absl::StrCat(bin, "/initdb -D ", dir, "/data -A trust -U postgres ", "--no-sync")));
   if (!init.ok()) return init.status();
   // fsync stays on (the store's durability is what the tests exercise).
-  auto start = Run(AsPostgres(absl::StrCat(bin, "/pg_ctl -D ", dir, "/data -l ", dir,
-                                           "/log -w -o \"-h 127.0.0.1 -p ", port, " -k ", dir,
-                                           "\" start")));
+  auto start =
+      Run(AsPostgres(absl::StrCat(bin, "/pg_ctl -D ", dir, "/data -l ", dir,
+                                  "/log -w -o \"-h 127.0.0.1 -p ", port, " -k ", dir, "\" start")));
   if (!start.ok()) return start.status();
-  auto db = Run(absl::StrCat("psql -h 127.0.0.1 -p ", port,
-                             " -U postgres -q -c 'CREATE DATABASE infmem'"));
+  auto db = Run(
+      absl::StrCat("psql -h 127.0.0.1 -p ", port, " -U postgres -q -c 'CREATE DATABASE infmem'"));
   if (!db.ok()) return db.status();
   return instance;
 }
@@ -92,8 +92,8 @@ std::string PostgresInstance::uri() const {
 }
 
 absl::StatusOr<std::string> PostgresInstance::Query(const std::string& sql) const {
-  return Run(absl::StrCat("psql -h 127.0.0.1 -p ", port_, " -U postgres -d infmem -qAt -c \"",
-                          sql, "\""));
+  return Run(
+      absl::StrCat("psql -h 127.0.0.1 -p ", port_, " -U postgres -d infmem -qAt -c \"", sql, "\""));
 }
 
 }  // namespace infmem::testing
