@@ -464,24 +464,6 @@ absl::StatusOr<std::vector<SessionInfo>> SessionManager::List(const std::string&
   return page;
 }
 
-void SessionManager::SnapshotAll() {
-  std::vector<std::pair<std::string, std::shared_ptr<Session>>> idle;
-  {
-    absl::MutexLock lock(&mu_);
-    for (auto& [id, entry] : entries_) {
-      if (entry.busy || entry.session == nullptr || entry.broken) continue;
-      entry.busy = true;
-      idle.emplace_back(id, entry.session);
-    }
-  }
-  for (auto& [id, session] : idle) {
-    absl::Status status = SnapshotIfBehind(id, *session);
-    if (!status.ok()) LOG(WARNING) << "snapshot of session '" << id << "': " << status;
-  }
-  absl::MutexLock lock(&mu_);
-  for (auto& [id, session] : idle) entries_[id].busy = false;
-}
-
 absl::Status SessionManager::Handoff(const std::string& id, absl::Time deadline) {
   RETURN_IF_ERROR(store::ValidateStoredId(id));
   std::shared_ptr<Session> session;

@@ -122,14 +122,12 @@ class SessionManager {
   // follow.
   absl::StatusOr<std::vector<SessionInfo>> List(const std::string& prefix, const std::string& after,
                                                 int page_size, bool* more);
-  // Snapshots every resident session that is not in a call and has advanced past its
-  // snapshot (clean shutdown), so a restart replays nothing.
-  void SnapshotAll();
   // Hands session `id` over (cluster: another replica asked for it): waits until `deadline`
   // for its call to end, snapshots it and releases it to the store. OK when it is not
   // resident (nothing to hand over); Unavailable when its call outlasts the deadline.
   absl::Status Handoff(const std::string& id, absl::Time deadline);
-  // Snapshots and releases every resident session (drain in a cluster: they move at once).
+  // Snapshots every resident session that has advanced past its snapshot and releases it
+  // (clean shutdown: a restart replays nothing; in a cluster the sessions move at once).
   // Calls must have ended.
   void ReleaseAll();
 
