@@ -66,9 +66,7 @@ class ClusterTest : public ServerTest {
   void SetUp() override {
     ServerTest::SetUp();
     ASSERT_NE(pg_, nullptr) << "PostgreSQL did not start (see the suite's set-up)";
-    ASSERT_TRUE(pg_->Query("DROP TABLE IF EXISTS infmem_journal, infmem_snapshots, "
-                           "infmem_sessions, infmem_replicas")
-                    .ok());
+    ASSERT_TRUE(pg_->Reset().ok());
   }
   // Starts the first `running` of `slots` replicas, and HAProxy over all slots.
   // Tests call it through ASSERT_NO_FATAL_FAILURE: nothing runs against a cluster that did

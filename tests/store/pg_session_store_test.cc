@@ -27,9 +27,7 @@ class PgSessionStoreTest : public ::testing::Test {
   }
   void SetUp() override {
     ASSERT_NE(pg_, nullptr) << "PostgreSQL did not start (see the suite's set-up)";
-    ASSERT_TRUE(pg_->Query("DROP TABLE IF EXISTS infmem_journal, infmem_snapshots, "
-                           "infmem_sessions, infmem_replicas")
-                    .ok());
+    ASSERT_TRUE(pg_->Reset().ok());
   }
 
   std::unique_ptr<PgSessionStore> OpenStore(

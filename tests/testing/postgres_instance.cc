@@ -91,6 +91,12 @@ std::string PostgresInstance::uri() const {
   return absl::StrCat("postgresql://postgres@127.0.0.1:", port_, "/infmem");
 }
 
+absl::Status PostgresInstance::Reset() const {
+  return Run(absl::StrCat("psql -h 127.0.0.1 -p ", port_, " -U postgres -q -c 'DROP DATABASE ",
+                          "IF EXISTS infmem WITH (FORCE)' -c 'CREATE DATABASE infmem'"))
+      .status();
+}
+
 absl::StatusOr<std::string> PostgresInstance::Query(const std::string& sql) const {
   return Run(
       absl::StrCat("psql -h 127.0.0.1 -p ", port_, " -U postgres -d infmem -qAt -c \"", sql, "\""));

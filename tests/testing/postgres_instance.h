@@ -21,6 +21,9 @@ class PostgresInstance {
   // postgresql://postgres@127.0.0.1:<port>/infmem
   std::string uri() const;
   int port() const { return port_; }
+  // Drops and recreates the database "infmem", so each test starts from an empty one
+  // whatever the store's schema holds.
+  absl::Status Reset() const;
   // Runs one SQL statement with psql and returns its unaligned output (tests' assertions
   // on the store's rows).
   absl::StatusOr<std::string> Query(const std::string& sql) const;
