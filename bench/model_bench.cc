@@ -38,7 +38,7 @@ ABSL_FLAG(std::string, batch_model_dir, "models/brown-lm",
           "Model of the batched-decode table (empty: skip the table).");
 ABSL_FLAG(std::string, batches, "1,8,32", "Sessions per decode step in the batched table.");
 ABSL_FLAG(int, batch_steps, 512, "Decode steps timed at each batch size.");
-ABSL_FLAG(std::string, weights, "float32", "float32, or int8 (8-bit weight-only linear layers).");
+ABSL_FLAG(std::string, weights, "float32", "float32, bfloat16 or int8 (the server's --weights).");
 ABSL_FLAG(int, repeats, 3,
           "--model_dirs: times each table this many times and prints the median and spread "
           "(min-max) of the repeats' medians.");
@@ -291,7 +291,7 @@ double DecodeStepBytes(const ModelConfig& c, int64_t context, double weight_byte
                         2.0 * c.ltm.num_basis * e * 4);
       break;
   }
-  return weights * weight_bytes + (weight_bytes < 4 ? rows * 4 : 0) + state;
+  return weights * weight_bytes + (weight_bytes == 1 ? rows * 4 : 0) + state;  // int8 scales
 }
 
 double Median(std::vector<double> v) {
@@ -360,7 +360,9 @@ void ModelDirTables(const infmem::model::ModelOptions& options, double bandwidth
     std::printf("prefill: %.1f tokens/s (median of %d; %.1f-%.1f)\n", Median(prefill), repeats,
                 *std::min_element(prefill.begin(), prefill.end()),
                 *std::max_element(prefill.begin(), prefill.end()));
-    const double weight_bytes = options.weights == "int8" ? 1 : 4;
+    const double weight_bytes = options.weights == "int8"       ? 1
+                                : options.weights == "bfloat16" ? 2
+                                                                : 4;
     std::printf(
         "| context (tokens) | decode step median (ms) | spread of %d repeats (ms) | tokens/s | "
         "traffic floor (ms) | ratio to floor | state bytes "

@@ -44,8 +44,9 @@ ABSL_FLAG(int64_t, max_sessions_per_tenant, 0,
 ABSL_FLAG(std::string, model_dir, "models/brown-lm", "Model directory to serve.");
 ABSL_FLAG(std::string, device, "auto", "auto, cpu, cuda or cuda:N.");
 ABSL_FLAG(std::string, weights, "float32",
-          "float32, or int8: 8-bit weight-only linear layers (per-channel scales, CPU only), "
-          "decode reads a quarter of the bytes; see README \"Benchmarks\".");
+          "float32, bfloat16 or int8: the linear layers' weights rounded to bfloat16 or to 8 "
+          "bits with per-channel scales (CPU only); decode reads half or a quarter of the "
+          "bytes. See README \"Benchmarks\".");
 ABSL_FLAG(int, threads, 0, "CPU threads for the model; 0 = all cores.");
 ABSL_FLAG(int, io_threads, 8, "Threads for session loads and journal syncs.");
 ABSL_FLAG(int64_t, max_resident_sessions, 1024,

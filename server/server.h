@@ -36,7 +36,7 @@ struct ServerConfig {
   std::string auth_token_file;
   std::string model_dir = "models/brown-lm";
   std::string device = "auto";
-  std::string weights = "float32";  // or "int8" (model/model.h ModelOptions::weights)
+  std::string weights = "float32";  // "bfloat16", "int8" (model.h ModelOptions::weights)
   int threads = 0;                  // model CPU threads; 0 = all cores
   int io_threads = 8;               // WorkQueue threads for loads and journal syncs
   int max_message_bytes = 8 << 20;

@@ -58,8 +58,8 @@ ABSL_FLAG(std::string, weights, "bf16", "export: weight storage, f32, bf16 or f1
 ABSL_FLAG(std::string, device, "auto", "cpu, cuda, cuda:N or auto.");
 ABSL_FLAG(int, threads, 0, "CPU threads (0 = all cores).");
 ABSL_FLAG(std::string, eval_weights, "float32",
-          "eval: float32, or int8 (the server's --weights=int8 8-bit weight-only layers, to "
-          "measure their effect on perplexity).");
+          "eval: float32, bfloat16 or int8 (the server's --weights: reduced-precision "
+          "linear layers, to measure their effect on perplexity).");
 ABSL_FLAG(int64_t, steps, 2000, "Optimizer steps.");
 ABSL_FLAG(int, batch, 8, "Sequences per step.");
 ABSL_FLAG(int64_t, length, 1024,

@@ -110,14 +110,18 @@ torch::Tensor RopeFrequencies(const ModelConfig& c) {
 }  // namespace
 
 torch::Tensor Linear(const torch::Tensor& x, const std::shared_ptr<Param>& p) {
-  if (p->int8.defined() && x.numel() <= kMaxInt8Rows * x.size(-1) &&
-      !torch::GradMode::is_enabled()) {
-    return Int8Linear(x, p->int8);
+  if (x.numel() <= kMaxDecodeRows * x.size(-1) && !torch::GradMode::is_enabled()) {
+    if (p->reduced.defined()) return DecodeLinear(x, p->reduced);
+    if (x.is_cpu() && x.scalar_type() == torch::kFloat32 && p->weight.is_contiguous()) {
+      return DecodeLinear(x, {DecodeFormat::kFloat32, p->weight, {}});
+    }
   }
   return torch::linear(x, p->weight);
 }
 
-void Model::Impl::QuantizeInt8() {
+void Model::Impl::ReduceWeights(const std::string& weights) {
+  if (weights == "float32") return;
+  const DecodeFormat format = weights == "int8" ? DecodeFormat::kInt8 : DecodeFormat::kBfloat16;
   std::vector<std::shared_ptr<Param>> params = {net->output ? net->output : net->tok_embeddings};
   for (const auto& layer : net->layers) {
     const Attention& a = *layer->attention;
@@ -125,8 +129,7 @@ void Model::Impl::QuantizeInt8() {
     params.insert(params.end(), {a.wq, a.wk, a.wv, a.wo, f.w1, f.w2, f.w3});
     if (layer->ltm) params.push_back(layer->ltm->wo);
   }
-  for (const auto& p : params) p->int8 = QuantizeInt8InPlace(p->weight);
-  int8_weights = true;
+  for (const auto& p : params) p->reduced = PrepareDecodeWeight(p->weight, format);
 }
 
 void EnsureKvCapacity(LayerState& ls, int64_t used, int64_t needed) {
@@ -353,13 +356,13 @@ absl::StatusOr<std::unique_ptr<Model::Impl>> Model::Impl::Create(const ModelConf
   setenv("BLIS_NUM_THREADS", std::to_string(threads).c_str(), /*overwrite=*/0);
   impl->options = torch::TensorOptions().dtype(dtype).device(impl->device);
   impl->decode_kernel = options.decode_kernel;
-  if (options.weights != "float32" && options.weights != "int8") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("weights must be 'float32' or 'int8', got '", options.weights, "'"));
+  if (options.weights != "float32" && options.weights != "bfloat16" && options.weights != "int8") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "weights must be 'float32', 'bfloat16' or 'int8', got '", options.weights, "'"));
   }
-  if (options.weights == "int8" && (!impl->device.is_cpu() || dtype != torch::kFloat32)) {
-    return absl::InvalidArgumentError(
-        "int8 weights run on the CPU with float32 compute only (use --device=cpu)");
+  if (options.weights != "float32" && (!impl->device.is_cpu() || dtype != torch::kFloat32)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        options.weights, " weights run on the CPU with float32 compute only (use --device=cpu)"));
   }
   impl->net = std::make_shared<Net>(config);
   impl->net->to(impl->device, dtype);
@@ -380,9 +383,10 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& model_dir,
   ASSIGN_OR_RETURN(ModelConfig config, ReadModelConfig(model_dir + "/config.json"));
   ASSIGN_OR_RETURN(auto impl, Impl::Create(config, options));
   RETURN_IF_ERROR(impl->LoadWeights(model_dir + "/model.safetensors"));
-  // The fingerprint names the checkpoint: sessions move between its float32 and int8 servers.
+  // The fingerprint names the checkpoint: sessions move between its float32, bfloat16 and
+  // int8 servers.
   impl->ComputeFingerprint();
-  if (options.weights == "int8") impl->QuantizeInt8();
+  impl->ReduceWeights(options.weights);
   return std::unique_ptr<Model>(new Model(std::move(impl)));
 }
 
@@ -391,7 +395,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::CreateRandom(const ModelConfig& co
   ASSIGN_OR_RETURN(auto impl, Impl::Create(config, options));
   impl->InitRandom(seed);
   impl->ComputeFingerprint();
-  if (options.weights == "int8") impl->QuantizeInt8();
+  impl->ReduceWeights(options.weights);
   return std::unique_ptr<Model>(new Model(std::move(impl)));
 }
 

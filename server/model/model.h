@@ -25,9 +25,10 @@ struct ModelOptions {
   // On the CPU, decode attention runs as one fused kernel over the sessions' state; false
   // keeps the tensor-operation path (used on CUDA), for comparing the two.
   bool decode_kernel = true;
-  // Weights of the per-token linear layers: "float32", or "int8" (8-bit weight-only with a
-  // scale per output channel, CPU only; int8_linear.h). The fingerprint stays the
-  // checkpoint's, so sessions move between a model's float32 and int8 servers.
+  // Weights of the per-token linear layers: "float32", "bfloat16" (each weight rounded to
+  // bfloat16) or "int8" (8-bit weight-only with a scale per output channel); the reduced
+  // formats are CPU only (decode_linear.h). The fingerprint stays the checkpoint's, so
+  // sessions move between a model's float32, bfloat16 and int8 servers.
   std::string weights = "float32";
 };
 

@@ -26,7 +26,7 @@
 
 #include "absl/status/status.h"
 #include "server/model/config.h"
-#include "server/model/int8_linear.h"
+#include "server/model/decode_linear.h"
 #include "server/model/ltm.h"
 #include "server/model/model.h"
 #include "server/model/session_state.h"
@@ -38,10 +38,11 @@ struct Param : torch::nn::Module {
   explicit Param(torch::IntArrayRef shape, bool with_bias = false);
   torch::Tensor weight;
   torch::Tensor bias;  // undefined unless with_bias
-  Int8Weight int8;     // ModelOptions::weights = "int8": the 8-bit copy decode reads
+  DecodeWeight reduced;  // ModelOptions::weights bfloat16/int8: the copy decode reads
 };
 
-// x · Wᵀ: through the 8-bit weights for a few rows without autograd when `p` has them.
+// x · Wᵀ: a few rows without autograd on the CPU through DecodeLinear (the reduced copy
+// when `p` has one), anything else through torch::linear.
 torch::Tensor Linear(const torch::Tensor& x, const std::shared_ptr<Param>& p);
 
 struct Attention : torch::nn::Module {
@@ -118,7 +119,6 @@ struct Model::Impl {
   std::string fingerprint;
   int64_t state_bytes = 0;    // bytes of a fresh session's state
   bool decode_kernel = true;  // ModelOptions::decode_kernel
-  bool int8_weights = false;  // ModelOptions::weights == "int8"
 
   // Builds the impl with uninitialised weights on `device`.
   static absl::StatusOr<std::unique_ptr<Impl>> Create(const ModelConfig& config,
@@ -141,8 +141,10 @@ struct Model::Impl {
   absl::Status SaveWeights(const std::string& path, WeightStorage storage) const;
   // Computes `fingerprint` from the config and the weights.
   void ComputeFingerprint();
-  // Quantizes the weights of every per-token linear layer to 8 bits (int8_linear.h).
-  void QuantizeInt8();
+  // ModelOptions::weights "bfloat16" or "int8" (validated by Create): rounds the weights of
+  // every per-token linear layer to that format and keeps the reduced copies decode reads
+  // (decode_linear.h). "float32": nothing.
+  void ReduceWeights(const std::string& weights);
 };
 
 }  // namespace infmem::model

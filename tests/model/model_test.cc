@@ -505,18 +505,24 @@ TEST(ConfigTest, ImportFieldsAreValidated) {
   EXPECT_EQ(old_json.find("rope_scaling"), std::string::npos);
 }
 
-// 8-bit weight-only linear layers (ModelOptions::weights = "int8"): decode through the int8
-// kernel agrees with prefill's float32 GEMMs on the same (dequantized) weights, batched
-// decode with single decode, and the model stays close to its float32 self.
-class Int8WeightsTest : public ::testing::TestWithParam<MemoryMode> {};
+// Reduced-precision linear layers (ModelOptions::weights = "bfloat16" or "int8"): decode
+// through the reduced copies agrees with prefill's float32 GEMMs on the same (rounded)
+// weights, batched decode with single decode, and the model stays close to its float32 self.
+struct ReducedCase {
+  MemoryMode mode;
+  const char* weights;
+  double drift;  // the largest relative change of the logits the rounding may cause
+};
 
-TEST_P(Int8WeightsTest, DecodePrefillBatchAndFloat32Agree) {
-  if (kCpu.device != "cpu") GTEST_SKIP() << "int8 weights run on the CPU only";
-  ModelConfig c = TinyConfig(GetParam());
-  c.dim = 72;  // rows of 72 weights: the kernel's 16-wide blocks and a remainder
-  ModelOptions int8 = kCpu;
-  int8.weights = "int8";
-  auto q = Model::CreateRandom(c, 3, int8).value();
+class ReducedWeightsTest : public ::testing::TestWithParam<ReducedCase> {};
+
+TEST_P(ReducedWeightsTest, DecodePrefillBatchAndFloat32Agree) {
+  if (kCpu.device != "cpu") GTEST_SKIP() << "reduced weights run on the CPU only";
+  ModelConfig c = TinyConfig(GetParam().mode);
+  c.dim = 72;  // rows of 72 weights: the kernel's 8-wide blocks, 4-channel groups, remainders
+  ModelOptions reduced = kCpu;
+  reduced.weights = GetParam().weights;
+  auto q = Model::CreateRandom(c, 3, reduced).value();
   auto f = Model::CreateRandom(c, 3, kCpu).value();
   EXPECT_EQ(q->fingerprint(), f->fingerprint());  // sessions move between the two
   const auto tokens = RandomTokens(150, c.vocab_size, 8);
@@ -528,8 +534,8 @@ TEST_P(Int8WeightsTest, DecodePrefillBatchAndFloat32Agree) {
   auto exact = f->NewSession(1);
   const auto float_logits = f->Prefill(*exact, tokens).value();
   const double drift = RelError(prefilled, float_logits);
-  EXPECT_GT(drift, 0);     // the weights did change
-  EXPECT_LT(drift, 0.05);  // by about what 8 bits per channel allow
+  EXPECT_GT(drift, 0);  // the weights did change
+  EXPECT_LT(drift, GetParam().drift);
   // Three sessions in one step equal each alone.
   std::vector<std::unique_ptr<SessionState>> a, b;
   std::vector<SessionState*> rows;
@@ -551,12 +557,19 @@ TEST_P(Int8WeightsTest, DecodePrefillBatchAndFloat32Agree) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, Int8WeightsTest,
-                         ::testing::Values(MemoryMode::kInfinite, MemoryMode::kWindow,
-                                           MemoryMode::kFull),
-                         [](const auto& info) { return std::string(MemoryModeName(info.param)); });
+// bfloat16 keeps 8 significant bits against int8's 7 bits per channel: similar drift bounds.
+INSTANTIATE_TEST_SUITE_P(Modes, ReducedWeightsTest,
+                         ::testing::Values(ReducedCase{MemoryMode::kInfinite, "int8", 0.05},
+                                           ReducedCase{MemoryMode::kWindow, "int8", 0.05},
+                                           ReducedCase{MemoryMode::kFull, "int8", 0.05},
+                                           ReducedCase{MemoryMode::kInfinite, "bfloat16", 0.05},
+                                           ReducedCase{MemoryMode::kFull, "bfloat16", 0.05}),
+                         [](const auto& info) {
+                           return std::string(MemoryModeName(info.param.mode)) + "_" +
+                                  info.param.weights;
+                         });
 
-TEST(Int8WeightsOptionTest, BadChoicesAreInvalidArgument) {
+TEST(ReducedWeightsOptionTest, BadChoicesAreInvalidArgument) {
   ModelOptions o = kCpu;
   o.weights = "int4";
   EXPECT_THAT(Model::CreateRandom(TinyConfig(), 1, o).status().message(), HasSubstr("weights"));
