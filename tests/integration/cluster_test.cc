@@ -252,10 +252,14 @@ TEST_F(ClusterTest, KillNineOfTheBusiestReplicaLosesNoAcknowledgedToken) {
   for (SessionLog& log : logs) {
     clients.emplace_back([&, log = &log] {
       auto own = ClusterStub();
-      for (int k = 0; k < 9; ++k) {
+      // Nine calls, and at least three that start after the kill: a fast model could
+      // otherwise finish every call before it, and the kill would go unnoticed.
+      for (int k = 0, after = 0; k < 9 || after < 3; ++k) {
+        const bool after_kill = killed;
         const absl::Duration down = NextCall(*own, *log, k);
         ++calls;
-        if (killed) {
+        if (after_kill) {
+          ++after;
           std::lock_guard<std::mutex> lock(mu);
           worst = std::max(worst, down);
         }
