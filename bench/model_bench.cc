@@ -39,6 +39,7 @@ ABSL_FLAG(std::string, batch_model_dir, "models/brown-lm",
 ABSL_FLAG(std::string, batches, "1,8,32", "Sessions per decode step in the batched table.");
 ABSL_FLAG(int, batch_steps, 512, "Decode steps timed at each batch size.");
 ABSL_FLAG(std::string, weights, "float32", "float32, bfloat16 or int8 (the server's --weights).");
+ABSL_FLAG(std::string, kv_cache, "float32", "float32 or float16 (the server's --kv_cache).");
 ABSL_FLAG(int, repeats, 3,
           "--model_dirs: times each table this many times and prints the median and spread "
           "(min-max) of the repeats' medians.");
@@ -268,8 +269,10 @@ double MeasureReadBandwidth(int threads) {
 }
 
 // The bytes one decode step of one session must read at `context`: every per-token weight
-// once (at `weight_bytes` each, plus int8's scales), and the attention state it attends to.
-double DecodeStepBytes(const ModelConfig& c, int64_t context, double weight_bytes) {
+// once (at `weight_bytes` each, plus int8's scales), and the attention state it attends to
+// (`kv_bytes` per key or value element).
+double DecodeStepBytes(const ModelConfig& c, int64_t context, double weight_bytes,
+                       double kv_bytes) {
   const double e = c.dim, f = c.ffn_dim, kv = c.kv_dim(), layers = c.n_layers;
   double weights = layers * (2 * e * e + 2 * e * kv + 3 * e * f) + c.vocab_size * e;
   double rows = layers * (2 * e + 2 * kv + 3 * f) + c.vocab_size;  // output channels
@@ -278,7 +281,7 @@ double DecodeStepBytes(const ModelConfig& c, int64_t context, double weight_byte
     rows += layers * e;
   }
   double state = 0;
-  const double slot = 2 * kv * 4;  // one position's key and value, float32
+  const double slot = 2 * kv * kv_bytes;  // one position's key and value
   switch (c.memory) {
     case MemoryMode::kFull:
       state = layers * static_cast<double>(context) * slot;
@@ -340,11 +343,11 @@ void ModelDirTables(const infmem::model::ModelOptions& options, double bandwidth
     }
     std::printf(
         "\n%s: %s, dim %d, %d layers, %d heads (%d key/value), FFN %d, vocab %d, L=%d, N=%d, "
-        "%lld parameters, %s weights, loaded in %.1f s\n",
+        "%lld parameters, %s weights, %s KV cache, loaded in %.1f s\n",
         std::string(dir).c_str(), std::string(infmem::model::MemoryModeName(c.memory)).c_str(),
         c.dim, c.n_layers, c.n_heads, c.kv_heads(), c.ffn_dim, c.vocab_size, c.segment_length,
         c.ltm.num_basis, static_cast<long long>((*model)->ParameterCount()),
-        options.weights.c_str(), Seconds(start));
+        options.weights.c_str(), options.kv_cache.c_str(), Seconds(start));
     const std::vector<int64_t> contexts = ParseList(absl::GetFlag(FLAGS_contexts));
     std::vector<std::vector<double>> decode(contexts.size());
     std::vector<double> prefill;
@@ -370,7 +373,9 @@ void ModelDirTables(const infmem::model::ModelOptions& options, double bandwidth
         repeats);
     for (size_t i = 0; i < contexts.size(); ++i) {
       const double ms = Median(decode[i]);
-      const double floor_ms = DecodeStepBytes(c, contexts[i], weight_bytes) / bandwidth * 1e3;
+      const double floor_ms =
+          DecodeStepBytes(c, contexts[i], weight_bytes, options.kv_cache == "float16" ? 2 : 4) /
+          bandwidth * 1e3;
       std::printf("| %lld | %.2f | %.2f-%.2f | %.1f | %.2f | %.2f | %lld |\n",
                   static_cast<long long>(contexts[i]), ms,
                   *std::min_element(decode[i].begin(), decode[i].end()),
@@ -407,6 +412,7 @@ int main(int argc, char** argv) {
   infmem::model::ModelOptions options{absl::GetFlag(FLAGS_device), "float32",
                                       absl::GetFlag(FLAGS_threads)};
   options.weights = absl::GetFlag(FLAGS_weights);
+  options.kv_cache = absl::GetFlag(FLAGS_kv_cache);
   auto gemm = infmem::model::MeasureGemmGflops(options, 1024, 9);
   Check(gemm.status());
   if (!absl::GetFlag(FLAGS_model_dirs).empty()) {

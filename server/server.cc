@@ -146,6 +146,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   const absl::Time start = absl::Now();
   model::ModelOptions model_options{config.device, "float32", config.threads};
   model_options.weights = config.weights;
+  model_options.kv_cache = config.kv_cache;
   auto model = model::Model::Load(config.model_dir, model_options);
   if (!model.ok()) {
     return absl::Status(model.status().code(),

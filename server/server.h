@@ -36,9 +36,10 @@ struct ServerConfig {
   std::string auth_token_file;
   std::string model_dir = "models/brown-lm";
   std::string device = "auto";
-  std::string weights = "float32";  // "bfloat16", "int8" (model.h ModelOptions::weights)
-  int threads = 0;                  // model CPU threads; 0 = all cores
-  int io_threads = 8;               // WorkQueue threads for loads and journal syncs
+  std::string weights = "float32";   // "bfloat16", "int8" (model.h ModelOptions::weights)
+  std::string kv_cache = "float32";  // or "float16" (model.h ModelOptions::kv_cache)
+  int threads = 0;                   // model CPU threads; 0 = all cores
+  int io_threads = 8;                // WorkQueue threads for loads and journal syncs
   int max_message_bytes = 8 << 20;
   absl::Duration drain_grace = absl::Seconds(10);
   session::SessionManagerOptions sessions;

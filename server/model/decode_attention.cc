@@ -2,10 +2,15 @@
 
 #include <ATen/Parallel.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 namespace infmem::model {
 namespace {
@@ -37,9 +42,9 @@ torch::Tensor OpsAttention(const DecodeAttentionInput& in) {
     LayerState& ls = rows[r]->layers[l];
     const int64_t slot = seg + (*in.offset)[r];
     slots.push_back(ls.stm_k.narrow(0, slot, 1));
-    news.push_back(k_rows[r]);
+    news.push_back(k_rows[r].to(ls.stm_k.scalar_type()));  // float16 KV cache: rounded
     slots.push_back(ls.stm_v.narrow(0, slot, 1));
-    news.push_back(v_rows[r]);
+    news.push_back(v_rows[r].to(ls.stm_v.scalar_type()));
     if (infinite) {
       slots.push_back(ls.inputs.narrow(0, slot, 1));
       news.push_back(x_rows[r]);
@@ -51,6 +56,8 @@ torch::Tensor OpsAttention(const DecodeAttentionInput& in) {
   }
   torch::_foreach_zero_(slots);
   torch::_foreach_add_(slots, news);
+  for (torch::Tensor& t : keys) t = t.to(in.q.scalar_type());  // a float16 KV cache, widened
+  for (torch::Tensor& t : values) t = t.to(in.q.scalar_type());
   torch::Tensor mask = torch::from_blob(valid.data(), {num_rows, 2 * seg, 1}, torch::kUInt8)
                            .to(in.q.device(), torch::kBool);
   const double scale = 1.0 / std::sqrt(static_cast<double>(c.head_dim()));
@@ -98,8 +105,10 @@ torch::Tensor OpsAttention(const DecodeAttentionInput& in) {
 // One (row, head) task's data. Pointers into contiguous tensors; strides in elements.
 template <typename T>
 struct RowData {
-  const T* stm_k;  // [2L, kv, d]
+  const T* stm_k;  // [2L, kv, d]; null when the cache is float16 (below)
   const T* stm_v;
+  const at::Half* stm_k16 = nullptr;  // a float16 KV cache (float kernels only)
+  const at::Half* stm_v16 = nullptr;
   int64_t begin, end;  // valid key slots [begin, end)
   const T* ltm_k;      // [N, h, d], null without an LTM
   const T* ltm_v;
@@ -146,6 +155,40 @@ inline __attribute__((always_inline)) T Dot(const T* a, const T* b, int64_t d) {
   return acc;
 }
 
+// Widens n float16 values (one key or value slot of a float16 KV cache) to float: F16C where
+// the CPU has it. Not inlined: the kernel's clone without AVX2 calls it too.
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx,f16c"))) void WidenF16c(const at::Half* src, float* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
+  }
+  for (; i < n; ++i) dst[i] = static_cast<float>(src[i]);
+}
+#endif
+
+void WidenHalf(const at::Half* src, float* dst, int64_t n) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool f16c = __builtin_cpu_supports("f16c");
+  if (f16c) return WidenF16c(src, dst, n);
+#endif
+  for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(src[i]);
+}
+
+// Slot `s` of a key or value buffer as T: in place, or widened into `buf` from float16.
+template <typename T>
+inline __attribute__((always_inline)) const T* Slot(const T* full, const at::Half* half, int64_t s,
+                                                    int64_t stride, T* buf) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (half != nullptr) {
+      WidenHalf(half + s * stride, buf, stride);
+      return buf;
+    }
+  }
+  return full + s * stride;
+}
+
 // Keys per chunk of a row's STM: a chunk is one task, and its partial softmax (max, sum,
 // weighted values per head) is combined with the row's other chunks afterwards, so a long
 // KV cache (full mode) is split across threads and read front to back exactly once.
@@ -154,7 +197,8 @@ constexpr int64_t kMaxHeads = kMaxKernelHeads;
 
 // Softmax partials of every head of one row over key slots [begin, end): per head the max
 // score m, the sum of exp(score - m), and Σ exp(score - m)·v [d]. Keys and values are read in
-// slot order, all heads of a slot together. `scores` holds h × (end - begin) values.
+// slot order, all heads of a slot together. `scores` holds h × (end - begin) values, then
+// kv × d for a slot widened from a float16 cache.
 template <typename T>
 inline __attribute__((always_inline)) void StmChunk(const RowData<T>& row, int64_t begin,
                                                     int64_t end, const KernelConstants<T>& k,
@@ -163,13 +207,20 @@ inline __attribute__((always_inline)) void StmChunk(const RowData<T>& row, int64
   int64_t kv_offset[kMaxHeads];  // each query head's key/value head, as an offset in a slot
   for (int64_t head = 0; head < k.h; ++head) kv_offset[head] = head / k.group * d;
   // Rows ahead are requested early: the loops are bound by memory, not arithmetic.
-  const int64_t ahead = 4, lines = std::max<int64_t>(1, stride * int64_t(sizeof(T)) / 64);
+  const bool half = row.stm_k16 != nullptr;
+  const int64_t slot_bytes = stride * int64_t(half ? sizeof(at::Half) : sizeof(T));
+  const int64_t ahead = 4, lines = std::max<int64_t>(1, slot_bytes / 64);
+  const char* keys =
+      half ? reinterpret_cast<const char*>(row.stm_k16) : reinterpret_cast<const char*>(row.stm_k);
+  const char* values =
+      half ? reinterpret_cast<const char*>(row.stm_v16) : reinterpret_cast<const char*>(row.stm_v);
+  T* widened = scores + k.h * n;
   for (int64_t s = begin; s < end; ++s) {
-    const T* key = row.stm_k + s * stride;
     if (s + ahead < end) {
-      const char* next = reinterpret_cast<const char*>(key + ahead * stride);
+      const char* next = keys + (s + ahead) * slot_bytes;
       for (int64_t line = 0; line < lines; ++line) __builtin_prefetch(next + 64 * line);
     }
+    const T* key = Slot(row.stm_k, row.stm_k16, s, stride, widened);
     for (int64_t head = 0; head < k.h; ++head) {
       scores[head * n + (s - begin)] = Dot(row.qr + head * d, key + kv_offset[head], d) * k.scale;
     }
@@ -186,11 +237,11 @@ inline __attribute__((always_inline)) void StmChunk(const RowData<T>& row, int64
   }
   std::fill_n(acc_out, k.h * d, T(0));
   for (int64_t s = begin; s < end; ++s) {
-    const T* value = row.stm_v + s * stride;
     if (s + ahead < end) {
-      const char* next = reinterpret_cast<const char*>(value + ahead * stride);
+      const char* next = values + (s + ahead) * slot_bytes;
       for (int64_t line = 0; line < lines; ++line) __builtin_prefetch(next + 64 * line);
     }
+    const T* value = Slot(row.stm_v, row.stm_v16, s, stride, widened);
     for (int64_t head = 0; head < k.h; ++head) {
       const T p = scores[head * n + (s - begin)];
       const T* v = value + kv_offset[head];
@@ -374,16 +425,28 @@ torch::Tensor KernelAttention(const DecodeAttentionInput& in) {
     // Full mode: the token's slot is its position, in a buffer that grows (doubling).
     const int64_t slot = full ? (*in.offset)[r] : seg + (*in.offset)[r];
     if (full) EnsureKvCapacity(ls, slot, slot + 1);
-    std::memcpy(ls.stm_k.data_ptr<T>() + slot * kv * d, k.data_ptr<T>() + r * kv * d,
-                sizeof(T) * kv * d);
-    std::memcpy(ls.stm_v.data_ptr<T>() + slot * kv * d, v.data_ptr<T>() + r * kv * d,
-                sizeof(T) * kv * d);
+    const bool half = ls.stm_k.scalar_type() == torch::kHalf;
+    if (half) {  // rounded to float16 (a float16 KV cache; float kernels only)
+      ls.stm_k.narrow(0, slot, 1).copy_(k[r]);
+      ls.stm_v.narrow(0, slot, 1).copy_(v[r]);
+    } else {
+      std::memcpy(ls.stm_k.data_ptr<T>() + slot * kv * d, k.data_ptr<T>() + r * kv * d,
+                  sizeof(T) * kv * d);
+      std::memcpy(ls.stm_v.data_ptr<T>() + slot * kv * d, v.data_ptr<T>() + r * kv * d,
+                  sizeof(T) * kv * d);
+    }
     if (infinite) {
       std::memcpy(ls.inputs.data_ptr<T>() + slot * e, xn.data_ptr<T>() + r * e, sizeof(T) * e);
     }
     RowData<T>& row = data[r];
-    row.stm_k = ls.stm_k.data_ptr<T>();
-    row.stm_v = ls.stm_v.data_ptr<T>();
+    if (half) {
+      row.stm_k = row.stm_v = nullptr;
+      row.stm_k16 = ls.stm_k.data_ptr<at::Half>();
+      row.stm_v16 = ls.stm_v.data_ptr<at::Half>();
+    } else {
+      row.stm_k = ls.stm_k.data_ptr<T>();
+      row.stm_v = ls.stm_v.data_ptr<T>();
+    }
     row.begin = full || in.rows[r]->tokens_seen >= seg ? 0 : seg;
     row.end = slot + 1;
     const LiveLtm& live = (*in.live)[r][l];
@@ -410,7 +473,7 @@ torch::Tensor KernelAttention(const DecodeAttentionInput& in) {
   const int64_t chunks = static_cast<int64_t>(chunk_row.size());
   std::vector<T> max(chunks * h), sum(chunks * h), acc(chunks * h * d);
   at::parallel_for(0, chunks, /*grain_size=*/1, [&](int64_t begin, int64_t end) {
-    std::vector<T> scratch(h * kChunkKeys);
+    std::vector<T> scratch(h * kChunkKeys + kv * d);
     RunChunksOf(data.data(), kc, chunk_row.data(), chunk_begin.data(), begin, end, max.data(),
                 sum.data(), acc.data(), scratch.data());
   });

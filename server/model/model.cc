@@ -259,8 +259,10 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
         begin = has_prev ? 0 : seg;
         len = has_prev ? seg + o : o;
       }
-      torch::Tensor keys = torch::cat({ls.stm_k.narrow(0, begin, len), k[r]});
-      torch::Tensor values = torch::cat({ls.stm_v.narrow(0, begin, len), v[r]});
+      // A float16 KV cache is widened here. This chunk's own keys are used unrounded, where
+      // decode reads every key from the cache: the two differ by float16's rounding.
+      torch::Tensor keys = torch::cat({ls.stm_k.narrow(0, begin, len).to(k.scalar_type()), k[r]});
+      torch::Tensor values = torch::cat({ls.stm_v.narrow(0, begin, len).to(v.scalar_type()), v[r]});
       stm_out[r] = StmAttention(qr[r], keys, values);
       if (live[r][l].k.defined()) {
         const LtmWeights& w = *layer.ltm;
@@ -374,6 +376,19 @@ absl::StatusOr<std::unique_ptr<Model::Impl>> Model::Impl::Create(const ModelConf
   if (options.weights != "float32" && (!impl->device.is_cpu() || dtype != torch::kFloat32)) {
     return absl::InvalidArgumentError(absl::StrCat(
         options.weights, " weights run on the CPU with float32 compute only (use --device=cpu)"));
+  }
+  if (options.kv_cache != "float32" && options.kv_cache != "float16") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("kv_cache must be 'float32' or 'float16', got '", options.kv_cache, "'"));
+  }
+  if (options.kv_cache == "float16") {
+    if (!impl->device.is_cpu() || dtype != torch::kFloat32) {
+      return absl::InvalidArgumentError(
+          "a float16 KV cache runs on the CPU with float32 compute only (use --device=cpu)");
+    }
+    impl->kv_dtype = torch::kHalf;
+  } else {
+    impl->kv_dtype = dtype;
   }
   impl->net = std::make_shared<Net>(config);
   impl->net->to(impl->device, dtype);

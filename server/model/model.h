@@ -30,6 +30,10 @@ struct ModelOptions {
   // formats are CPU only (decode_linear.h). The fingerprint stays the checkpoint's, so
   // sessions move between a model's float32, bfloat16 and int8 servers.
   std::string weights = "float32";
+  // Element type of the STM's keys and values (full mode's KV cache): "float32", or
+  // "float16" (half the bytes a decode step reads and a session holds; CPU with float32
+  // compute only). Snapshots store them as float32 either way.
+  std::string kv_cache = "float32";
 };
 
 // Tensor storage dtype when saving weights (shipped models may use bf16 to stay small).

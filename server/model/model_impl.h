@@ -37,7 +37,7 @@ namespace infmem::model {
 struct Param : torch::nn::Module {
   explicit Param(torch::IntArrayRef shape, bool with_bias = false);
   torch::Tensor weight;
-  torch::Tensor bias;  // undefined unless with_bias
+  torch::Tensor bias;    // undefined unless with_bias
   DecodeWeight reduced;  // ModelOptions::weights bfloat16/int8: the copy decode reads
 };
 
@@ -112,7 +112,8 @@ struct ForwardOutput {
 struct Model::Impl {
   ModelConfig config;
   torch::Device device{torch::kCPU};
-  torch::TensorOptions options;  // dtype + device of weights and state
+  torch::TensorOptions options;                  // dtype + device of weights and state
+  torch::ScalarType kv_dtype = torch::kFloat32;  // the STM's keys and values
   std::shared_ptr<Net> net;
   LtmConstants ltm;        // infinite mode only
   torch::Tensor inv_freq;  // [d/2] float64 on the device: RoPE frequencies

@@ -49,8 +49,8 @@ std::unique_ptr<SessionState::Impl> Model::Impl::NewState(uint64_t seed) const {
   state->seed = seed;
   for (int l = 0; l < c.n_layers; ++l) {
     LayerState ls;
-    ls.stm_k = torch::zeros({stm_slots, kv, d}, options);
-    ls.stm_v = torch::zeros({stm_slots, kv, d}, options);
+    ls.stm_k = torch::zeros({stm_slots, kv, d}, options.dtype(kv_dtype));
+    ls.stm_v = torch::zeros({stm_slots, kv, d}, options.dtype(kv_dtype));
     if (c.memory == MemoryMode::kInfinite) {
       const int64_t n = c.ltm.num_basis;
       ls.inputs = torch::zeros({2 * seg, c.dim}, options);
@@ -88,7 +88,10 @@ absl::StatusOr<std::string> Model::SerializeState(const SessionState& state) con
   std::vector<TensorToWrite> tensors;
   uint64_t checksum = kFnvOffset;
   auto add = [&](const std::string& name, const torch::Tensor& t) {
-    keep.push_back(t.detach().to(torch::kCPU).contiguous());
+    // A float16 KV cache is written as float32: snapshots move between servers of either.
+    const torch::ScalarType stored =
+        t.scalar_type() == torch::kHalf ? torch::kFloat32 : t.scalar_type();
+    keep.push_back(t.detach().to(torch::kCPU, stored).contiguous());
     const torch::Tensor& c = keep.back();
     const size_t bytes = static_cast<size_t>(c.numel() * c.element_size());
     checksum = Fnv1a64(c.data_ptr(), bytes, checksum);
@@ -170,12 +173,14 @@ absl::StatusOr<std::unique_ptr<SessionState>> Model::DeserializeState(std::strin
         return absl::DataLossError(absl::StrCat("state: missing tensor '", name, "'"));
       std::vector<int64_t> want = dst.sizes().vec();
       want[0] = rows;
+      // (StateDType of a float16 KV cache is float32: its snapshots hold float32.)
       if (view->shape != want || view->dtype != StateDType(dst.scalar_type())) {
         return absl::DataLossError(
             absl::StrCat("state: tensor '", name, "' has the wrong shape or dtype"));
       }
       checksum = Fnv1a64(view->data, view->size_bytes, checksum);
-      torch::Tensor cpu = torch::empty(want, torch::dtype(dst.scalar_type()));
+      torch::Tensor cpu = torch::empty(
+          want, torch::dtype(view->dtype == DType::kF64 ? torch::kFloat64 : torch::kFloat32));
       std::memcpy(cpu.data_ptr(), view->data, view->size_bytes);
       if (full && rows > dst.size(0)) {
         dst = torch::empty(want, dst.options());

@@ -569,6 +569,83 @@ INSTANTIATE_TEST_SUITE_P(Modes, ReducedWeightsTest,
                                   info.param.weights;
                          });
 
+// A float16 KV cache (ModelOptions::kv_cache): decode through the kernel, the tensor path,
+// prefill and float32 agree to float16's rounding; batched equals single decode; snapshots
+// are float32 and move between a float16 and a float32 server, continuing identically on the
+// same kind of server; the state is half as large.
+class Float16KvTest : public ::testing::TestWithParam<MemoryMode> {};
+
+TEST_P(Float16KvTest, AgreesWithFloat32AndRoundTrips) {
+  if (kCpu.device != "cpu") GTEST_SKIP() << "the float16 KV cache runs on the CPU only";
+  const ModelConfig c = TinyConfig(GetParam());
+  ModelOptions half = kCpu;
+  half.kv_cache = "float16";
+  ModelOptions half_ops = half;
+  half_ops.decode_kernel = false;
+  auto h = Model::CreateRandom(c, 4, half).value();
+  auto h_ops = Model::CreateRandom(c, 4, half_ops).value();
+  auto f = Model::CreateRandom(c, 4, kCpu).value();
+  EXPECT_EQ(h->fingerprint(), f->fingerprint());
+  const auto tokens = RandomTokens(300, c.vocab_size, 9);  // past LTM updates in infinite mode
+  auto decoded = h->NewSession(1);
+  const auto by_decode = FeedByDecode(*h, *decoded, tokens);
+  auto prefilled = h->NewSession(1);
+  const auto by_prefill = h->Prefill(*prefilled, tokens).value();
+  auto exact = f->NewSession(1);
+  const auto float_logits = f->Prefill(*exact, tokens).value();
+  EXPECT_LT(RelError(by_decode, by_prefill), 5e-3);
+  EXPECT_LT(RelError(by_decode, float_logits), 5e-3);
+  EXPECT_GT(RelError(by_decode, float_logits), 0);  // the cache is rounded
+  if (GetParam() != MemoryMode::kFull) {            // full mode decodes through the kernel only
+    auto ops = h_ops->NewSession(1);
+    EXPECT_LT(RelError(FeedByDecode(*h_ops, *ops, tokens), by_decode), 1e-4);
+  }
+  // Keys and values are the whole state outside infinite mode: half the bytes.
+  if (GetParam() == MemoryMode::kInfinite) {
+    EXPECT_LT(h->StateBytes(), f->StateBytes());
+  } else {
+    EXPECT_EQ(h->StateBytes() * 2, f->StateBytes());
+  }
+  // Three sessions in one step equal each alone.
+  std::vector<std::unique_ptr<SessionState>> a, b;
+  std::vector<SessionState*> rows;
+  for (int i = 0; i < 3; ++i) {
+    a.push_back(h->NewSession(i));
+    b.push_back(h->NewSession(i));
+    const auto t = RandomTokens(20 + 30 * i, c.vocab_size, 40 + i);
+    ASSERT_TRUE(h->Prefill(*a.back(), t).ok());
+    ASSERT_TRUE(h->Prefill(*b.back(), t).ok());
+    rows.push_back(a.back().get());
+  }
+  const auto batch = h->DecodeStep(rows, {1, 2, 3}).value();
+  for (int i = 0; i < 3; ++i) {
+    SessionState* one[] = {b[i].get()};
+    const auto alone = h->DecodeStep(one, {i + 1}).value();
+    const std::vector<float> got(batch.begin() + i * c.vocab_size,
+                                 batch.begin() + (i + 1) * c.vocab_size);
+    EXPECT_LT(RelError(got, alone), 1e-5) << i;
+  }
+  // Snapshots: float32 on disk; a float16 server's snapshot reloads bit-exactly on another
+  // float16 server, and a float32 server's loads there (rounded) and continues closely.
+  const std::string bytes = h->SerializeState(*decoded).value();
+  auto again = h->DeserializeState(bytes);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(h->SerializeState(**again).value(), bytes);
+  const auto more = RandomTokens(40, c.vocab_size, 10);
+  EXPECT_EQ(h->Prefill(**again, more).value(), h->Prefill(*decoded, more).value());
+  auto in_float = f->DeserializeState(bytes);
+  ASSERT_TRUE(in_float.ok()) << in_float.status();
+  auto from_float = h->DeserializeState(f->SerializeState(*exact).value());
+  ASSERT_TRUE(from_float.ok()) << from_float.status();
+  EXPECT_LT(RelError(h->Prefill(**from_float, more).value(), f->Prefill(*exact, more).value()),
+            5e-3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, Float16KvTest,
+                         ::testing::Values(MemoryMode::kInfinite, MemoryMode::kWindow,
+                                           MemoryMode::kFull),
+                         [](const auto& info) { return std::string(MemoryModeName(info.param)); });
+
 TEST(ReducedWeightsOptionTest, BadChoicesAreInvalidArgument) {
   ModelOptions o = kCpu;
   o.weights = "int4";
@@ -577,6 +654,12 @@ TEST(ReducedWeightsOptionTest, BadChoicesAreInvalidArgument) {
   o.dtype = "float64";
   EXPECT_EQ(Model::CreateRandom(TinyConfig(), 1, o).status().code(),
             absl::StatusCode::kInvalidArgument);
+  o = kCpu;
+  o.kv_cache = "bfloat16";
+  EXPECT_THAT(Model::CreateRandom(TinyConfig(), 1, o).status().message(), HasSubstr("kv_cache"));
+  o.kv_cache = "float16";
+  o.dtype = "float64";
+  EXPECT_THAT(Model::CreateRandom(TinyConfig(), 1, o).status().message(), HasSubstr("float16"));
 }
 
 }  // namespace
