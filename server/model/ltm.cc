@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "server/common/hash.h"
 
@@ -57,11 +58,19 @@ LtmConstants MakeLtmConstants(const LtmConfig& ltm, int segment_length,
   torch::Tensor uniform_u = torch::arange(1, m + 1, F64()) / m;
   out.centres = out.basis64.centres.to(options);
   out.widths_sq = out.basis64.widths.pow(2).to(options);
-  out.g_first = RidgeFitMatrix(out.basis64, Midpoints(len), ltm.ridge_lambda).to(options);
-  out.g_inf =
-      RidgeFitMatrix(out.basis64, torch::cat({old_pos, new_pos}), ltm.ridge_lambda).to(options);
-  out.psi_uniform = EvaluateBasis(out.basis64, uniform_u).to(options);
+  out.g_first = LtmMatrix(RidgeFitMatrix(out.basis64, Midpoints(len), ltm.ridge_lambda), options);
+  out.g_inf = LtmMatrix(
+      RidgeFitMatrix(out.basis64, torch::cat({old_pos, new_pos}), ltm.ridge_lambda), options);
+  out.psi_uniform = LtmMatrix(EvaluateBasis(out.basis64, uniform_u), options);
   return out;
+}
+
+torch::Tensor LtmMatrix(const torch::Tensor& m64, const torch::TensorOptions& options) {
+  torch::Tensor m = m64.to(options).contiguous();
+  if (m.scalar_type() == torch::kFloat32) {
+    m.masked_fill_(m.abs() < std::numeric_limits<float>::min(), 0.0);
+  }
+  return m;
 }
 
 // Returns r_j = N(μ; c_j, σ² + w_j²), the Gaussian N(μ, σ²) integrated against each basis

@@ -27,6 +27,13 @@ BasisParams MakeBasis(const LtmConfig& ltm);
 // Evaluates ψ_j(t_i) (normalised Gaussian densities): [N, n] for positions `t` [n].
 torch::Tensor EvaluateBasis(const BasisParams& basis, const torch::Tensor& t);
 
+// A float64 LTM matrix (basis values, ridge fits) in the compute dtype of `options`, dense,
+// with float32's subnormal entries set to zero: Gaussians evaluated far from their centres
+// leave thousands of them, and the CPU multiplies subnormals ~100x slower (the LTM update's
+// products ran at 40 GFLOP/s against 200; their contribution to any sum is below float32's
+// resolution).
+torch::Tensor LtmMatrix(const torch::Tensor& m64, const torch::TensorOptions& options);
+
 // Returns G = (F Fᵀ + λI)⁻¹ F_real [N, n] for the real positions `t` [n] (float64, CPU),
 // where F also holds zero-valued pseudo-targets at spacing 1/n over [-0.5,0) and (1,1.5].
 // Solved with a float64 Cholesky factorisation.

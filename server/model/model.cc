@@ -64,15 +64,16 @@ torch::Tensor StmAttention(const torch::Tensor& q, const torch::Tensor& k, const
   const int64_t t = q.size(0), h = q.size(1), d = q.size(2), kv = k.size(1);
   const int64_t s = k.size(0) - t;
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
-  // [kv, g, T, S+T] flattened to [h, T, S+T]; with kv = h this is the plain product.
-  torch::Tensor scores =
-      torch::einsum("tkgd,skd->kgts", {q.view({t, kv, h / kv, d}), k}).reshape({h, t, s + t}) *
-      scale;
+  // [kv, g, T, S+T] flattened to [h, T, S+T]; with kv = h this is the plain product. The
+  // scale goes on the queries and the causal mask on the last T columns only, in place: the
+  // scores are the one large tensor here (a prefill chunk of 1,024 tokens at 4,096 is 128 MiB
+  // per layer), each pass over them costs.
+  torch::Tensor scores = torch::einsum("tkgd,skd->kgts", {(q * scale).view({t, kv, h / kv, d}), k})
+                             .reshape({h, t, s + t});
   if (t > 1) {
     auto bool_opts = torch::TensorOptions().dtype(torch::kBool).device(q.device());
-    torch::Tensor causal = torch::ones({t, t}, bool_opts).tril();
-    torch::Tensor allowed = torch::cat({torch::ones({t, s}, bool_opts), causal}, 1);
-    scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity());
+    torch::Tensor later = torch::ones({t, t}, bool_opts).triu(1);  // each query's later tokens
+    scores.narrow(2, s, t).masked_fill_(later, -std::numeric_limits<double>::infinity());
   }
   torch::Tensor p = torch::softmax(scores, -1).view({kv, h / kv, t, s + t});
   return torch::einsum("kgts,skd->tkgd", {p, v}).reshape({t, h, d});
@@ -186,7 +187,7 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
             const uint64_t draw_seed =
                 MixSeed(MixSeed(s.seed, static_cast<uint64_t>(l)), s.ltm_updates);
             torch::Tensor u = DrawStickyPositions(ls.hist, c.ltm.num_samples, draw_seed);
-            psi = EvaluateBasis(ltm.basis64, u).to(options);
+            psi = LtmMatrix(EvaluateBasis(ltm.basis64, u), options);
           }
           torch::Tensor old = torch::matmul(psi.t(), ls.coef.clone());  // [M, e]
           coef = torch::matmul(ltm.g_inf, torch::cat({old, x}));
@@ -246,6 +247,18 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
       x = x + Linear(torch::silu(Linear(xf, ff.w1)) * Linear(xf, ff.w3), ff.w2);
       continue;
     }
+    // Write this chunk's keys, values and inputs into the rows' STM buffers first: without
+    // autograd, attention then reads the buffer in place (no copy of the cache per chunk and
+    // layer), and reads this chunk's keys as decode does, from the cache.
+    for (int64_t r = 0; r < num_rows; ++r) {
+      LayerState& ls = rows[r]->layers[l];
+      const int64_t slot = full ? offset[r] : seg + offset[r];
+      if (full) EnsureKvCapacity(ls, slot, slot + t);
+      ls.stm_k.narrow(0, slot, t).copy_(k[r].detach());
+      ls.stm_v.narrow(0, slot, t).copy_(v[r].detach());
+      if (infinite) ls.inputs.narrow(0, slot, t).copy_(xn[r].detach());
+    }
+
     std::vector<torch::Tensor> stm_out(num_rows), ltm_out(num_rows);
     bool any_ltm = false;
     for (int64_t r = 0; r < num_rows; ++r) {
@@ -259,10 +272,16 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
         begin = has_prev ? 0 : seg;
         len = has_prev ? seg + o : o;
       }
-      // A float16 KV cache is widened here. This chunk's own keys are used unrounded, where
-      // decode reads every key from the cache: the two differ by float16's rounding.
-      torch::Tensor keys = torch::cat({ls.stm_k.narrow(0, begin, len).to(k.scalar_type()), k[r]});
-      torch::Tensor values = torch::cat({ls.stm_v.narrow(0, begin, len).to(v.scalar_type()), v[r]});
+      // With autograd this chunk's keys must stay in the graph: the cached ones and then
+      // these. (A float16 KV cache is widened; training never uses one.)
+      torch::Tensor keys, values;
+      if (grad) {
+        keys = torch::cat({ls.stm_k.narrow(0, begin, len), k[r]});
+        values = torch::cat({ls.stm_v.narrow(0, begin, len), v[r]});
+      } else {
+        keys = ls.stm_k.narrow(0, begin, len + t).to(k.scalar_type());
+        values = ls.stm_v.narrow(0, begin, len + t).to(v.scalar_type());
+      }
       stm_out[r] = StmAttention(qr[r], keys, values);
       if (live[r][l].k.defined()) {
         const LtmWeights& w = *layer.ltm;
@@ -276,15 +295,6 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
           kl_count += a.var.numel();
         }
       }
-    }
-    // Write this chunk's keys, values and inputs into the rows' STM buffers.
-    for (int64_t r = 0; r < num_rows; ++r) {
-      LayerState& ls = rows[r]->layers[l];
-      const int64_t slot = full ? offset[r] : seg + offset[r];
-      if (full) EnsureKvCapacity(ls, slot, slot + t);
-      ls.stm_k.narrow(0, slot, t).copy_(k[r].detach());
-      ls.stm_v.narrow(0, slot, t).copy_(v[r].detach());
-      if (infinite) ls.inputs.narrow(0, slot, t).copy_(xn[r].detach());
     }
 
     torch::Tensor attn = torch::stack(stm_out).view({num_rows, t, e});
