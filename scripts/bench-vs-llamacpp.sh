@@ -29,7 +29,9 @@
 #           tokens); decode of 1 stream at each of CONTEXTS (1k, 4k, 16k); batched decode of
 #           BATCHES (8, 32) streams. Columns: llama.cpp F32 with flash attention on and off,
 #           llama.cpp Q8_0 (the faster fa setting per row), infmem full, infmem infinite, and
-#           infmem full with int8 weights when model-bench has --weights=int8.
+#           infmem full with a float16 KV cache (llama.cpp's default KV type) and with
+#           int8 weights and a float16 KV cache, when model-bench has --kv_cache (int8
+#           weights only, with --weights alone).
 #
 # The commands timed (THREADS=2, REPS=3):
 #   llama-bench -m M.gguf -t 2 -r 3 -p 512,4096 -n 0 -fa on,off -o json                  (prefill)
@@ -225,6 +227,11 @@ if stage logits; then
       items+=("infmem-int8=$LOGITS/infmem-int8.txt" infmem-int8:reference:info
         infmem-int8:llama.cpp-Q8_0:info)
     fi
+    if mb_has kv_cache; then
+      "$MODEL_BENCH" --threads="$THREADS" --model_dirs="$FULL" --kv_cache=float16 \
+        --logits_of="$TOK" >"$LOGITS/infmem-f16kv.txt"
+      items+=("infmem-f16kv=$LOGITS/infmem-f16kv.txt" infmem-f16kv:reference:info)
+    fi
   else
     say "logits: $MODEL_BENCH has no --logits_of yet: infmem's side of the check skipped"
   fi
@@ -263,13 +270,18 @@ if stage bench; then
   repeats=()
   if mb_has repeats; then repeats=(--repeats="$REPS"); fi
   cols=("full:$FULL:" "infinite:$INFINITE:")
-  if mb_has weights; then cols+=("int8:$FULL:--weights=int8"); else
+  if mb_has kv_cache; then
+    # llama.cpp's own default KV cache is float16, at every weight type.
+    cols+=("full-f16kv:$FULL:--kv_cache=float16" "int8:$FULL:--weights=int8 --kv_cache=float16")
+  elif mb_has weights; then
+    cols+=("int8:$FULL:--weights=int8")
+  else
     say "bench: $MODEL_BENCH has no --weights: no int8 column"
   fi
   for col in "${cols[@]}"; do
-    IFS=: read -r name dir flag <<<"$col"
+    IFS=: read -r name dir flags <<<"$col"
     extra=()
-    [[ -n $flag ]] && extra=("$flag")
+    [[ -n $flags ]] && read -r -a extra <<<"$flags"
     for n in ${PREFILL//,/ }; do
       say "bench: infmem $name prefill $n"
       # Without --repeats (an older model-bench), one run per repetition.

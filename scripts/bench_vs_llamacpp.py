@@ -190,12 +190,14 @@ def cmd_table(a):
     lbb = {(q, fa): llama_batched(sorted(glob.glob(os.path.join(raw, "llama-batched-%s-fa%s-*.log"
                                                               % (q, fa)))))
            for q in ("f32", "q8_0") for fa in ("on", "off")}
-    cols = ["full", "infinite", "int8"]
+    cols = ["full", "infinite", "full-f16kv", "int8"]
     ipp = {(c, n): infmem_prefill(os.path.join(raw, "infmem-%s-pp%d.txt" % (c, n)))
            for c in cols for n in prefill}
     idec = {c: infmem_decode(os.path.join(raw, "infmem-%s-decode.txt" % c)) for c in cols}
     ibat = {c: infmem_batched(os.path.join(raw, "infmem-%s-batched.txt" % c)) for c in cols}
-    have_int8 = any(v is not None for (c, _), v in ipp.items() if c == "int8") or idec["int8"]
+    have = {c: any(v is not None for (cc, _), v in ipp.items() if cc == c) or bool(idec[c])
+            for c in cols}
+    cols = [c for c in cols if c in ("full", "infinite") or have[c]]
 
     def best_q8(key_on, key_off, table):
         on, off = table.get(key_on), table.get(key_off)
@@ -207,8 +209,11 @@ def cmd_table(a):
 
     head = ["", "llama.cpp F32, fa on", "llama.cpp F32, fa off", "llama.cpp Q8_0 (faster fa)",
             "infmem full", "infmem infinite"]
-    if have_int8:
-        head.append("infmem full, int8 weights")
+    if "full-f16kv" in cols:
+        head.append("infmem full, float16 KV cache")
+    if "int8" in cols:
+        head.append("infmem full, int8 weights" +
+                    (", float16 KV cache" if "full-f16kv" in cols else ""))
     print("| " + " | ".join(head) + " |")
     print("|---|" + "---:|" * (len(head) - 1))
 
