@@ -60,6 +60,9 @@ ABSL_FLAG(int, threads, 0, "CPU threads (0 = all cores).");
 ABSL_FLAG(std::string, eval_weights, "float32",
           "eval: float32, bfloat16 or int8 (the server's --weights: reduced-precision "
           "linear layers, to measure their effect on perplexity).");
+ABSL_FLAG(std::string, eval_kv_cache, "float32",
+          "eval: float32 or float16 (the server's --kv_cache, to measure its effect on "
+          "perplexity).");
 ABSL_FLAG(int64_t, steps, 2000, "Optimizer steps.");
 ABSL_FLAG(int, batch, 8, "Sequences per step.");
 ABSL_FLAG(int64_t, length, 1024,
@@ -110,10 +113,11 @@ infmem::model::ModelOptions Options() {
   return {absl::GetFlag(FLAGS_device), "float32", absl::GetFlag(FLAGS_threads)};
 }
 
-// Eval's model options: Options() with --weights.
+// Eval's model options: Options() with --eval_weights and --eval_kv_cache.
 infmem::model::ModelOptions EvalOptions() {
   infmem::model::ModelOptions options = Options();
   options.weights = absl::GetFlag(FLAGS_eval_weights);
+  options.kv_cache = absl::GetFlag(FLAGS_eval_kv_cache);
   return options;
 }
 

@@ -472,16 +472,25 @@ torch::Tensor KernelAttention(const DecodeAttentionInput& in) {
   }
   const int64_t chunks = static_cast<int64_t>(chunk_row.size());
   std::vector<T> max(chunks * h), sum(chunks * h), acc(chunks * h * d);
-  at::parallel_for(0, chunks, /*grain_size=*/1, [&](int64_t begin, int64_t end) {
-    std::vector<T> scratch(h * kChunkKeys + kv * d);
-    RunChunksOf(data.data(), kc, chunk_row.data(), chunk_begin.data(), begin, end, max.data(),
-                sum.data(), acc.data(), scratch.data());
-  });
-  at::parallel_for(0, num_rows * h, /*grain_size=*/4, [&](int64_t begin, int64_t end) {
-    std::vector<T> scratch(std::max<int64_t>(kc.n, 1));
-    RunHeadsOf(data.data(), kc, first_chunk.data(), begin, end, max.data(), sum.data(), acc.data(),
-               stm_out.data_ptr<T>(), ltm_out.data_ptr<T>(), mu.data(), var.data(), scratch.data());
-  });
+  // Split across threads only where each share reads enough (decode_linear.h).
+  const int64_t chunk_bytes = 2 * kChunkKeys * kv * d * in.rows[0]->layers[l].stm_k.element_size();
+  at::parallel_for(0, chunks, /*grain_size=*/std::max<int64_t>(1, kMinParallelBytes / chunk_bytes),
+                   [&](int64_t begin, int64_t end) {
+                     std::vector<T> scratch(h * kChunkKeys + kv * d);
+                     RunChunksOf(data.data(), kc, chunk_row.data(), chunk_begin.data(), begin, end,
+                                 max.data(), sum.data(), acc.data(), scratch.data());
+                   });
+  // A head's task reads its LTM keys and values, or only its chunk partials.
+  const int64_t head_bytes = (infinite ? 2 * kc.n : chunks) * d * int64_t(sizeof(T));
+  at::parallel_for(
+      0, num_rows * h,
+      /*grain_size=*/std::max<int64_t>(4, kMinParallelBytes / std::max<int64_t>(head_bytes, 1)),
+      [&](int64_t begin, int64_t end) {
+        std::vector<T> scratch(std::max<int64_t>(kc.n, 1));
+        RunHeadsOf(data.data(), kc, first_chunk.data(), begin, end, max.data(), sum.data(),
+                   acc.data(), stm_out.data_ptr<T>(), ltm_out.data_ptr<T>(), mu.data(), var.data(),
+                   scratch.data());
+      });
   if (infinite && c.ltm.sticky && any_ltm) {
     at::parallel_for(0, num_rows, /*grain_size=*/1, [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {

@@ -130,9 +130,10 @@ void Channels(const T* w, const Problem& p, int64_t begin, int64_t end) {
 
 template <typename T>
 void Run(const T* w, const Problem& p) {
-  // Output channels split across the intra-op threads; each reads its weight rows once.
-  at::parallel_for(0, p.out,
-                   /*grain_size=*/std::max<int64_t>(16, 8192 / std::max<int64_t>(p.in, 1)),
+  // Output channels split across the intra-op threads (when each share is worth a thread);
+  // each reads its weight rows once.
+  const int64_t row_bytes = std::max<int64_t>(p.in * int64_t(sizeof(T)), 1);
+  at::parallel_for(0, p.out, /*grain_size=*/std::max<int64_t>(16, kMinParallelBytes / row_bytes),
                    [&](int64_t begin, int64_t end) { Channels(w, p, begin, end); });
 }
 

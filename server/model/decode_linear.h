@@ -33,6 +33,12 @@ struct DecodeWeight {
 // formats `w` is overwritten with the values the returned copy represents.
 DecodeWeight PrepareDecodeWeight(torch::Tensor& w, DecodeFormat format);
 
+// The least bytes a thread's share of a decode-step kernel must read before the kernel splits
+// across threads: waking a sleeping OpenMP thread (the server runs OMP_WAIT_POLICY=passive)
+// costs tens of microseconds, more than a small model's whole matrix takes to read (brown-lm
+// decoded one session at 0.88 ms per step split, 0.49 ms unsplit).
+inline constexpr int64_t kMinParallelBytes = 512 << 10;
+
 // The most activation rows DecodeLinear takes; more (batched decode of many sessions,
 // prefill) go to BLAS's GEMM, which at 8 rows beat the int8 kernel (348 against 205
 // tokens/s, measured).
