@@ -17,6 +17,7 @@
 #include "server/common/hash.h"
 #include "server/common/status_macros.h"
 #include "server/model/decode_attention.h"
+#include "server/model/decode_ops.h"
 #include "server/model/model_impl.h"
 
 namespace infmem::model {
@@ -24,37 +25,12 @@ namespace {
 
 using torch::indexing::Slice;
 
-torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& w, double eps) {
-  return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps) * w;
-}
-
 // cos and sin of the RoPE angles `pos` · inv_freq [R, T, 1, d/2], computed in float64 so
 // absolute positions in the hundreds of millions keep full precision, then cast to `dtype`.
-struct RopeTables {
-  torch::Tensor cos, sin;
-};
-
 RopeTables MakeRopeTables(const torch::Tensor& pos, const torch::Tensor& inv_freq,
                           torch::ScalarType dtype) {
   torch::Tensor angle = pos.to(torch::kFloat64).unsqueeze(-1) * inv_freq;  // [R, T, d/2]
   return {torch::cos(angle).to(dtype).unsqueeze(2), torch::sin(angle).to(dtype).unsqueeze(2)};
-}
-
-// Rotates the pairs of `x` [R, T, heads, d] by the tables' angles: interleaved pairs
-// (x[2j], x[2j+1]), or in the half layout (x[j], x[j + d/2]).
-torch::Tensor Rope(const torch::Tensor& x, const RopeTables& rope, RopeLayout layout) {
-  if (layout == RopeLayout::kHalf) {
-    const int64_t half = x.size(-1) / 2;
-    torch::Tensor x0 = x.narrow(-1, 0, half), x1 = x.narrow(-1, half, half);
-    return torch::cat({x0 * rope.cos - x1 * rope.sin, x0 * rope.sin + x1 * rope.cos}, -1);
-  }
-  auto sizes = x.sizes().vec();
-  sizes.back() /= 2;
-  sizes.push_back(2);
-  torch::Tensor pairs = x.reshape(sizes);
-  torch::Tensor x0 = pairs.select(-1, 0), x1 = pairs.select(-1, 1);
-  return torch::stack({x0 * rope.cos - x1 * rope.sin, x0 * rope.sin + x1 * rope.cos}, -1)
-      .flatten(-2);
 }
 
 // Softmax attention of `q` [T, h, d] over `k`, `v` [S + T, kv, d] whose last T entries are
@@ -244,7 +220,7 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
       x = x + DecodeAttention({this, rows, l, &offset, q, qr, k, v, xn, &live}, decode_kernel);
       torch::Tensor xf = RmsNorm(x, layer.ffn_norm->weight, c.norm_eps);
       const FeedForward& ff = *layer.feed_forward;
-      x = x + Linear(torch::silu(Linear(xf, ff.w1)) * Linear(xf, ff.w3), ff.w2);
+      x = x + Linear(SiluMul(Linear(xf, ff.w1), Linear(xf, ff.w3)), ff.w2);
       continue;
     }
     // Write this chunk's keys, values and inputs into the rows' STM buffers first: without
@@ -307,7 +283,7 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
     }
     torch::Tensor xf = RmsNorm(x, layer.ffn_norm->weight, c.norm_eps);
     const FeedForward& ff = *layer.feed_forward;
-    x = x + Linear(torch::silu(Linear(xf, ff.w1)) * Linear(xf, ff.w3), ff.w2);
+    x = x + Linear(SiluMul(Linear(xf, ff.w1), Linear(xf, ff.w3)), ff.w2);
   }
   for (int64_t r = 0; r < num_rows; ++r) rows[r]->tokens_seen += t;
 

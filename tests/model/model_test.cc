@@ -505,6 +505,28 @@ TEST(ConfigTest, ImportFieldsAreValidated) {
   EXPECT_EQ(old_json.find("rope_scaling"), std::string::npos);
 }
 
+// Three sessions at different lengths decoded in one step equal each decoded alone.
+void ExpectBatchedEqualsSingle(const Model& m) {
+  const int vocab = m.config().vocab_size;
+  std::vector<std::unique_ptr<SessionState>> a, b;
+  std::vector<SessionState*> rows;
+  for (int i = 0; i < 3; ++i) {
+    a.push_back(m.NewSession(i));
+    b.push_back(m.NewSession(i));
+    const auto t = RandomTokens(20 + 30 * i, vocab, 40 + i);
+    ASSERT_TRUE(m.Prefill(*a.back(), t).ok());
+    ASSERT_TRUE(m.Prefill(*b.back(), t).ok());
+    rows.push_back(a.back().get());
+  }
+  const auto batch = m.DecodeStep(rows, {1, 2, 3}).value();
+  for (int i = 0; i < 3; ++i) {
+    SessionState* one[] = {b[i].get()};
+    const auto alone = m.DecodeStep(one, {i + 1}).value();
+    const std::vector<float> got(batch.begin() + i * vocab, batch.begin() + (i + 1) * vocab);
+    EXPECT_LT(RelError(got, alone), 1e-5) << i;
+  }
+}
+
 // Reduced-precision linear layers (ModelOptions::weights = "bfloat16" or "int8"): decode
 // through the reduced copies agrees with prefill's float32 GEMMs on the same (rounded)
 // weights, batched decode with single decode, and the model stays close to its float32 self.
@@ -536,25 +558,7 @@ TEST_P(ReducedWeightsTest, DecodePrefillBatchAndFloat32Agree) {
   const double drift = RelError(prefilled, float_logits);
   EXPECT_GT(drift, 0);  // the weights did change
   EXPECT_LT(drift, GetParam().drift);
-  // Three sessions in one step equal each alone.
-  std::vector<std::unique_ptr<SessionState>> a, b;
-  std::vector<SessionState*> rows;
-  for (int i = 0; i < 3; ++i) {
-    a.push_back(q->NewSession(i));
-    b.push_back(q->NewSession(i));
-    const auto t = RandomTokens(20 + 30 * i, c.vocab_size, 40 + i);
-    ASSERT_TRUE(q->Prefill(*a.back(), t).ok());
-    ASSERT_TRUE(q->Prefill(*b.back(), t).ok());
-    rows.push_back(a.back().get());
-  }
-  const auto batch = q->DecodeStep(rows, {1, 2, 3}).value();
-  for (int i = 0; i < 3; ++i) {
-    SessionState* one[] = {b[i].get()};
-    const auto alone = q->DecodeStep(one, {i + 1}).value();
-    const std::vector<float> got(batch.begin() + i * c.vocab_size,
-                                 batch.begin() + (i + 1) * c.vocab_size);
-    EXPECT_LT(RelError(got, alone), 1e-5) << i;
-  }
+  ExpectBatchedEqualsSingle(*q);
 }
 
 // bfloat16 keeps 8 significant bits against int8's 7 bits per channel: similar drift bounds.
@@ -606,25 +610,7 @@ TEST_P(Float16KvTest, AgreesWithFloat32AndRoundTrips) {
   } else {
     EXPECT_EQ(h->StateBytes() * 2, f->StateBytes());
   }
-  // Three sessions in one step equal each alone.
-  std::vector<std::unique_ptr<SessionState>> a, b;
-  std::vector<SessionState*> rows;
-  for (int i = 0; i < 3; ++i) {
-    a.push_back(h->NewSession(i));
-    b.push_back(h->NewSession(i));
-    const auto t = RandomTokens(20 + 30 * i, c.vocab_size, 40 + i);
-    ASSERT_TRUE(h->Prefill(*a.back(), t).ok());
-    ASSERT_TRUE(h->Prefill(*b.back(), t).ok());
-    rows.push_back(a.back().get());
-  }
-  const auto batch = h->DecodeStep(rows, {1, 2, 3}).value();
-  for (int i = 0; i < 3; ++i) {
-    SessionState* one[] = {b[i].get()};
-    const auto alone = h->DecodeStep(one, {i + 1}).value();
-    const std::vector<float> got(batch.begin() + i * c.vocab_size,
-                                 batch.begin() + (i + 1) * c.vocab_size);
-    EXPECT_LT(RelError(got, alone), 1e-5) << i;
-  }
+  ExpectBatchedEqualsSingle(*h);
   // Snapshots: float32 on disk; a float16 server's snapshot reloads bit-exactly on another
   // float16 server, and a float32 server's loads there (rounded) and continues closely.
   const std::string bytes = h->SerializeState(*decoded).value();
