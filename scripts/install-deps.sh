@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   # libraries
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libtorch-dev libabsl-dev prometheus-cpp-dev libsentencepiece-dev nlohmann-json3-dev
+  libtorch-dev libabsl-dev prometheus-cpp-dev libsentencepiece-dev nlohmann-json3-dev libicu-dev
   libgoogle-glog-dev libgflags-dev
   # BLAS: BLIS, never OpenBLAS (its static TLS breaks prometheus-cpp's Exposer threads)
   libblis4-openmp

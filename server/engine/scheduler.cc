@@ -40,6 +40,16 @@ void Scheduler::Stop() {
 }
 
 absl::Status Scheduler::Submit(Job job) {
+  // The last line of defence for every surface (gRPC, HTTP, chat rendering): a session must
+  // never take a token its model cannot embed, or every later call on it would fail.
+  const int vocab = model_.config().vocab_size;
+  for (size_t i = 0; i < job.prompt.size(); ++i) {
+    if (job.prompt[i] < 0 || job.prompt[i] >= vocab) {
+      return absl::InvalidArgumentError(absl::StrCat("token ", i, " is id ", job.prompt[i],
+                                                     ", outside the model's vocabulary [0, ",
+                                                     vocab, ")"));
+    }
+  }
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("the server is shutting down");
   if (static_cast<int>(queue_.size()) >= options_.max_queued) {

@@ -38,7 +38,7 @@
 //       "kl_weight": number                // >= 0
 //     },
 //     "tokenizer": {
-//       "kind": "sentencepiece" | "symbol",
+//       "kind": "sentencepiece" | "huggingface" | "symbol",
 //       "file": string                     // relative to the model directory
 //     }
 //   }
@@ -77,7 +77,7 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr absl::string_view kMemoryNames[] = {"infinite", "window", "full"};
-constexpr absl::string_view kTokenizerKinds[] = {"sentencepiece", "symbol"};
+constexpr absl::string_view kTokenizerKinds[] = {"sentencepiece", "huggingface", "symbol"};
 
 absl::Status ConfigError(absl::string_view message) {
   return absl::InvalidArgumentError(absl::StrCat("config.json: ", message));

@@ -48,7 +48,7 @@ struct RopeScaling {
 };
 
 struct TokenizerConfig {
-  std::string kind = "sentencepiece";    // "sentencepiece" | "symbol"
+  std::string kind = "sentencepiece";    // "sentencepiece" | "huggingface" | "symbol"
   std::string file = "tokenizer.model";  // relative to the model directory; empty for symbol
 };
 

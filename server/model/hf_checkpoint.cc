@@ -686,17 +686,13 @@ std::string DefaultName(const std::string& hf_dir) {
   return name.empty() ? "imported" : name;
 }
 
-// Checks the checkpoint's tokenizer: infmem reads only SentencePiece models.
-absl::Status CheckHfTokenizer(const std::string& hf_dir) {
-  if (fs::exists(Join(hf_dir, kTokenizerModel))) return absl::OkStatus();
-  if (fs::exists(Join(hf_dir, kTokenizerJson))) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(Join(hf_dir, kTokenizerJson),
-                     ": only tokenizer.json found; infmem needs a SentencePiece tokenizer.model"));
-  }
-  return absl::NotFoundError(absl::StrCat(Join(hf_dir, kTokenizerModel),
-                                          ": missing; infmem needs a SentencePiece "
-                                          "tokenizer.model"));
+// Chooses the checkpoint's tokenizer: a SentencePiece tokenizer.model where there is one (the
+// format infmem read first, for Llama 2 / Mistral checkpoints that ship both), else a
+// tokenizer.json (Llama 3, Qwen, Gemma, SmolLM, Phi-3).
+absl::StatusOr<TokenizerConfig> ChooseHfTokenizer(const std::string& hf_dir) {
+  if (fs::exists(Join(hf_dir, kTokenizerModel))) return TokenizerConfig{"sentencepiece", kTokenizerModel};
+  if (fs::exists(Join(hf_dir, kTokenizerJson))) return TokenizerConfig{"huggingface", kTokenizerJson};
+  return absl::NotFoundError(absl::StrCat(hf_dir, ": no tokenizer.model or tokenizer.json"));
 }
 
 }  // namespace
@@ -709,14 +705,13 @@ absl::StatusOr<ConversionSummary> ImportHfCheckpoint(const ImportOptions& option
   config.memory = options.memory;
   config.segment_length = options.segment_length;
   config.ltm = options.ltm;
-  config.tokenizer = TokenizerConfig{"sentencepiece", kTokenizerModel};
+  ASSIGN_OR_RETURN(config.tokenizer, ChooseHfTokenizer(options.hf_dir));
   // The serving code's own parser is the judge of what it will load.
   absl::StatusOr<ModelConfig> checked = ParseModelConfig(ModelConfigToJson(config));
   if (!checked.ok()) {
     return FileError(config_path, absl::StrCat("converts to an invalid infmem config: ",
                                                checked.status().message()));
   }
-  RETURN_IF_ERROR(CheckHfTokenizer(options.hf_dir));
 
   // Pass 1: find, then check every backbone tensor, one shard in memory at a time.
   const std::vector<BackboneTensor> backbone = BackboneTensors(config);
@@ -760,13 +755,22 @@ absl::StatusOr<ConversionSummary> ImportHfCheckpoint(const ImportOptions& option
 
   // The tokenizer is copied and checked before the long write, so a bad one fails fast.
   RETURN_IF_ERROR(MakeDirectory(options.out_dir));
-  const std::string out_tokenizer = Join(options.out_dir, kTokenizerModel);
-  RETURN_IF_ERROR(CopyFile(Join(options.hf_dir, kTokenizerModel), out_tokenizer));
+  const std::string& tokenizer_file = config.tokenizer.file;
+  RETURN_IF_ERROR(
+      CopyFile(Join(options.hf_dir, tokenizer_file), Join(options.out_dir, tokenizer_file)));
+  if (config.tokenizer.kind == "huggingface") {
+    // Special tokens, add_bos_token and the chat template live beside tokenizer.json.
+    for (const char* extra : {"tokenizer_config.json", kHfGenerationConfig}) {
+      if (fs::exists(Join(options.hf_dir, extra))) {
+        RETURN_IF_ERROR(CopyFile(Join(options.hf_dir, extra), Join(options.out_dir, extra)));
+      }
+    }
+  }
   if (options.check_tokenizer) {
-    absl::Status status =
-        options.check_tokenizer(options.out_dir, kTokenizerModel, config.vocab_size);
+    absl::Status status = options.check_tokenizer(options.out_dir, config.tokenizer.kind,
+                                                  tokenizer_file, config.vocab_size);
     if (!status.ok()) {
-      return absl::Status(status.code(), absl::StrCat(Join(options.hf_dir, kTokenizerModel), ": ",
+      return absl::Status(status.code(), absl::StrCat(Join(options.hf_dir, tokenizer_file), ": ",
                                                       status.message()));
     }
   }

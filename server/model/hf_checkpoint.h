@@ -23,11 +23,13 @@
 
 namespace infmem::model {
 
-// Checks that the tokenizer file `file` in `model_dir` loads and matches `vocab_size`. The
-// converter passes one built on infmem::tokenizer::MakeTokenizer; it is a parameter so that
-// this library needs no tokenizer dependency.
-using TokenizerCheck = std::function<absl::Status(const std::string& model_dir,
-                                                  const std::string& file, int vocab_size)>;
+// Checks that the tokenizer file `file` of `kind` ("sentencepiece" | "huggingface") in
+// `model_dir` loads and fits `vocab_size`. The converter passes one built on
+// infmem::tokenizer::MakeTokenizer; it is a parameter so that this library needs no tokenizer
+// dependency.
+using TokenizerCheck =
+    std::function<absl::Status(const std::string& model_dir, const std::string& kind,
+                               const std::string& file, int vocab_size)>;
 
 // What ImportHfCheckpoint converts and how.
 struct ImportOptions {

@@ -251,7 +251,7 @@ grpc::ServerUnaryReactor* InfmemService::Append(grpc::CallbackServerContext* cal
         case v1::AppendRequest::kTokenIds: {
           ASSIGN_OR_RETURN(tokens,
                            TokenIdsFromProto("token_ids.ids", request->token_ids().ids(),
-                                             context.tokenizer.vocab_size(), context.limits));
+                                             context.model.config().vocab_size, context.limits));
           break;
         }
         case v1::AppendRequest::INPUT_NOT_SET:
@@ -318,7 +318,7 @@ grpc::ServerUnaryReactor* InfmemService::Detokenize(grpc::CallbackServerContext*
   return OnWorkQueue(context, call, "Detokenize", [&context, request, response] {
     ASSIGN_OR_RETURN(const std::vector<int32_t> ids,
                      TokenIdsFromProto("token_ids", request->token_ids(),
-                                       context.tokenizer.vocab_size(), context.limits));
+                                       context.model.config().vocab_size, context.limits));
     ASSIGN_OR_RETURN(*response->mutable_text(), context.tokenizer.Decode(ids));
     return absl::OkStatus();
   });

@@ -38,9 +38,10 @@ absl::Status ValidateUtf8(absl::string_view text);
 // Returns InvalidArgument ("token id 7 out of range [0, 5)") unless 0 <= id < vocab_size.
 absl::Status CheckTokenId(int32_t id, int vocab_size);
 
-// Builds the tokenizer a model directory declares: kind "sentencepiece" loads
-// `model_dir/file`; kind "symbol" needs only `vocab_size`. InvalidArgument for an unknown
-// kind, NotFound / InvalidArgument for a missing or unreadable tokenizer file.
+// Builds the tokenizer a model directory declares: kind "sentencepiece" (a .model file) or
+// "huggingface" (a tokenizer.json) loads `model_dir/file`; kind "symbol" needs only
+// `vocab_size`. InvalidArgument for an unknown kind or for a tokenizer with more tokens than
+// `vocab_size` (the model's), NotFound / InvalidArgument for a missing or unreadable file.
 absl::StatusOr<std::unique_ptr<Tokenizer>> MakeTokenizer(absl::string_view kind,
                                                          const std::string& model_dir,
                                                          const std::string& file, int vocab_size);

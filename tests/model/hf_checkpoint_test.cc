@@ -181,8 +181,9 @@ ImportOptions Options(const std::string& hf_dir, const std::string& out_dir, Mem
   options.segment_length = 64;
   options.ltm.num_basis = 32;
   options.ltm.num_samples = 32;
-  options.check_tokenizer = [](const std::string& dir, const std::string& file, int vocab) {
-    return tokenizer::MakeTokenizer("sentencepiece", dir, file, vocab).status();
+  options.check_tokenizer = [](const std::string& dir, const std::string& kind,
+                                const std::string& file, int vocab) {
+    return tokenizer::MakeTokenizer(kind, dir, file, vocab).status();
   };
   return options;
 }
@@ -347,17 +348,26 @@ TEST(ImportErrorTest, OtherArchitecture) {
                                       HasSubstr("LlamaForCausalLM, MistralForCausalLM")));
 }
 
-TEST(ImportErrorTest, OnlyTokenizerJson) {
+TEST(ImportErrorTest, MalformedTokenizerJson) {
+  // Without a tokenizer.model the importer takes tokenizer.json, and checks it before the
+  // long weight copy.
   const absl::Status status =
       ImportBroken("tokjson", [](const std::string& dir, Json*, TensorMap*, bool before) {
         if (before) return;
         fs::remove(dir + "/tokenizer.model");
         WriteText(dir + "/tokenizer.json", "{}");
       });
-  EXPECT_FALSE(status.ok());
-  EXPECT_THAT(status.message(),
-              AllOf(HasSubstr("tokenizer.json"), HasSubstr("only tokenizer.json found"),
-                    HasSubstr("SentencePiece tokenizer.model")));
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), AllOf(HasSubstr("tokenizer.json"), HasSubstr("field 'model'")));
+}
+
+TEST(ImportErrorTest, NoTokenizer) {
+  const absl::Status status =
+      ImportBroken("notok", [](const std::string& dir, Json*, TensorMap*, bool before) {
+        if (!before) fs::remove(dir + "/tokenizer.model");
+      });
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(status.message(), HasSubstr("no tokenizer.model or tokenizer.json"));
 }
 
 TEST(ImportErrorTest, SlidingWindow) {
