@@ -9,12 +9,16 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   # libraries
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libtorch-dev libabsl-dev prometheus-cpp-dev libsentencepiece-dev nlohmann-json3-dev libicu-dev
+  libtorch-dev libabsl-dev prometheus-cpp-dev libsentencepiece-dev nlohmann-json3-dev
+  # Unicode for tokenizer.json (normalization, properties, regular expressions)
+  libicu-dev
   libgoogle-glog-dev libgflags-dev
   # BLAS: BLIS, never OpenBLAS (its static TLS breaks prometheus-cpp's Exposer threads)
   libblis4-openmp
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev clang-format
+  # jinja2: the chat-template oracle (tests/tokenizer/jinja_oracle.py)
+  python3-jinja2
   # torch for Python: tests/model/hf_llama_reference.py, the Hugging Face import reference
   python3-torch
   # the .proto parser, for the test that every API field is documented

@@ -78,8 +78,8 @@ void BpeModel::InitialSymbols(absl::string_view word, std::vector<int32_t>* ids)
   }
   bool previous_unknown = false;
   for (size_t pos = 0; pos < word.size();) {
-    const size_t length = std::min(CharLength(static_cast<unsigned char>(word[pos])),
-                                   word.size() - pos);
+    const size_t length =
+        std::min(CharLength(static_cast<unsigned char>(word[pos])), word.size() - pos);
     const absl::string_view character = word.substr(pos, length);
     pos += length;
     const int32_t id = Find(character);
@@ -90,7 +90,8 @@ void BpeModel::InitialSymbols(absl::string_view word, std::vector<int32_t>* ids)
     }
     if (options_.byte_fallback) {
       bool all_bytes = true;
-      for (const char c : character) all_bytes = all_bytes && byte_ids_[static_cast<unsigned char>(c)] >= 0;
+      for (const char c : character)
+        all_bytes = all_bytes && byte_ids_[static_cast<unsigned char>(c)] >= 0;
       if (all_bytes) {
         for (const char c : character) ids->push_back(byte_ids_[static_cast<unsigned char>(c)]);
         previous_unknown = false;

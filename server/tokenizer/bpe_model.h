@@ -35,9 +35,9 @@ class BpeModel {
   // Builds the model. `vocab` maps raw token text to id; `merges` are pairs in rank order.
   // InvalidArgument when a merge names a token missing from the vocabulary, when its result
   // is missing, or when a byte-level vocabulary lacks one of the 256 single bytes.
-  static absl::StatusOr<BpeModel> Build(absl::flat_hash_map<std::string, int32_t> vocab,
-                                        const std::vector<std::pair<std::string, std::string>>& merges,
-                                        const Options& options);
+  static absl::StatusOr<BpeModel> Build(
+      absl::flat_hash_map<std::string, int32_t> vocab,
+      const std::vector<std::pair<std::string, std::string>>& merges, const Options& options);
 
   // Appends the ids of `word` (one pre-token, raw bytes) to `out`.
   void Encode(absl::string_view word, std::vector<int32_t>* out) const;

@@ -53,7 +53,10 @@ char32_t NextCodepoint(absl::string_view text, size_t* pos) {
   const unsigned char lead = byte(*pos);
   int length = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
   length = static_cast<int>(std::min<size_t>(length, text.size() - *pos));
-  char32_t c = length == 1 ? lead : length == 2 ? (lead & 0x1F) : length == 3 ? (lead & 0x0F) : (lead & 0x07);
+  char32_t c = length == 1   ? lead
+               : length == 2 ? (lead & 0x1F)
+               : length == 3 ? (lead & 0x0F)
+                             : (lead & 0x07);
   for (int i = 1; i < length; ++i) c = (c << 6) | (byte(*pos + i) & 0x3F);
   *pos += length;
   return c;
@@ -149,7 +152,8 @@ absl::StatusOr<bool> BoolField(const Json& object, absl::string_view source,
                                const std::string& path, const char* key, bool fallback) {
   const auto it = object.find(key);
   if (it == object.end() || it->is_null()) return fallback;
-  if (!it->is_boolean()) return FieldError(source, absl::StrCat(path, ".", key), "must be a boolean");
+  if (!it->is_boolean())
+    return FieldError(source, absl::StrCat(path, ".", key), "must be a boolean");
   return it->get<bool>();
 }
 
@@ -205,8 +209,8 @@ absl::Status ForEachComponent(const Json& node, absl::string_view source, const 
       return FieldError(source, absl::StrCat(path, ".", list_key), "must be an array");
     }
     for (size_t i = 0; i < it->size(); ++i) {
-      RETURN_IF_ERROR(ForEachComponent((*it)[i], source,
-                                       absl::StrCat(path, ".", list_key, "[", i, "]"), list_key, each));
+      RETURN_IF_ERROR(ForEachComponent(
+          (*it)[i], source, absl::StrCat(path, ".", list_key, "[", i, "]"), list_key, each));
     }
     return absl::OkStatus();
   }
@@ -515,7 +519,8 @@ std::vector<Fragment> HfTokenizer::Pipeline::SplitAdded(std::vector<Fragment> fr
       start_offset = stop;
     }
     if (start_offset < text.size()) {
-      out.push_back(Fragment{text.substr(start_offset), -1, fragment.at_start && start_offset == 0});
+      out.push_back(
+          Fragment{text.substr(start_offset), -1, fragment.at_start && start_offset == 0});
     }
   }
   return out;
@@ -545,8 +550,9 @@ void HfTokenizer::Pipeline::PreTokenize(const Fragment& fragment,
         }
         case PreTokenizer::kMetaspace: {
           std::string replaced = absl::StrReplaceAll(piece, {{" ", step.replacement}});
-          const bool prepend = step.prepend == PreTokenizer::kAlways ||
-                               (step.prepend == PreTokenizer::kFirst && i == 0 && fragment.at_start);
+          const bool prepend =
+              step.prepend == PreTokenizer::kAlways ||
+              (step.prepend == PreTokenizer::kFirst && i == 0 && fragment.at_start);
           if (prepend && !absl::StartsWith(replaced, step.replacement)) {
             replaced.insert(0, step.replacement);
           }
@@ -582,7 +588,8 @@ std::vector<std::string> HfTokenizer::Pipeline::RunDecoders(std::vector<std::str
         break;
       }
       case Decoder::kReplace:
-        for (std::string& token : tokens) token = absl::StrReplaceAll(token, {{step.pattern, step.content}});
+        for (std::string& token : tokens)
+          token = absl::StrReplaceAll(token, {{step.pattern, step.content}});
         break;
       case Decoder::kByteFallback: {
         std::vector<std::string> out;
@@ -640,35 +647,37 @@ namespace {
 
 absl::Status ParseNormalizer(const Json& node, absl::string_view source,
                              std::vector<Normalizer>* out) {
-  return ForEachComponent(node, source, "normalizer", "normalizers",
-                          [&](const Json& object, const std::string& path) -> absl::Status {
-    const std::string type = object["type"].get<std::string>();
-    Normalizer step;
-    if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD") {
-      step.form = type == "NFC"    ? NormalForm::kNfc
-                  : type == "NFD"  ? NormalForm::kNfd
-                  : type == "NFKC" ? NormalForm::kNfkc
-                                   : NormalForm::kNfkd;
-    } else if (type == "Lowercase") {
-      step.kind = Normalizer::kLowercase;
-    } else if (type == "Replace") {
-      step.kind = Normalizer::kReplace;
-      ASSIGN_OR_RETURN(step.pattern, ParsePattern(object, source, path));
-      ASSIGN_OR_RETURN(step.content, StringField(object, source, path, "content"));
-    } else if (type == "Prepend") {
-      step.kind = Normalizer::kPrepend;
-      ASSIGN_OR_RETURN(step.content, StringField(object, source, path, "prepend"));
-    } else if (type == "Strip") {
-      step.kind = Normalizer::kStrip;
-      ASSIGN_OR_RETURN(step.left, BoolField(object, source, path, "strip_left", false));
-      ASSIGN_OR_RETURN(step.right, BoolField(object, source, path, "strip_right", false));
-    } else {
-      return FieldError(source, path + ".type",
-                        absl::StrCat("names an unsupported normalizer \"", type.substr(0, 64), "\""));
-    }
-    out->push_back(std::move(step));
-    return absl::OkStatus();
-  });
+  return ForEachComponent(
+      node, source, "normalizer", "normalizers",
+      [&](const Json& object, const std::string& path) -> absl::Status {
+        const std::string type = object["type"].get<std::string>();
+        Normalizer step;
+        if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD") {
+          step.form = type == "NFC"    ? NormalForm::kNfc
+                      : type == "NFD"  ? NormalForm::kNfd
+                      : type == "NFKC" ? NormalForm::kNfkc
+                                       : NormalForm::kNfkd;
+        } else if (type == "Lowercase") {
+          step.kind = Normalizer::kLowercase;
+        } else if (type == "Replace") {
+          step.kind = Normalizer::kReplace;
+          ASSIGN_OR_RETURN(step.pattern, ParsePattern(object, source, path));
+          ASSIGN_OR_RETURN(step.content, StringField(object, source, path, "content"));
+        } else if (type == "Prepend") {
+          step.kind = Normalizer::kPrepend;
+          ASSIGN_OR_RETURN(step.content, StringField(object, source, path, "prepend"));
+        } else if (type == "Strip") {
+          step.kind = Normalizer::kStrip;
+          ASSIGN_OR_RETURN(step.left, BoolField(object, source, path, "strip_left", false));
+          ASSIGN_OR_RETURN(step.right, BoolField(object, source, path, "strip_right", false));
+        } else {
+          return FieldError(
+              source, path + ".type",
+              absl::StrCat("names an unsupported normalizer \"", type.substr(0, 64), "\""));
+        }
+        out->push_back(std::move(step));
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<Behavior> ParseBehavior(const Json& object, absl::string_view source,
@@ -679,114 +688,124 @@ absl::StatusOr<Behavior> ParseBehavior(const Json& object, absl::string_view sou
   if (name == "MergedWithPrevious") return Behavior::kMergedWithPrevious;
   if (name == "MergedWithNext") return Behavior::kMergedWithNext;
   if (name == "Contiguous") return Behavior::kContiguous;
-  return FieldError(source, path + ".behavior", absl::StrCat("is unknown: \"", name.substr(0, 64), "\""));
+  return FieldError(source, path + ".behavior",
+                    absl::StrCat("is unknown: \"", name.substr(0, 64), "\""));
 }
 
 absl::Status ParsePreTokenizer(const Json& node, absl::string_view source,
                                std::vector<PreTokenizer>* out, bool* byte_level) {
-  return ForEachComponent(node, source, "pre_tokenizer", "pretokenizers",
-                          [&](const Json& object, const std::string& path) -> absl::Status {
-    const std::string type = object["type"].get<std::string>();
-    if (*byte_level) {
-      return FieldError(source, path, "follows a ByteLevel pre-tokenizer (it must be the last)");
-    }
-    PreTokenizer step;
-    if (type == "Split") {
-      ASSIGN_OR_RETURN(step.pattern, ParsePattern(object, source, path));
-      ASSIGN_OR_RETURN(step.behavior, ParseBehavior(object, source, path));
-      ASSIGN_OR_RETURN(step.invert, BoolField(object, source, path, "invert", false));
-    } else if (type == "ByteLevel") {
-      step.kind = PreTokenizer::kByteLevel;
-      ASSIGN_OR_RETURN(step.add_prefix_space, BoolField(object, source, path, "add_prefix_space", true));
-      ASSIGN_OR_RETURN(step.use_regex, BoolField(object, source, path, "use_regex", true));
-      if (step.use_regex) {
-        ASSIGN_OR_RETURN(auto regex, UnicodeRegex::Compile(kGpt2Pattern));
-        step.pattern.regex = std::shared_ptr<UnicodeRegex>(std::move(regex));
-      }
-      *byte_level = true;
-    } else if (type == "Metaspace") {
-      step.kind = PreTokenizer::kMetaspace;
-      ASSIGN_OR_RETURN(step.replacement, StringField(object, source, path, "replacement"));
-      ASSIGN_OR_RETURN(step.split, BoolField(object, source, path, "split", true));
-      std::string scheme = "always";
-      if (object.contains("prepend_scheme")) {
-        ASSIGN_OR_RETURN(scheme, StringField(object, source, path, "prepend_scheme"));
-      } else {
-        ASSIGN_OR_RETURN(const bool add, BoolField(object, source, path, "add_prefix_space", true));
-        scheme = add ? "always" : "never";
-      }
-      if (scheme == "always") {
-        step.prepend = PreTokenizer::kAlways;
-      } else if (scheme == "first") {
-        step.prepend = PreTokenizer::kFirst;
-      } else if (scheme == "never") {
-        step.prepend = PreTokenizer::kNever;
-      } else {
-        return FieldError(source, path + ".prepend_scheme", "must be always, first or never");
-      }
-      step.pattern.literal = step.replacement;
-    } else if (type == "Digits") {
-      step.kind = PreTokenizer::kDigits;
-      ASSIGN_OR_RETURN(step.individual_digits,
-                       BoolField(object, source, path, "individual_digits", false));
-      ASSIGN_OR_RETURN(auto regex,
-                       UnicodeRegex::Compile(step.individual_digits ? R"(\p{N})" : R"(\p{N}+)"));
-      step.pattern.regex = std::shared_ptr<UnicodeRegex>(std::move(regex));
-    } else {
-      return FieldError(source, path + ".type",
-                        absl::StrCat("names an unsupported pre-tokenizer \"", type.substr(0, 64), "\""));
-    }
-    out->push_back(std::move(step));
-    return absl::OkStatus();
-  });
+  return ForEachComponent(
+      node, source, "pre_tokenizer", "pretokenizers",
+      [&](const Json& object, const std::string& path) -> absl::Status {
+        const std::string type = object["type"].get<std::string>();
+        if (*byte_level) {
+          return FieldError(source, path,
+                            "follows a ByteLevel pre-tokenizer (it must be the last)");
+        }
+        PreTokenizer step;
+        if (type == "Split") {
+          ASSIGN_OR_RETURN(step.pattern, ParsePattern(object, source, path));
+          ASSIGN_OR_RETURN(step.behavior, ParseBehavior(object, source, path));
+          ASSIGN_OR_RETURN(step.invert, BoolField(object, source, path, "invert", false));
+        } else if (type == "ByteLevel") {
+          step.kind = PreTokenizer::kByteLevel;
+          ASSIGN_OR_RETURN(step.add_prefix_space,
+                           BoolField(object, source, path, "add_prefix_space", true));
+          ASSIGN_OR_RETURN(step.use_regex, BoolField(object, source, path, "use_regex", true));
+          if (step.use_regex) {
+            ASSIGN_OR_RETURN(auto regex, UnicodeRegex::Compile(kGpt2Pattern));
+            step.pattern.regex = std::shared_ptr<UnicodeRegex>(std::move(regex));
+          }
+          *byte_level = true;
+        } else if (type == "Metaspace") {
+          step.kind = PreTokenizer::kMetaspace;
+          ASSIGN_OR_RETURN(step.replacement, StringField(object, source, path, "replacement"));
+          ASSIGN_OR_RETURN(step.split, BoolField(object, source, path, "split", true));
+          std::string scheme = "always";
+          if (object.contains("prepend_scheme")) {
+            ASSIGN_OR_RETURN(scheme, StringField(object, source, path, "prepend_scheme"));
+          } else {
+            ASSIGN_OR_RETURN(const bool add,
+                             BoolField(object, source, path, "add_prefix_space", true));
+            scheme = add ? "always" : "never";
+          }
+          if (scheme == "always") {
+            step.prepend = PreTokenizer::kAlways;
+          } else if (scheme == "first") {
+            step.prepend = PreTokenizer::kFirst;
+          } else if (scheme == "never") {
+            step.prepend = PreTokenizer::kNever;
+          } else {
+            return FieldError(source, path + ".prepend_scheme", "must be always, first or never");
+          }
+          step.pattern.literal = step.replacement;
+        } else if (type == "Digits") {
+          step.kind = PreTokenizer::kDigits;
+          ASSIGN_OR_RETURN(step.individual_digits,
+                           BoolField(object, source, path, "individual_digits", false));
+          ASSIGN_OR_RETURN(
+              auto regex, UnicodeRegex::Compile(step.individual_digits ? R"(\p{N})" : R"(\p{N}+)"));
+          step.pattern.regex = std::shared_ptr<UnicodeRegex>(std::move(regex));
+        } else {
+          return FieldError(
+              source, path + ".type",
+              absl::StrCat("names an unsupported pre-tokenizer \"", type.substr(0, 64), "\""));
+        }
+        out->push_back(std::move(step));
+        return absl::OkStatus();
+      });
 }
 
 absl::Status ParseDecoder(const Json& node, absl::string_view source, std::vector<Decoder>* out) {
-  return ForEachComponent(node, source, "decoder", "decoders",
-                          [&](const Json& object, const std::string& path) -> absl::Status {
-    const std::string type = object["type"].get<std::string>();
-    Decoder step;
-    if (type == "ByteLevel") {
-    } else if (type == "Replace") {
-      step.kind = Decoder::kReplace;
-      ASSIGN_OR_RETURN(const Pattern pattern, ParsePattern(object, source, path));
-      if (pattern.regex != nullptr) {
-        return FieldError(source, path + ".pattern", "must be a String pattern in a decoder");
-      }
-      step.pattern = pattern.literal;
-      ASSIGN_OR_RETURN(step.content, StringField(object, source, path, "content"));
-    } else if (type == "ByteFallback") {
-      step.kind = Decoder::kByteFallback;
-    } else if (type == "Fuse") {
-      step.kind = Decoder::kFuse;
-    } else if (type == "Strip") {
-      step.kind = Decoder::kStrip;
-      ASSIGN_OR_RETURN(step.content, StringField(object, source, path, "content"));
-      for (const char* key : {"start", "stop"}) {
-        const auto it = object.find(key);
-        if (it == object.end() || !it->is_number_unsigned() || it->get<uint64_t>() > 1024) {
-          return FieldError(source, absl::StrCat(path, ".", key), "must be an integer in [0, 1024]");
+  return ForEachComponent(
+      node, source, "decoder", "decoders",
+      [&](const Json& object, const std::string& path) -> absl::Status {
+        const std::string type = object["type"].get<std::string>();
+        Decoder step;
+        if (type == "ByteLevel") {
+        } else if (type == "Replace") {
+          step.kind = Decoder::kReplace;
+          ASSIGN_OR_RETURN(const Pattern pattern, ParsePattern(object, source, path));
+          if (pattern.regex != nullptr) {
+            return FieldError(source, path + ".pattern", "must be a String pattern in a decoder");
+          }
+          step.pattern = pattern.literal;
+          ASSIGN_OR_RETURN(step.content, StringField(object, source, path, "content"));
+        } else if (type == "ByteFallback") {
+          step.kind = Decoder::kByteFallback;
+        } else if (type == "Fuse") {
+          step.kind = Decoder::kFuse;
+        } else if (type == "Strip") {
+          step.kind = Decoder::kStrip;
+          ASSIGN_OR_RETURN(step.content, StringField(object, source, path, "content"));
+          for (const char* key : {"start", "stop"}) {
+            const auto it = object.find(key);
+            if (it == object.end() || !it->is_number_unsigned() || it->get<uint64_t>() > 1024) {
+              return FieldError(source, absl::StrCat(path, ".", key),
+                                "must be an integer in [0, 1024]");
+            }
+            (std::string(key) == "start" ? step.start : step.stop) = it->get<int>();
+          }
+        } else if (type == "Metaspace") {
+          step.kind = Decoder::kMetaspace;
+          ASSIGN_OR_RETURN(step.pattern, StringField(object, source, path, "replacement"));
+          std::string scheme = "always";
+          if (object.contains("prepend_scheme")) {
+            ASSIGN_OR_RETURN(scheme, StringField(object, source, path, "prepend_scheme"));
+          } else {
+            ASSIGN_OR_RETURN(const bool add,
+                             BoolField(object, source, path, "add_prefix_space", true));
+            scheme = add ? "always" : "never";
+          }
+          step.strip_first_space = scheme != "never";
+        } else {
+          return FieldError(
+              source, path + ".type",
+              absl::StrCat("names an unsupported decoder \"", type.substr(0, 64), "\""));
         }
-        (std::string(key) == "start" ? step.start : step.stop) = it->get<int>();
-      }
-    } else if (type == "Metaspace") {
-      step.kind = Decoder::kMetaspace;
-      ASSIGN_OR_RETURN(step.pattern, StringField(object, source, path, "replacement"));
-      std::string scheme = "always";
-      if (object.contains("prepend_scheme")) {
-        ASSIGN_OR_RETURN(scheme, StringField(object, source, path, "prepend_scheme"));
-      } else {
-        ASSIGN_OR_RETURN(const bool add, BoolField(object, source, path, "add_prefix_space", true));
-        scheme = add ? "always" : "never";
-      }
-      step.strip_first_space = scheme != "never";
-    } else {
-      return FieldError(source, path + ".type",
-                        absl::StrCat("names an unsupported decoder \"", type.substr(0, 64), "\""));
-    }
-    out->push_back(std::move(step));
-    return absl::OkStatus();
-  });
+        out->push_back(std::move(step));
+        return absl::OkStatus();
+      });
 }
 
 // Reads the "content" of a special-token entry in tokenizer_config.json: a string or an
@@ -798,8 +817,8 @@ absl::StatusOr<std::string> ConfigToken(const Json& config, const char* key) {
   if (it->is_object() && it->contains("content") && (*it)["content"].is_string()) {
     return (*it)["content"].get<std::string>();
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("tokenizer_config.json: field '", key, "' must be a string or {\"content\": ...}"));
+  return absl::InvalidArgumentError(absl::StrCat("tokenizer_config.json: field '", key,
+                                                 "' must be a string or {\"content\": ...}"));
 }
 
 absl::StatusOr<Json> ParseJsonText(absl::string_view text, absl::string_view source) {
@@ -809,11 +828,13 @@ absl::StatusOr<Json> ParseJsonText(absl::string_view text, absl::string_view sou
     case JsonProblem::kNone:
       return json;
     case JsonProblem::kNulByte:
-      return absl::InvalidArgumentError(absl::StrCat(source, ": NUL byte at offset ", problem.nul_offset));
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": NUL byte at offset ", problem.nul_offset));
     case JsonProblem::kSyntax:
       return absl::InvalidArgumentError(absl::StrCat(source, ": not valid JSON: ", problem.detail));
     case JsonProblem::kDuplicateKey:
-      return absl::InvalidArgumentError(absl::StrCat(source, ": duplicate key '", problem.detail, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": duplicate key '", problem.detail, "'"));
   }
   return absl::InternalError("unreachable");
 }
@@ -826,10 +847,9 @@ constexpr int64_t kMaxTokenId = (int64_t{1} << 24) - 1;
 HfTokenizer::HfTokenizer(std::unique_ptr<Pipeline> pipeline) : p_(std::move(pipeline)) {}
 HfTokenizer::~HfTokenizer() = default;
 
-absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Parse(absl::string_view json_text,
-                                                               absl::string_view source,
-                                                               absl::string_view tokenizer_config,
-                                                               absl::string_view generation_config) {
+absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Parse(
+    absl::string_view json_text, absl::string_view source, absl::string_view tokenizer_config,
+    absl::string_view generation_config) {
   ASSIGN_OR_RETURN(const Json root, ParseJsonText(json_text, source));
   if (!root.is_object()) return FieldError(source, "(root)", "must be an object");
   auto p = std::make_unique<Pipeline>();
@@ -837,8 +857,8 @@ absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Parse(absl::string_vie
   for (int b = 0; b < 256; ++b) p->byte_of[alphabet[b]] = static_cast<char>(b);
 
   RETURN_IF_ERROR(ParseNormalizer(root.value("normalizer", Json()), source, &p->normalizers));
-  RETURN_IF_ERROR(ParsePreTokenizer(root.value("pre_tokenizer", Json()), source,
-                                    &p->pre_tokenizers, &p->byte_level));
+  RETURN_IF_ERROR(ParsePreTokenizer(root.value("pre_tokenizer", Json()), source, &p->pre_tokenizers,
+                                    &p->byte_level));
   RETURN_IF_ERROR(ParseDecoder(root.value("decoder", Json()), source, &p->decoders));
 
   // The model.
@@ -864,8 +884,10 @@ absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Parse(absl::string_vie
   }
   BpeModel::Options options;
   options.byte_level = p->byte_level;
-  ASSIGN_OR_RETURN(options.ignore_merges, BoolField(model, source, "model", "ignore_merges", false));
-  ASSIGN_OR_RETURN(options.byte_fallback, BoolField(model, source, "model", "byte_fallback", false));
+  ASSIGN_OR_RETURN(options.ignore_merges,
+                   BoolField(model, source, "model", "ignore_merges", false));
+  ASSIGN_OR_RETURN(options.byte_fallback,
+                   BoolField(model, source, "model", "byte_fallback", false));
   ASSIGN_OR_RETURN(options.fuse_unk, BoolField(model, source, "model", "fuse_unk", false));
   const auto vocab_it = model.find("vocab");
   if (vocab_it == model.end() || !vocab_it->is_object() || vocab_it->empty()) {
@@ -907,7 +929,8 @@ absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Parse(absl::string_vie
         }
         left = text.substr(0, space);
         right = text.substr(space + 1);
-      } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
+      } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() &&
+                 merge[1].is_string()) {
         left = merge[0].get<std::string>();
         right = merge[1].get<std::string>();
       } else {
@@ -944,16 +967,19 @@ absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Parse(absl::string_vie
     const auto id_it = entry.find("id");
     if (id_it == entry.end() || !id_it->is_number_integer() || id_it->get<int64_t>() < 0 ||
         id_it->get<int64_t>() > kMaxTokenId) {
-      return FieldError(source, path + ".id", absl::StrCat("must be an integer in [0, ", kMaxTokenId, "]"));
+      return FieldError(source, path + ".id",
+                        absl::StrCat("must be an integer in [0, ", kMaxTokenId, "]"));
     }
     token.id = id_it->get<int32_t>();
     ASSIGN_OR_RETURN(token.content, StringField(entry, source, path, "content"));
     if (token.content.empty()) return FieldError(source, path + ".content", "must not be empty");
-    if (!ValidateUtf8(token.content).ok()) return FieldError(source, path + ".content", "is not valid UTF-8");
+    if (!ValidateUtf8(token.content).ok())
+      return FieldError(source, path + ".content", "is not valid UTF-8");
     ASSIGN_OR_RETURN(token.special, BoolField(entry, source, path, "special", false));
     ASSIGN_OR_RETURN(token.lstrip, BoolField(entry, source, path, "lstrip", false));
     ASSIGN_OR_RETURN(token.rstrip, BoolField(entry, source, path, "rstrip", false));
-    ASSIGN_OR_RETURN(token.normalized, BoolField(entry, source, path, "normalized", !token.special));
+    ASSIGN_OR_RETURN(token.normalized,
+                     BoolField(entry, source, path, "normalized", !token.special));
     ASSIGN_OR_RETURN(token.single_word, BoolField(entry, source, path, "single_word", false));
     max_id = std::max<int64_t>(max_id, token.id);
     p->added.push_back(token);
@@ -1007,26 +1033,30 @@ absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Parse(absl::string_vie
   bool add_bos = false;
   if (!tokenizer_config.empty()) {
     ASSIGN_OR_RETURN(const Json config, ParseJsonText(tokenizer_config, "tokenizer_config.json"));
-    if (!config.is_object()) return absl::InvalidArgumentError("tokenizer_config.json: must be an object");
+    if (!config.is_object())
+      return absl::InvalidArgumentError("tokenizer_config.json: must be an object");
     ASSIGN_OR_RETURN(bos_token, ConfigToken(config, "bos_token"));
     ASSIGN_OR_RETURN(eos_token, ConfigToken(config, "eos_token"));
-    ASSIGN_OR_RETURN(add_bos, BoolField(config, "tokenizer_config.json", "(root)", "add_bos_token", false));
+    ASSIGN_OR_RETURN(add_bos,
+                     BoolField(config, "tokenizer_config.json", "(root)", "add_bos_token", false));
   }
   const Json post = root.value("post_processor", Json());
-  if (post.is_object() && post.value("type", "") == "TemplateProcessing" && post.contains("single") &&
-      post["single"].is_array() && !post["single"].empty() && post["single"][0].contains("SpecialToken")) {
+  if (post.is_object() && post.value("type", "") == "TemplateProcessing" &&
+      post.contains("single") && post["single"].is_array() && !post["single"].empty() &&
+      post["single"][0].contains("SpecialToken")) {
     const Json& first = post["single"][0]["SpecialToken"];
     if (first.is_object() && first.contains("id") && first["id"].is_string()) {
       bos_token = first["id"].get<std::string>();
       add_bos = true;
     }
   }
-  const auto lookup = [&](const std::string& content, const char* field) -> absl::StatusOr<int32_t> {
+  const auto lookup = [&](const std::string& content,
+                          const char* field) -> absl::StatusOr<int32_t> {
     if (content.empty()) return -1;
     const auto it = p->content_id.find(content);
     if (it == p->content_id.end()) {
-      return absl::InvalidArgumentError(absl::StrCat("tokenizer_config.json: field '", field,
-                                                     "' names a token the tokenizer does not have"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tokenizer_config.json: field '", field, "' names a token the tokenizer does not have"));
     }
     return it->second;
   };
@@ -1055,7 +1085,8 @@ absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Parse(absl::string_vie
 }
 
 absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Load(const std::string& path) {
-  const auto read = [](const std::filesystem::path& file, bool required) -> absl::StatusOr<std::string> {
+  const auto read = [](const std::filesystem::path& file,
+                       bool required) -> absl::StatusOr<std::string> {
     std::error_code error;
     if (!std::filesystem::is_regular_file(file, error)) {
       if (!required) return std::string();
@@ -1070,7 +1101,8 @@ absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Load(const std::string
   };
   const std::filesystem::path file(path);
   ASSIGN_OR_RETURN(const std::string json, read(file, true));
-  ASSIGN_OR_RETURN(const std::string config, read(file.parent_path() / "tokenizer_config.json", false));
+  ASSIGN_OR_RETURN(const std::string config,
+                   read(file.parent_path() / "tokenizer_config.json", false));
   ASSIGN_OR_RETURN(const std::string generation,
                    read(file.parent_path() / "generation_config.json", false));
   return Parse(json, path, config, generation);
@@ -1080,12 +1112,13 @@ absl::StatusOr<std::vector<int32_t>> HfTokenizer::Encode(absl::string_view text)
   return EncodeImpl(text, false);
 }
 
-absl::StatusOr<std::vector<int32_t>> HfTokenizer::EncodeWithSpecialTokens(absl::string_view text) const {
+absl::StatusOr<std::vector<int32_t>> HfTokenizer::EncodeWithSpecialTokens(
+    absl::string_view text) const {
   return EncodeImpl(text, true);
 }
 
 absl::StatusOr<std::vector<int32_t>> HfTokenizer::EncodeImpl(absl::string_view text,
-                                                            bool specials) const {
+                                                             bool specials) const {
   RETURN_IF_ERROR(ValidateUtf8(text));
   std::vector<Fragment> fragments;
   fragments.push_back(Fragment{std::string(text), -1, true});

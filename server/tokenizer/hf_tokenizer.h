@@ -45,10 +45,9 @@ class HfTokenizer : public Tokenizer {
   static absl::StatusOr<std::unique_ptr<HfTokenizer>> Load(const std::string& path);
   // Parses tokenizer.json text (`source` names it in errors) with optional
   // tokenizer_config.json / generation_config.json texts (empty when absent).
-  static absl::StatusOr<std::unique_ptr<HfTokenizer>> Parse(absl::string_view json,
-                                                           absl::string_view source,
-                                                           absl::string_view tokenizer_config = "",
-                                                           absl::string_view generation_config = "");
+  static absl::StatusOr<std::unique_ptr<HfTokenizer>> Parse(
+      absl::string_view json, absl::string_view source, absl::string_view tokenizer_config = "",
+      absl::string_view generation_config = "");
   ~HfTokenizer() override;
   HfTokenizer(const HfTokenizer&) = delete;
   HfTokenizer& operator=(const HfTokenizer&) = delete;

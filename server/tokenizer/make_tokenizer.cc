@@ -25,8 +25,9 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> MakeTokenizer(absl::string_view kind,
     return std::make_unique<SymbolTokenizer>(vocab_size);
   }
   if (kind != "sentencepiece" && kind != "huggingface") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown tokenizer kind '", kind, "' (expected 'sentencepiece', 'huggingface' or 'symbol')"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown tokenizer kind '", kind,
+                     "' (expected 'sentencepiece', 'huggingface' or 'symbol')"));
   }
   if (file.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(kind, " tokenizer needs a file name"));
@@ -42,9 +43,9 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> MakeTokenizer(absl::string_view kind,
   // every later call. A smaller tokenizer is fine: checkpoints pad their embedding rows (Qwen:
   // 151,936 rows for 151,669 tokens); ids past the tokenizer stream as "".
   if (vocab_size > 0 && tokenizer->vocab_size() > vocab_size) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": the tokenizer has ", tokenizer->vocab_size(), " tokens, more than the model's vocab_size ",
-        vocab_size));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": the tokenizer has ", tokenizer->vocab_size(),
+                     " tokens, more than the model's vocab_size ", vocab_size));
   }
   return tokenizer;
 }

@@ -70,6 +70,15 @@ std::string Lowercase(absl::string_view text) {
   return out;
 }
 
+std::string Uppercase(absl::string_view text) {
+  icu::UnicodeString value = icu::UnicodeString::fromUTF8(
+      icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
+  value.toUpper(icu::Locale::getRoot());
+  std::string out;
+  value.toUTF8String(out);
+  return out;
+}
+
 bool IsWhitespace(char32_t c) {
   return u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_WHITE_SPACE) != 0;
 }
@@ -122,10 +131,10 @@ absl::StatusOr<std::unique_ptr<UnicodeRegex>> UnicodeRegex::Compile(absl::string
   UErrorCode status = U_ZERO_ERROR;
   UParseError parse_error;
   auto impl = std::make_unique<Impl>();
-  impl->pattern.reset(icu::RegexPattern::compile(
-      icu::UnicodeString::fromUTF8(
-          icu::StringPiece(rewritten.data(), static_cast<int32_t>(rewritten.size()))),
-      0, parse_error, status));
+  impl->pattern.reset(
+      icu::RegexPattern::compile(icu::UnicodeString::fromUTF8(icu::StringPiece(
+                                     rewritten.data(), static_cast<int32_t>(rewritten.size()))),
+                                 0, parse_error, status));
   if (U_FAILURE(status) || impl->pattern == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("regular expression '", pattern.substr(0, 200),
                                                    "' does not compile (", u_errorName(status),

@@ -24,8 +24,9 @@ enum class NormalForm { kNfc, kNfd, kNfkc, kNfkd };
 // Returns `text` in the normalization form. Internal on ICU failure.
 absl::StatusOr<std::string> Normalize(absl::string_view text, NormalForm form);
 
-// Returns `text` lowercased by Unicode's full case mapping (root locale).
+// Returns `text` lower- or uppercased by Unicode's full case mapping (root locale).
 std::string Lowercase(absl::string_view text);
+std::string Uppercase(absl::string_view text);
 
 // A compiled regular expression with Oniguruma's meaning of \s and \S (the engine behind
 // Hugging Face's tokenizers): ICU's \s lacks U+000B and U+0085, so both are rewritten to an

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "server/tokenizer/unicode_text.h"
@@ -49,17 +49,17 @@ TEST_P(OracleTest, MatchesHuggingFaceOnTenThousandStrings) {
   }
   const std::string temp = MakeTempDir();
   const std::string golden = temp + "/golden.jsonl";
-  const std::string command =
-      absl::StrCat("NODE_PATH='", kOracles, "' node '", INFMEM_SOURCE_DIR,
-                   "/tests/tokenizer/hf_oracle.js' '", dir, "/tokenizer.json' 10000 20261207 '",
-                   golden, "'");
+  const std::string command = absl::StrCat("NODE_PATH='", kOracles, "' node '", INFMEM_SOURCE_DIR,
+                                           "/tests/tokenizer/hf_oracle.js' '", dir,
+                                           "/tokenizer.json' 10000 20261207 '", golden, "'");
   ASSERT_EQ(std::system(command.c_str()), 0) << command;
 
   auto tokenizer = HfTokenizer::Load(dir + "/tokenizer.json");
   ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
   std::ifstream in(golden);
   std::string line;
-  int lines = 0, id_mismatches = 0, decode_mismatches = 0, special_leaks = 0, roundtrip_failures = 0;
+  int lines = 0, id_mismatches = 0, decode_mismatches = 0, special_leaks = 0,
+      roundtrip_failures = 0;
   // Lossless up to the normalizer: Qwen's NFC composes "e\u0301" into "é"; Gemma's decoder
   // turns a literal "▁" into a space, so only its ids and decoding are compared.
   const bool lossless = std::string(GetParam()) != "gemma3";
@@ -73,7 +73,8 @@ TEST_P(OracleTest, MatchesHuggingFaceOnTenThousandStrings) {
     ASSERT_TRUE(ids.ok()) << ids.status();
     if (*ids != expected && ++id_mismatches <= 5) {
       ADD_FAILURE() << "ids differ for " << nlohmann::json(text).dump() << "\n expected "
-                    << nlohmann::json(expected).dump() << "\n got      " << nlohmann::json(*ids).dump();
+                    << nlohmann::json(expected).dump() << "\n got      "
+                    << nlohmann::json(*ids).dump();
     }
     auto decoded = (*tokenizer)->Decode(expected);
     ASSERT_TRUE(decoded.ok()) << decoded.status();
@@ -198,19 +199,30 @@ INSTANTIATE_TEST_SUITE_P(
                   "model.continuing_subword_prefix"},
         Malformed{R"({"normalizer": {"type": "Precompiled"}, )" BPE_MODEL("") "}",
                   "normalizer.type"},
-        Malformed{R"({"normalizer": {"type": "Sequence", "normalizers": [{"type": "NFC"}, {"type": "Bert"}]}, )" BPE_MODEL("") "}",
-                  "normalizer.normalizers[1].type"},
-        Malformed{R"({"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(unclosed"}, "behavior": "Isolated"}, )" BPE_MODEL("") "}",
-                  "pre_tokenizer.pattern.Regex"},
-        Malformed{R"({"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "a"}, "behavior": "Sideways"}, )" BPE_MODEL("") "}",
-                  "pre_tokenizer.behavior"},
-        Malformed{R"({"pre_tokenizer": {"type": "Split", "pattern": "a", "behavior": "Isolated"}, )" BPE_MODEL("") "}",
-                  "pre_tokenizer.pattern"},
-        Malformed{R"({"pre_tokenizer": {"type": "Sequence", "pretokenizers": 5}, )" BPE_MODEL("") "}",
-                  "pre_tokenizer.pretokenizers"},
+        Malformed{
+            R"({"normalizer": {"type": "Sequence", "normalizers": [{"type": "NFC"}, {"type": "Bert"}]}, )" BPE_MODEL(
+                "") "}",
+            "normalizer.normalizers[1].type"},
+        Malformed{
+            R"({"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(unclosed"}, "behavior": "Isolated"}, )" BPE_MODEL(
+                "") "}",
+            "pre_tokenizer.pattern.Regex"},
+        Malformed{
+            R"({"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "a"}, "behavior": "Sideways"}, )" BPE_MODEL(
+                "") "}",
+            "pre_tokenizer.behavior"},
+        Malformed{
+            R"({"pre_tokenizer": {"type": "Split", "pattern": "a", "behavior": "Isolated"}, )" BPE_MODEL(
+                "") "}",
+            "pre_tokenizer.pattern"},
+        Malformed{
+            R"({"pre_tokenizer": {"type": "Sequence", "pretokenizers": 5}, )" BPE_MODEL("") "}",
+            "pre_tokenizer.pretokenizers"},
         Malformed{R"({"decoder": {"type": "CTC"}, )" BPE_MODEL("") "}", "decoder.type"},
-        Malformed{R"({"decoder": {"type": "Strip", "content": " ", "start": -1, "stop": 0}, )" BPE_MODEL("") "}",
-                  "decoder.start"},
+        Malformed{
+            R"({"decoder": {"type": "Strip", "content": " ", "start": -1, "stop": 0}, )" BPE_MODEL(
+                "") "}",
+            "decoder.start"},
         Malformed{R"({"added_tokens": [{"id": 5}], )" BPE_MODEL("") "}", "added_tokens[0].content"},
         Malformed{R"({"added_tokens": [{"id": "x", "content": "<s>"}], )" BPE_MODEL("") "}",
                   "added_tokens[0].id"},
@@ -272,7 +284,8 @@ TEST(MakeTokenizerTest, RefusesATokenizerLargerThanTheModelVocabulary) {
   auto large = MakeTokenizer("huggingface", dir, "tokenizer.json", 4);
   ASSERT_FALSE(large.ok());
   EXPECT_EQ(large.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(absl::StrContains(large.status().message(), "10 tokens, more than the model's vocab_size 4"))
+  EXPECT_TRUE(
+      absl::StrContains(large.status().message(), "10 tokens, more than the model's vocab_size 4"))
       << large.status();
   auto spm = MakeTokenizer("sentencepiece", std::string(INFMEM_SOURCE_DIR) + "/models/brown-lm",
                            "tokenizer.model", 512);
