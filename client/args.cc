@@ -55,7 +55,9 @@ ABSL_FLAG(std::vector<std::string>, stop, {},
           "(--stop='\\n', \\x2c for a comma). chat: a newline unless given.");
 ABSL_FLAG(std::string, chat_format, "{}\\n",
           "chat: the turn appended for each input line, {} standing for the line (C escapes "
-          "allowed), e.g. '<|user|>\\n{}</s>\\n<|assistant|>\\n' for a chat template.");
+          "allowed). Without it, a model with a chat template of its own renders each line as "
+          "a user message with that template (special tokens as single ids) and replies end "
+          "at its end-of-turn token; other models get '{}\\n'.");
 ABSL_FLAG(bool, dry_run, false, "generate, chat: generate from a throw-away copy of the session.");
 ABSL_FLAG(uint64_t, seq, 0,
           "append, generate: the call's client sequence number for safe retries (larger than "
@@ -224,6 +226,8 @@ absl::Status FillGenerate(const std::set<std::string>& given,
           "--chat_format must contain {} (where the line goes) exactly once");
     }
     command->chat_format = std::move(format);
+    command->chat_format_given = given.count("chat_format") > 0;
+    command->stop_given = given.count("stop") > 0;
   }
   return absl::OkStatus();
 }

@@ -71,6 +71,11 @@ struct Command {
   infmem::v1::GenerateRequest generate;
   // chat --chat_format, unescaped: the turn for each line, "{}" standing for the line.
   std::string chat_format = "{}\n";
+  // chat: --chat_format or --stop was on the line. Without --chat_format, a model with a chat
+  // template of its own gets each line as a user message rendered by that template, and
+  // without --stop its replies end at its end-of-turn token instead of a newline.
+  bool chat_format_given = false;
+  bool stop_given = false;
 };
 
 // Parses `args`, the command line after the program name: `<command> [args] [--flags]`,

@@ -180,7 +180,20 @@ absl::Status RunGenerate(const Command& command, infmem::v1::Infmem::Stub* stub)
   return status;
 }
 
+// Returns whether chat should send each line as a chat message for the server's template:
+// no --chat_format, and a model with a template of its own.
+absl::StatusOr<bool> UseServerTemplate(const Command& command, infmem::v1::Infmem::Stub* stub) {
+  if (command.chat_format_given) return false;
+  grpc::ClientContext context;
+  ApplyDeadline(command.timeout, &context);
+  infmem::v1::Model model;
+  const grpc::Status status = stub->GetModel(&context, infmem::v1::GetModelRequest(), &model);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return !model.chat_template().empty() && !model.chat_template_builtin();
+}
+
 absl::Status RunChat(const Command& command, infmem::v1::Infmem::Stub* stub) {
+  ASSIGN_OR_RETURN(const bool server_template, UseServerTemplate(command, stub));
   SigintScope sigint;
   const bool interactive = isatty(STDIN_FILENO);
   LineReader lines(STDIN_FILENO);
@@ -196,9 +209,16 @@ absl::Status RunChat(const Command& command, infmem::v1::Infmem::Stub* stub) {
     }
     GenerateRequest request = command.generate;
     request.set_session_id(command.session_id);
-    std::string turn = command.chat_format;
-    turn.replace(turn.find("{}"), 2, line);
-    request.set_text(turn);
+    if (server_template) {
+      infmem::v1::ChatMessage* message = request.mutable_chat()->add_messages();
+      message->set_role("user");
+      message->set_content(line);
+      if (!command.stop_given) request.clear_stop();  // the end-of-turn token ends the reply
+    } else {
+      std::string turn = command.chat_format;
+      turn.replace(turn.find("{}"), 2, line);
+      request.set_text(turn);
+    }
     Reply reply;
     absl::Status status = StreamReply(request, command.timeout, stub, &reply);
     // The server finishes a cancelled reply one step after the cancel, and until then the

@@ -23,6 +23,7 @@
 #include "server/service/replica_service.h"
 #include "server/store/pg_session_store.h"
 #include "server/store/session_store.h"
+#include "server/tokenizer/chat_template.h"
 #include "server/tokenizer/tokenizer.h"
 
 namespace infmem {
@@ -35,6 +36,7 @@ struct Server::Parts {
   std::unique_ptr<prometheus::Exposer> exposer;
   std::unique_ptr<model::Model> model;
   std::unique_ptr<tokenizer::Tokenizer> tokenizer;
+  std::unique_ptr<tokenizer::ChatTemplate> chat_template;
   std::unique_ptr<service::HandoffClient> handoff;  // cluster mode only
   std::unique_ptr<store::SessionStore> store;
   std::unique_ptr<session::SessionManager> sessions;
@@ -157,6 +159,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   const model::ModelConfig& mc = p->model->config();
   ASSIGN_OR_RETURN(p->tokenizer, tokenizer::MakeTokenizer(mc.tokenizer.kind, config.model_dir,
                                                           mc.tokenizer.file, mc.vocab_size));
+  ASSIGN_OR_RETURN(p->chat_template, tokenizer::ChatTemplate::Load(config.model_dir, *p->tokenizer));
   LOG(INFO) << "loaded model '" << mc.name << "' (" << p->model->ParameterCount() << " parameters, "
             << p->model->StateBytes() << " state bytes per session) on " << p->model->device()
             << " in " << absl::ToDoubleSeconds(absl::Now() - start) << " s";
@@ -185,7 +188,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
                                                                 session_options));
   p->work = std::make_unique<WorkQueue>(config.io_threads);
   engine::SchedulerOptions scheduler_options = config.scheduler;
-  scheduler_options.eos_id = p->tokenizer->eos_id();
+  scheduler_options.stop_ids = p->tokenizer->end_of_turn_ids();
   p->scheduler = std::make_unique<engine::Scheduler>(*p->model, p->metrics, scheduler_options);
 
   service::ServiceContext context{*p->model, *p->tokenizer, *p->sessions, *p->scheduler,
@@ -193,6 +196,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   // An imported state is one snapshot of this model: allow it with room for its framing.
   context.max_import_bytes = 2 * p->model->StateBytes() + (1 << 20);
   context.auth = p->auth.get();
+  context.chat_template = p->chat_template.get();
   p->service->SetReady(std::move(context));
   if (p->replica_service != nullptr) p->replica_service->SetReady(p->sessions.get(), p->work.get());
   p->grpc_server->GetHealthCheckService()->SetServingStatus(true);

@@ -87,7 +87,8 @@ bool Scheduler::EmitNext(Running& r, absl::Span<const float> logits) {
     r.result.reason = FinishReason::kStop;
     return false;
   }
-  if (id == options_.eos_id) {
+  if (std::find(options_.stop_ids.begin(), options_.stop_ids.end(), id) !=
+      options_.stop_ids.end()) {
     r.result.reason = FinishReason::kEndOfText;
     return false;
   }

@@ -71,7 +71,7 @@ struct SchedulerOptions {
   int max_batch = 64;       // sessions advanced together in one decode step
   int max_queued = 256;     // jobs waiting for admission; more => ResourceExhausted
   int prefill_chunk = 256;  // prompt tokens fed per loop iteration
-  int32_t eos_id = -1;      // generation ends after this token; -1 = none
+  std::vector<int32_t> stop_ids;  // generation ends after any of these (end of text or turn)
 };
 
 class Scheduler {

@@ -1,5 +1,7 @@
 #include "server/service/generate_reactor.h"
 
+#include "server/service/chat_turn.h"
+
 #include <utility>
 
 #include "absl/time/clock.h"
@@ -68,6 +70,12 @@ void GenerateReactor::Start(uint64_t default_seed) {
     if (!options_.dry_run && seq != 0 && seq <= lease_.session().client_seq) {
       FinishDuplicate();
       return absl::OkStatus();
+    }
+    if (request_.has_chat()) {
+      if (!request_.text().empty()) {
+        return absl::InvalidArgumentError("give text or chat, not both");
+      }
+      ASSIGN_OR_RETURN(prompt_, ChatTurnTokens(context_, request_.chat(), true, lease_.session()));
     }
     // A session keeps one token pending; more is a journal tail not yet in its state.
     if (options_.dry_run && lease_.session().pending.size() > 1) {

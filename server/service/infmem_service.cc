@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "server/common/status_macros.h"
 #include "server/service/auth.h"
+#include "server/service/chat_turn.h"
 #include "server/service/generate_reactor.h"
 #include "server/service/prefill_call.h"
 #include "server/service/session_transfer.h"
@@ -40,9 +41,12 @@ absl::Status Describe(const ServiceContext& context, const Caller& caller, const
 
 // Returns the tokens of `text`, checked against the request limits.
 absl::StatusOr<std::vector<int32_t>> EncodeText(const ServiceContext& context,
-                                                absl::string_view field, absl::string_view text) {
+                                                absl::string_view field, absl::string_view text,
+                                                bool special_tokens = false) {
   RETURN_IF_ERROR(ValidateText(field, text, context.limits));
-  ASSIGN_OR_RETURN(std::vector<int32_t> ids, context.tokenizer.Encode(text));
+  ASSIGN_OR_RETURN(std::vector<int32_t> ids, special_tokens
+                                                 ? context.tokenizer.EncodeWithSpecialTokens(text)
+                                                 : context.tokenizer.Encode(text));
   if (static_cast<int64_t>(ids.size()) > context.limits.max_token_ids) {
     return absl::ResourceExhaustedError(absl::StrCat(
         field, " is ", ids.size(), " tokens, over the limit of ", context.limits.max_token_ids));
@@ -245,9 +249,12 @@ grpc::ServerUnaryReactor* InfmemService::Append(grpc::CallbackServerContext* cal
       std::vector<int32_t> tokens;
       switch (request->input_case()) {
         case v1::AppendRequest::kText: {
-          ASSIGN_OR_RETURN(tokens, EncodeText(context, "text", request->text()));
+          ASSIGN_OR_RETURN(tokens, EncodeText(context, "text", request->text(),
+                                              request->special_tokens()));
           break;
         }
+        case v1::AppendRequest::kChat:
+          break;  // rendered below, after what the session holds
         case v1::AppendRequest::kTokenIds: {
           ASSIGN_OR_RETURN(tokens,
                            TokenIdsFromProto("token_ids.ids", request->token_ids().ids(),
@@ -255,9 +262,10 @@ grpc::ServerUnaryReactor* InfmemService::Append(grpc::CallbackServerContext* cal
           break;
         }
         case v1::AppendRequest::INPUT_NOT_SET:
-          return absl::InvalidArgumentError("input: give text or token_ids");
+          return absl::InvalidArgumentError("input: give text, token_ids or chat");
       }
-      if (tokens.empty()) {
+      const bool chat = request->input_case() == v1::AppendRequest::kChat;
+      if (tokens.empty() && !chat) {
         return absl::InvalidArgumentError("input is empty: nothing to append");
       }
       ASSIGN_OR_RETURN(session::SessionLease lease,
@@ -270,6 +278,12 @@ grpc::ServerUnaryReactor* InfmemService::Append(grpc::CallbackServerContext* cal
         lease.Reset();
         finish(absl::OkStatus());
         return absl::OkStatus();
+      }
+      if (chat) {
+        ASSIGN_OR_RETURN(tokens, ChatTurnTokens(context, request->chat(), false, lease.session()));
+        if (tokens.empty()) {
+          return absl::InvalidArgumentError("chat: the template renders nothing for these messages");
+        }
       }
       const int64_t appended = static_cast<int64_t>(tokens.size());
       PrefillCall::Run(
@@ -343,6 +357,11 @@ grpc::ServerUnaryReactor* InfmemService::GetModel(grpc::CallbackServerContext* c
   response->set_state_bytes_per_session(m.StateBytes());
   response->set_device(m.device());
   response->set_fingerprint(m.fingerprint());
+  if (context.chat_template != nullptr) {
+    response->set_chat_template(context.chat_template->source());
+    response->set_chat_template_builtin(context.chat_template->builtin());
+  }
+  for (const int32_t id : context.tokenizer.end_of_turn_ids()) response->add_end_of_turn_ids(id);
   grpc::ServerUnaryReactor* reactor = call->DefaultReactor();
   reactor->Finish(Completed(context, "GetModel", absl::Now(), absl::OkStatus()));
   return reactor;

@@ -20,6 +20,7 @@
 #include "server/model/model.h"
 #include "server/service/request_convert.h"
 #include "server/session/session_manager.h"
+#include "server/tokenizer/chat_template.h"
 #include "server/tokenizer/tokenizer.h"
 
 namespace infmem::service {
@@ -49,6 +50,7 @@ struct ServiceContext {
   RequestLimits limits;
   int64_t max_import_bytes = 0;              // serialized state an ImportSession may send
   const TokenAuthenticator* auth = nullptr;  // null: no authentication, one namespace
+  const tokenizer::ChatTemplate* chat_template = nullptr;  // null: chat turns are refused
 };
 
 // Records a finished call in request_duration_seconds and returns `status` as gRPC's.

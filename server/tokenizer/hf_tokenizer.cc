@@ -327,8 +327,11 @@ struct HfTokenizer::Pipeline {
   std::vector<int32_t> end_of_turn;
 
   absl::StatusOr<std::string> Normalize(std::string text) const;
+  // Cuts the added tokens of `trie` out of the text fragments. Special ones only when
+  // `specials`, and never where they overlap a `literal` range (offsets into the fragment
+  // that starts the input: the raw pass).
   std::vector<Fragment> SplitAdded(std::vector<Fragment> fragments, const TokenTrie& trie,
-                                   bool specials) const;
+                                   bool specials, const Tokenizer::Spans& literal = {}) const;
   void PreTokenize(const Fragment& fragment, std::vector<std::string>* pieces) const;
   std::vector<std::string> RunDecoders(std::vector<std::string> tokens) const;
 };
@@ -463,8 +466,8 @@ absl::StatusOr<std::string> HfTokenizer::Pipeline::Normalize(std::string text) c
 }
 
 std::vector<Fragment> HfTokenizer::Pipeline::SplitAdded(std::vector<Fragment> fragments,
-                                                        const TokenTrie& trie,
-                                                        bool specials) const {
+                                                        const TokenTrie& trie, bool specials,
+                                                        const Tokenizer::Spans& literal) const {
   if (trie.empty()) return fragments;
   std::vector<Fragment> out;
   for (Fragment& fragment : fragments) {
@@ -485,6 +488,11 @@ std::vector<Fragment> HfTokenizer::Pipeline::SplitAdded(std::vector<Fragment> fr
       pos = match_end;
       if (start < start_offset) continue;  // inside a previous match's stripped whitespace
       if (added_token.special && !specials) continue;
+      if (added_token.special && fragment.at_start &&
+          std::any_of(literal.begin(), literal.end(),
+                      [&](const auto& span) { return start < span.second && span.first < stop; })) {
+        continue;  // a message's own text spelling a special token stays text
+      }
       if (added_token.single_word) {
         const bool word_before = start > 0 && IsWordChar(LastCodepoint(text.substr(0, start)));
         size_t after = stop;
@@ -1081,6 +1089,17 @@ absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Parse(
       if (p->eos < 0) p->eos = value;
     }
   }
+  // Checkpoints whose generation_config.json is missing or lists only the end of text still
+  // end turns with these special tokens (llama.cpp recognises them by their text too).
+  for (const char* spelling :
+       {"<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<end_of_turn>", "<|end|>", "<|endoftext|>"}) {
+    const auto it = p->content_id.find(spelling);
+    if (it == p->content_id.end() || !p->special[it->second]) continue;
+    if (std::find(p->end_of_turn.begin(), p->end_of_turn.end(), it->second) ==
+        p->end_of_turn.end()) {
+      p->end_of_turn.push_back(it->second);
+    }
+  }
   return std::unique_ptr<HfTokenizer>(new HfTokenizer(std::move(p)));
 }
 
@@ -1109,20 +1128,20 @@ absl::StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Load(const std::string
 }
 
 absl::StatusOr<std::vector<int32_t>> HfTokenizer::Encode(absl::string_view text) const {
-  return EncodeImpl(text, false);
+  return EncodeImpl(text, false, {});
 }
 
 absl::StatusOr<std::vector<int32_t>> HfTokenizer::EncodeWithSpecialTokens(
-    absl::string_view text) const {
-  return EncodeImpl(text, true);
+    absl::string_view text, const Spans& literal) const {
+  return EncodeImpl(text, true, literal);
 }
 
-absl::StatusOr<std::vector<int32_t>> HfTokenizer::EncodeImpl(absl::string_view text,
-                                                             bool specials) const {
+absl::StatusOr<std::vector<int32_t>> HfTokenizer::EncodeImpl(absl::string_view text, bool specials,
+                                                             const Spans& literal) const {
   RETURN_IF_ERROR(ValidateUtf8(text));
   std::vector<Fragment> fragments;
   fragments.push_back(Fragment{std::string(text), -1, true});
-  fragments = p_->SplitAdded(std::move(fragments), p_->raw_trie, specials);
+  fragments = p_->SplitAdded(std::move(fragments), p_->raw_trie, specials, literal);
   for (Fragment& fragment : fragments) {
     if (fragment.id < 0) {
       ASSIGN_OR_RETURN(fragment.text, p_->Normalize(std::move(fragment.text)));
@@ -1162,7 +1181,12 @@ absl::StatusOr<std::string> HfTokenizer::TokenText(int32_t id) const {
 int HfTokenizer::vocab_size() const { return static_cast<int>(p_->token_string.size()); }
 int HfTokenizer::bos_id() const { return p_->adds_bos ? p_->bos : -1; }
 int HfTokenizer::eos_id() const { return p_->eos; }
-const std::vector<int32_t>& HfTokenizer::end_of_turn_ids() const { return p_->end_of_turn; }
+std::vector<int32_t> HfTokenizer::end_of_turn_ids() const { return p_->end_of_turn; }
+
+std::string HfTokenizer::SpecialTokenText(int32_t id) const {
+  if (id < 0 || id >= vocab_size() || !p_->special[id]) return "";
+  return p_->token_string[id];
+}
 bool HfTokenizer::adds_bos() const { return p_->adds_bos; }
 
 int32_t HfTokenizer::TokenId(absl::string_view content) const {

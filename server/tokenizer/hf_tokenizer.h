@@ -53,15 +53,19 @@ class HfTokenizer : public Tokenizer {
   HfTokenizer& operator=(const HfTokenizer&) = delete;
 
   absl::StatusOr<std::vector<int32_t>> Encode(absl::string_view text) const override;
-  absl::StatusOr<std::vector<int32_t>> EncodeWithSpecialTokens(absl::string_view text) const;
+  absl::StatusOr<std::vector<int32_t>> EncodeWithSpecialTokens(
+      absl::string_view text, const Spans& literal = {}) const override;
+  std::string SpecialTokenText(int32_t id) const override;
   absl::StatusOr<std::string> Decode(absl::Span<const int32_t> ids) const override;
   absl::StatusOr<std::string> TokenText(int32_t id) const override;
   int vocab_size() const override;
   int bos_id() const override;
   int eos_id() const override;
 
-  // The ids that end an assistant turn: eos and generation_config.json's eos_token_id list.
-  const std::vector<int32_t>& end_of_turn_ids() const;
+  // The ids that end an assistant turn: eos, generation_config.json's eos_token_id list, and
+  // the special tokens spelled as the common end-of-turn markers (<|eot_id|>, <|im_end|>,
+  // <end_of_turn>, <|end|>, <|eom_id|>, <|endoftext|>).
+  std::vector<int32_t> end_of_turn_ids() const override;
   // Whether Hugging Face prepends BOS to an encoded sequence (post-processor or
   // tokenizer_config.json's add_bos_token).
   bool adds_bos() const;
@@ -72,7 +76,8 @@ class HfTokenizer : public Tokenizer {
 
  private:
   explicit HfTokenizer(std::unique_ptr<Pipeline> pipeline);
-  absl::StatusOr<std::vector<int32_t>> EncodeImpl(absl::string_view text, bool specials) const;
+  absl::StatusOr<std::vector<int32_t>> EncodeImpl(absl::string_view text, bool specials,
+                                                  const Spans& literal) const;
 
   std::unique_ptr<Pipeline> p_;
 };

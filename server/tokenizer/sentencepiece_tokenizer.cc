@@ -1,5 +1,6 @@
 #include "server/tokenizer/sentencepiece_tokenizer.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -97,7 +98,13 @@ SentencePieceTokenizer::SentencePieceTokenizer(std::unique_ptr<internal::Sentenc
   token_texts_.reserve(size);
   for (int id = 0; id < size; ++id) {
     token_texts_.push_back(PieceText(*model_, id));
+    if (model_->IsControl(id) && !model_->IdToPiece(id).empty()) {
+      specials_.emplace_back(model_->IdToPiece(id), id);
+    }
   }
+  // Longest spelling first, so that a match is the longest one at its position.
+  std::sort(specials_.begin(), specials_.end(),
+            [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
 }
 
 SentencePieceTokenizer::~SentencePieceTokenizer() = default;
@@ -108,6 +115,43 @@ absl::StatusOr<std::vector<int32_t>> SentencePieceTokenizer::Encode(absl::string
   RETURN_IF_ERROR(ToAbsl(model_->Encode(std::string_view(text.data(), text.size()), &ids),
                          "SentencePiece encode failed"));
   return std::vector<int32_t>(ids.begin(), ids.end());
+}
+
+absl::StatusOr<std::vector<int32_t>> SentencePieceTokenizer::EncodeWithSpecialTokens(
+    absl::string_view text, const Spans& literal) const {
+  RETURN_IF_ERROR(ValidateUtf8(text));
+  std::vector<int32_t> ids;
+  size_t start = 0;  // of the text not yet encoded
+  for (size_t pos = 0; pos < text.size(); ++pos) {
+    for (const auto& [spelling, id] : specials_) {
+      if (text.substr(pos, spelling.size()) != spelling) continue;
+      const size_t end = pos + spelling.size();
+      if (std::any_of(literal.begin(), literal.end(),
+                      [&](const auto& span) { return pos < span.second && span.first < end; })) {
+        continue;  // a message's own text spelling a special token stays text
+      }
+      if (pos > start) {
+        ASSIGN_OR_RETURN(std::vector<int32_t> piece, Encode(text.substr(start, pos - start)));
+        ids.insert(ids.end(), piece.begin(), piece.end());
+      }
+      ids.push_back(id);
+      start = pos + spelling.size();
+      pos = start - 1;
+      break;
+    }
+  }
+  if (start < text.size()) {
+    ASSIGN_OR_RETURN(std::vector<int32_t> piece, Encode(text.substr(start)));
+    ids.insert(ids.end(), piece.begin(), piece.end());
+  }
+  return ids;
+}
+
+std::string SentencePieceTokenizer::SpecialTokenText(int32_t id) const {
+  for (const auto& [spelling, special_id] : specials_) {
+    if (special_id == id) return spelling;
+  }
+  return "";
 }
 
 absl::StatusOr<std::string> SentencePieceTokenizer::Decode(absl::Span<const int32_t> ids) const {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -37,6 +38,10 @@ class SentencePieceTokenizer : public Tokenizer {
   ~SentencePieceTokenizer() override;
 
   absl::StatusOr<std::vector<int32_t>> Encode(absl::string_view text) const override;
+  // Control pieces (<s>, </s>, ...) spelled in `text` become their ids.
+  absl::StatusOr<std::vector<int32_t>> EncodeWithSpecialTokens(
+      absl::string_view text, const Spans& literal = {}) const override;
+  std::string SpecialTokenText(int32_t id) const override;
   absl::StatusOr<std::string> Decode(absl::Span<const int32_t> ids) const override;
   absl::StatusOr<std::string> TokenText(int32_t id) const override;
   int vocab_size() const override;
@@ -47,7 +52,8 @@ class SentencePieceTokenizer : public Tokenizer {
   explicit SentencePieceTokenizer(std::unique_ptr<internal::SentencePieceModel> model);
 
   std::unique_ptr<internal::SentencePieceModel> model_;
-  std::vector<std::string> token_texts_;  // [vocab_size], see the file comment
+  std::vector<std::string> token_texts_;                   // [vocab_size], see the file comment
+  std::vector<std::pair<std::string, int32_t>> specials_;  // control pieces, longest first
 };
 
 }  // namespace infmem::tokenizer

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -30,6 +31,31 @@ class Tokenizer {
   virtual int vocab_size() const = 0;
   virtual int bos_id() const = 0;  // -1 when the tokenizer has none
   virtual int eos_id() const = 0;  // -1 when the tokenizer has none
+
+  // Byte ranges [begin, end) of a text.
+  using Spans = std::vector<std::pair<size_t, size_t>>;
+
+  // Converts `text` in which special tokens may be spelled out ("<|im_end|>", "</s>") to ids,
+  // each such spelling becoming its one id: for rendered chat templates, or a client that asks
+  // for it. Encode never does this, so client text cannot forge a turn boundary. A spelling
+  // that overlaps one of the `literal` ranges (the messages' own text inside a rendered
+  // template) stays text.
+  virtual absl::StatusOr<std::vector<int32_t>> EncodeWithSpecialTokens(
+      absl::string_view text, const Spans& literal = {}) const {
+    (void)literal;
+    return Encode(text);
+  }
+  // Returns how a special token is spelled ("<s>", "<|eot_id|>"), or "" for an id that is
+  // not one.
+  virtual std::string SpecialTokenText(int32_t id) const {
+    (void)id;
+    return "";
+  }
+  // Returns the ids that end a turn or the text: eos, and any end-of-turn tokens the
+  // checkpoint names. Generation stops after any of them.
+  virtual std::vector<int32_t> end_of_turn_ids() const {
+    return eos_id() >= 0 ? std::vector<int32_t>{eos_id()} : std::vector<int32_t>{};
+  }
 };
 
 // Returns InvalidArgument naming the byte offset of the first invalid UTF-8 sequence.

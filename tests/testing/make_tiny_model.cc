@@ -16,7 +16,10 @@
 
 ABSL_FLAG(std::string, out, "", "Output model directory (required).");
 ABSL_FLAG(std::string, memory, "infinite", "infinite, window or full.");
-ABSL_FLAG(std::string, tokenizer, "sentencepiece", "sentencepiece or symbol.");
+ABSL_FLAG(std::string, tokenizer, "sentencepiece", "sentencepiece, symbol or huggingface.");
+ABSL_FLAG(std::string, tokenizer_dir, "",
+          "huggingface: the directory whose tokenizer.json (and tokenizer_config.json, "
+          "generation_config.json) the model takes; its vocabulary sets vocab_size.");
 ABSL_FLAG(uint64_t, seed, 1, "Weight seed.");
 ABSL_FLAG(int, vocab_size, 256, "Vocabulary size.");
 ABSL_FLAG(int, dim, 64, "Model width.");
@@ -85,11 +88,26 @@ int main(int argc, char** argv) {
     c.tokenizer.file = "tokenizer.model";
     c.bos_id = (*tok)->bos_id();
     c.eos_id = (*tok)->eos_id();
+  } else if (absl::GetFlag(FLAGS_tokenizer) == "huggingface") {
+    const std::string from = absl::GetFlag(FLAGS_tokenizer_dir);
+    if (from.empty()) return Fail("--tokenizer=huggingface needs --tokenizer_dir");
+    for (const char* file : {"tokenizer.json", "tokenizer_config.json", "generation_config.json"}) {
+      if (!std::filesystem::exists(from + "/" + file)) continue;
+      std::filesystem::copy_file(from + "/" + file, out + "/" + file,
+                                 std::filesystem::copy_options::overwrite_existing);
+    }
+    auto tok = infmem::tokenizer::MakeTokenizer("huggingface", out, "tokenizer.json", 0);
+    if (!tok.ok()) return Fail(tok.status().ToString());
+    c.vocab_size = (*tok)->vocab_size();
+    c.tokenizer.kind = "huggingface";
+    c.tokenizer.file = "tokenizer.json";
+    c.bos_id = (*tok)->bos_id();
+    c.eos_id = (*tok)->eos_id();
   } else if (absl::GetFlag(FLAGS_tokenizer) == "symbol") {
     c.tokenizer.kind = "symbol";
     c.tokenizer.file = "";
   } else {
-    return Fail("--tokenizer must be sentencepiece or symbol");
+    return Fail("--tokenizer must be sentencepiece, symbol or huggingface");
   }
   auto model =
       infmem::model::Model::CreateRandom(c, absl::GetFlag(FLAGS_seed), {"cpu", "float32", 1});
