@@ -19,6 +19,12 @@ ABSL_FLAG(std::string, host, "127.0.0.1",
           "Address both ports listen on (0.0.0.0 for all interfaces, as in a container).");
 ABSL_FLAG(int, port, 50051, "gRPC port; 0 picks a free port (it is logged).");
 ABSL_FLAG(int, metrics_port, 9464, "Prometheus /metrics port; 0 picks a free one, -1 disables.");
+ABSL_FLAG(int, http_port, -1,
+          "OpenAI-compatible HTTP API port (/v1/chat/completions, /v1/completions, /v1/models); "
+          "0 picks a free one, -1 disables. `make run` and the deploy files use 8080.");
+ABSL_FLAG(int, http_threads, 32, "Concurrent HTTP requests; a streamed one holds its thread.");
+ABSL_FLAG(std::string, http_tls_pem, "",
+          "PEM file with the HTTP API's certificate and private key (HTTPS); empty: plain HTTP.");
 ABSL_FLAG(std::string, session_dir, "sessions",
           "Directory of the stored sessions (created if missing).");
 ABSL_FLAG(std::string, store, "",
@@ -108,6 +114,9 @@ int main(int argc, char** argv) {
   config.host = absl::GetFlag(FLAGS_host);
   config.port = absl::GetFlag(FLAGS_port);
   config.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  config.http_port = absl::GetFlag(FLAGS_http_port);
+  config.http_threads = absl::GetFlag(FLAGS_http_threads);
+  config.http_tls_pem_file = absl::GetFlag(FLAGS_http_tls_pem);
   config.session_dir = absl::GetFlag(FLAGS_session_dir);
   config.store_uri = absl::GetFlag(FLAGS_store);
   config.replica_id = absl::GetFlag(FLAGS_replica_id);
@@ -165,8 +174,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   // The line scripts and tests wait for: the server is SERVING.
-  std::printf("infmem-server listening on %s:%d, metrics on port %d\n", config.host.c_str(),
-              (*server)->port(), (*server)->metrics_port());
+  std::printf("infmem-server listening on %s:%d, metrics on port %d%s\n", config.host.c_str(),
+              (*server)->port(), (*server)->metrics_port(),
+              (*server)->http_port() >= 0
+                  ? (", http on port " + std::to_string((*server)->http_port())).c_str()
+                  : "");
   std::fflush(stdout);
 
   int signal = 0;

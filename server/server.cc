@@ -23,6 +23,8 @@
 #include "server/service/replica_service.h"
 #include "server/store/pg_session_store.h"
 #include "server/store/session_store.h"
+#include "server/http/http_server.h"
+#include "server/http/openai_api.h"
 #include "server/tokenizer/chat_template.h"
 #include "server/tokenizer/tokenizer.h"
 
@@ -46,6 +48,10 @@ struct Server::Parts {
   std::unique_ptr<service::InfmemService> service;
   std::unique_ptr<service::ReplicaService> replica_service;  // cluster mode only
   std::unique_ptr<grpc::Server> grpc_server;
+  // The OpenAI-style HTTP API (--http_port): its own copy of the service context.
+  std::unique_ptr<service::ServiceContext> http_context;
+  std::unique_ptr<http::OpenAiApi> openai;
+  std::unique_ptr<http::HttpServer> http;
   int port = 0;
   bool shut_down = false;
 };
@@ -85,6 +91,8 @@ Server::Server(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 Server::~Server() { Shutdown(); }
 
 int Server::port() const { return parts_->port; }
+
+int Server::http_port() const { return parts_->http == nullptr ? -1 : parts_->http->port(); }
 
 int Server::metrics_port() const {
   if (parts_->exposer == nullptr) return -1;
@@ -197,6 +205,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   context.max_import_bytes = 2 * p->model->StateBytes() + (1 << 20);
   context.auth = p->auth.get();
   context.chat_template = p->chat_template.get();
+  if (config.http_port >= 0) {
+    p->http_context = std::make_unique<service::ServiceContext>(context);
+    p->openai = std::make_unique<http::OpenAiApi>(*p->http_context, http::OpenAiOptions());
+    http::HttpServer::Options options;
+    options.host = config.host;
+    options.port = config.http_port;
+    options.threads = config.http_threads;
+    options.tls_certificate = config.http_tls_pem_file;
+    ASSIGN_OR_RETURN(p->http, http::HttpServer::Start(options, [api = p->openai.get()](
+                                                                   http::HttpExchange& exchange) {
+                       api->Handle(exchange);
+                     }));
+  }
   p->service->SetReady(std::move(context));
   if (p->replica_service != nullptr) p->replica_service->SetReady(p->sessions.get(), p->work.get());
   p->grpc_server->GetHealthCheckService()->SetServingStatus(true);
@@ -221,6 +242,11 @@ void Server::Shutdown() {
   p.grpc_server->Shutdown(absl::ToChronoTime(absl::Now() + p.config.drain_grace));
   drained.Notify();
   end_generations.join();
+  if (p.http != nullptr) {
+    // HTTP streams still running end now (finish_reason "stop"); then its threads stop.
+    p.scheduler->EndGenerations();
+    p.http->Stop();
+  }
   p.scheduler->Stop();
   p.work.reset();  // runs the journal syncs still queued
   // Snapshot every resident session and release it (in a cluster, another replica may take

@@ -21,6 +21,9 @@ struct ServerConfig {
   std::string host = "127.0.0.1";  // listen address of both ports
   int port = 50051;                // 0 = any free port
   int metrics_port = 9464;         // 0 = any free port; -1 = no metrics endpoint
+  int http_port = -1;              // OpenAI-style HTTP API; 0 = any free port; -1 = off
+  int http_threads = 32;           // concurrent HTTP requests (a stream holds one)
+  std::string http_tls_pem_file;   // PEM with certificate and key: HTTPS; empty: HTTP
   std::string session_dir = "sessions";
   // Cluster mode: a PostgreSQL URI for the shared session store (store/pg_session_store.h);
   // empty: the local session_dir. With it, this replica's name, the host:port at which the
@@ -57,6 +60,7 @@ class Server {
 
   int port() const;
   int metrics_port() const;  // -1 without a metrics endpoint
+  int http_port() const;     // -1 without the HTTP API
   // Reports NOT_SERVING, stops accepting calls, lets in-flight calls finish for the grace
   // period and cancels the rest (their tokens are journaled), then snapshots the resident
   // sessions. Idempotent.

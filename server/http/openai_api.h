@@ -1,0 +1,57 @@
+// OpenAiApi: the OpenAI-compatible HTTP routes of infmem-server, over the same session and
+// engine layers as the gRPC service (never a gRPC client of its own process):
+//   GET  /health, /v1/models, /v1/models/{id}
+//   POST /v1/chat/completions   messages rendered with the model's chat template
+//   POST /v1/completions        a plain prompt
+// Both POST routes stream as Server-Sent Events with "stream": true, in the shapes the
+// official openai clients parse (chunks, the usage chunk with "choices": [] when
+// stream_options.include_usage is set, then "data: [DONE]"). Errors are
+// {"error": {"message", "type", "param", "code"}} with a 4xx status for bad input, never 5xx.
+// Authentication: the gRPC service's bearer tokens (Authorization: Bearer ...).
+// Thread-safety: Handle runs concurrently on the HTTP server's threads.
+#ifndef INFMEM_SERVER_HTTP_OPENAI_API_H_
+#define INFMEM_SERVER_HTTP_OPENAI_API_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "server/http/http_server.h"
+#include "server/service/service_context.h"
+
+namespace infmem::http {
+
+struct OpenAiOptions {
+  size_t max_body_bytes = 4 << 20;  // a request body larger than this is refused (413)
+};
+
+class OpenAiApi {
+ public:
+  // `context` must outlive this object.
+  OpenAiApi(const service::ServiceContext& context, OpenAiOptions options);
+
+  // Serves one request.
+  void Handle(HttpExchange& exchange);
+
+ private:
+  void Route(HttpExchange& exchange, const std::string& route);
+  void Models(HttpExchange& exchange, const std::string& id);
+  // Chat completions (`chat`) or completions.
+  void Complete(HttpExchange& exchange, bool chat);
+  std::string NewId(const char* prefix);
+
+  const service::ServiceContext& context_;
+  OpenAiOptions options_;
+  std::atomic<uint64_t> counter_{0};
+  uint64_t nonce_;
+};
+
+// Sends `status` as an OpenAI-style error with the HTTP status its code maps to.
+void RespondError(HttpExchange& exchange, const absl::Status& status);
+// Returns the HTTP status an absl::Status maps to (bad input is 4xx, never 5xx).
+int HttpStatusOf(const absl::Status& status);
+
+}  // namespace infmem::http
+
+#endif  // INFMEM_SERVER_HTTP_OPENAI_API_H_

@@ -1,0 +1,56 @@
+// Parsing and validation of OpenAI-style request bodies (/v1/chat/completions,
+// /v1/completions) into what the engine runs. Strict: unknown fields, and known fields infmem
+// does not support (tools, logprobs, non-zero presence/frequency penalties, ...), are refused
+// by name rather than ignored. Errors are InvalidArgument (ResourceExhausted for sizes) whose
+// payload kParamPayload names the offending field. Stateless; thread-safe.
+#ifndef INFMEM_SERVER_HTTP_OPENAI_REQUEST_H_
+#define INFMEM_SERVER_HTTP_OPENAI_REQUEST_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "nlohmann/json.hpp"
+#include "server/model/sampler.h"
+#include "server/service/request_convert.h"
+
+namespace infmem::http {
+
+// The Status payload URL under which errors carry the name of the offending field.
+inline constexpr absl::string_view kParamPayload = "infmem/param";
+// The Status payload URL under which errors carry an OpenAI error code.
+inline constexpr absl::string_view kCodePayload = "infmem/code";
+
+// Returns InvalidArgument `message` naming `param` (and an OpenAI error `code`).
+absl::Status ParamError(absl::string_view param, absl::string_view message,
+                        absl::string_view code = "invalid_value");
+
+struct CompletionRequest {
+  bool chat = false;
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();  // chat: [{role, content}]
+  std::string prompt;                                                  // completions
+  nlohmann::ordered_json template_variables = nlohmann::ordered_json::object();
+  std::string model;
+  int n = 1;
+  bool stream = false;
+  bool include_usage = false;
+  bool echo = false;  // completions
+  int32_t max_tokens = 0;
+  std::vector<std::string> stop;
+  model::SamplingParams sampling;
+};
+
+// Parses a /v1/chat/completions body. `default_seed` is used when none is given.
+absl::StatusOr<CompletionRequest> ParseChatCompletionRequest(absl::string_view body,
+                                                             const service::RequestLimits& limits,
+                                                             uint64_t default_seed);
+// Parses a /v1/completions body.
+absl::StatusOr<CompletionRequest> ParseCompletionRequest(absl::string_view body,
+                                                         const service::RequestLimits& limits,
+                                                         uint64_t default_seed);
+
+}  // namespace infmem::http
+
+#endif  // INFMEM_SERVER_HTTP_OPENAI_REQUEST_H_
