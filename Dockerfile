@@ -2,7 +2,7 @@
 # build, and a slim runtime stage with the runtime libraries, the two binaries and models/.
 #
 #   docker build -t infmem .            (or: buildah bud --format docker -t infmem .)
-#   docker run -p 50051:50051 -p 9464:9464 -v infmem-sessions:/var/lib/infmem/sessions infmem
+#   docker run -p 50051:50051 -p 9464:9464 -p 8080:8080 -v infmem-sessions:/var/lib/infmem/sessions infmem
 #
 # CUDA: LibTorch with CUDA is not a Debian package. Build a CUDA image by unpacking a
 # cxx11-ABI LibTorch CUDA archive (download.pytorch.org) in the builder, pointing CMake at it
@@ -35,10 +35,10 @@ COPY models/ /opt/infmem/models/
 USER infmem
 WORKDIR /var/lib/infmem
 VOLUME ["/var/lib/infmem/sessions"]
-EXPOSE 50051 9464
+EXPOSE 50051 9464 8080
 # The server is PID 1: it handles SIGTERM itself (drain, journal, snapshot, exit 0).
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
   CMD ["/opt/infmem/bin/infmem", "health", "--timeout=3"]
-ENTRYPOINT ["/opt/infmem/bin/infmem-server", "--host=0.0.0.0", \
+ENTRYPOINT ["/opt/infmem/bin/infmem-server", "--host=0.0.0.0", "--http_port=8080", \
             "--model_dir=/opt/infmem/models/brown-lm", "--session_dir=/var/lib/infmem/sessions"]

@@ -20,11 +20,11 @@ build: configure
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
 
-# Serves the shipped default model on 127.0.0.1:50051 (gRPC) and :9464 (metrics); sessions are
-# kept in ./sessions. Ctrl-C (SIGINT) or SIGTERM drains and exits.
+# Serves the shipped default model on 127.0.0.1:50051 (gRPC), :8080 (OpenAI-style HTTP) and
+# :9464 (metrics); sessions are kept in ./sessions. Ctrl-C (SIGINT) or SIGTERM drains and exits.
 run: build
 	@$(BUILD_DIR)/server/infmem-server --model_dir=models/brown-lm --host=127.0.0.1 \
-	  --port=50051 --metrics_port=9464 --session_dir=sessions $(RUN_ARGS)
+	  --port=50051 --http_port=8080 --metrics_port=9464 --session_dir=sessions $(RUN_ARGS)
 
 bench: build
 	@$(BUILD_DIR)/bench/model-bench $(BENCH_ARGS)

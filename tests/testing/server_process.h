@@ -33,6 +33,8 @@ class ServerProcess {
 
   std::string address() const;
   int metrics_port() const { return metrics_port_; }
+  // The HTTP API's port (started with --http_port), known once serving; -1 without it.
+  int http_port() const { return http_port_; }
   pid_t pid() const { return pid_; }
   std::unique_ptr<v1::Infmem::Stub> NewStub() const;
 
@@ -54,6 +56,7 @@ class ServerProcess {
   std::string buffer_;  // read from out_, not yet consumed
   int port_ = 0;
   int metrics_port_ = 0;
+  int http_port_ = -1;
 };
 
 }  // namespace infmem::testing

@@ -1,0 +1,177 @@
+// Drives infmem's OpenAI-compatible HTTP API with the official `openai` npm client (6.x) and
+// with raw fetch() for the exact wire shapes. Exits non-zero on the first failed check.
+//   node openai_client_test.js BASE_URL [API_KEY] [WRONG_KEY]
+// BASE_URL is http://127.0.0.1:PORT/v1. With API_KEY the server requires bearer tokens.
+// CommonJS, so that NODE_PATH finds the client installed by scripts/fetch-oracles.sh.
+'use strict';
+const assert = require('node:assert/strict');
+const { OpenAI } = require('openai');
+
+async function main() {
+
+  const [baseURL, apiKey = 'unused', wrongKey] = process.argv.slice(2);
+  const client = new OpenAI({ baseURL, apiKey, maxRetries: 0, timeout: 60_000 });
+  let checks = 0;
+  async function check(name, body) {
+    await body();
+    ++checks;
+    console.log(`ok ${checks} ${name}`);
+  }
+  async function expectError(promise, status, param) {
+    try {
+      await promise;
+    } catch (error) {
+      assert.ok(error instanceof OpenAI.APIError, `not an APIError: ${error}`);
+      assert.equal(error.status, status, `status of ${error.message}`);
+      assert.equal(typeof error.error?.message, 'string');
+      assert.ok(['invalid_request_error', 'authentication_error', 'not_found_error'].includes(error.error.type),
+                `type ${error.error.type}`);
+      if (param !== undefined) assert.equal(error.error.param, param);
+      return error;
+    }
+    assert.fail(`expected HTTP ${status}`);
+  }
+  const raw = (path, init) =>
+    fetch(baseURL + path, { ...init, headers: { 'content-type': 'application/json',
+                                                 authorization: `Bearer ${apiKey}`, ...(init?.headers ?? {}) } });
+
+  const models = await client.models.list();
+  const model = models.data[0].id;
+  await check('models.list names the served model', async () => {
+    assert.equal(models.data.length, 1);
+    assert.equal(models.data[0].object, 'model');
+    const one = await client.models.retrieve(model);
+    assert.equal(one.id, model);
+    await expectError(client.models.retrieve('no-such-model'), 404, 'model');
+  });
+
+  await check('chat.completions.create', async () => {
+    const reply = await client.chat.completions.create({
+      model, messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'The jury said' }],
+      max_tokens: 6, temperature: 0,
+    });
+    assert.equal(reply.object, 'chat.completion');
+    assert.equal(reply.choices.length, 1);
+    assert.equal(reply.choices[0].message.role, 'assistant');
+    assert.equal(typeof reply.choices[0].message.content, 'string');
+    assert.ok(['stop', 'length'].includes(reply.choices[0].finish_reason));
+    assert.ok(reply.usage.prompt_tokens > 0);
+    assert.equal(reply.usage.completion_tokens <= 6, true);
+    assert.equal(reply.usage.total_tokens, reply.usage.prompt_tokens + reply.usage.completion_tokens);
+    // Greedy is deterministic; content parts equal the same text as a string.
+    const again = await client.chat.completions.create({
+      model, messages: [{ role: 'system', content: 'Be brief.' },
+                        { role: 'user', content: [{ type: 'text', text: 'The jury ' }, { type: 'text', text: 'said' }] }],
+      max_tokens: 6, temperature: 0,
+    });
+    assert.equal(again.choices[0].message.content, reply.choices[0].message.content);
+  });
+
+  await check('chat.completions streamed: the stream helper and include_usage', async () => {
+    const stream = client.chat.completions.stream({
+      model, messages: [{ role: 'user', content: 'The jury said' }], max_tokens: 6, temperature: 0,
+      stream_options: { include_usage: true },
+    });
+    let text = '';
+    for await (const chunk of stream) {
+      if (chunk.choices.length > 0) text += chunk.choices[0].delta.content ?? '';
+    }
+    const final = await stream.finalChatCompletion();
+    assert.equal(final.choices[0].message.content, text);
+    assert.ok(final.usage.completion_tokens >= 1);
+    const plain = await client.chat.completions.create({
+      model, messages: [{ role: 'user', content: 'The jury said' }], max_tokens: 6, temperature: 0 });
+    assert.equal(plain.choices[0].message.content, text, 'streamed and unstreamed greedy replies differ');
+  });
+
+  await check('raw SSE shapes: usage null on chunks, a last usage chunk with no choices, [DONE]', async () => {
+    const response = await raw('/chat/completions', { method: 'POST', body: JSON.stringify({
+      model, messages: [{ role: 'user', content: 'Hello' }], max_tokens: 3, stream: true,
+      stream_options: { include_usage: true } }) });
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type'), /^text\/event-stream/);
+    const events = (await response.text()).split('\n\n').filter((e) => e.length > 0);
+    assert.equal(events.at(-1), 'data: [DONE]');
+    const chunks = events.slice(0, -1).map((e) => { assert.ok(e.startsWith('data: ')); return JSON.parse(e.slice(6)); });
+    const last = chunks.at(-1);
+    assert.deepEqual(last.choices, []);
+    assert.ok(last.usage.total_tokens > 0);
+    for (const chunk of chunks.slice(0, -1)) {
+      assert.equal(chunk.object, 'chat.completion.chunk');
+      assert.equal(chunk.usage, null);
+    }
+    assert.equal(chunks[0].choices[0].delta.role, 'assistant');
+    assert.ok(chunks.slice(0, -1).some((c) => c.choices[0].finish_reason !== null));
+    const noUsage = await raw('/chat/completions', { method: 'POST', body: JSON.stringify({
+      model, messages: [{ role: 'user', content: 'Hello' }], max_tokens: 2, stream: true }) });
+    const text = await noUsage.text();
+    assert.ok(!text.includes('"usage"'), 'usage sent without include_usage');
+  });
+
+  await check('n = 2 gives two choices from one prompt', async () => {
+    const reply = await client.chat.completions.create({
+      model, messages: [{ role: 'user', content: 'The jury said' }], max_tokens: 4, n: 2, temperature: 1, seed: 7 });
+    assert.deepEqual(reply.choices.map((c) => c.index), [0, 1]);
+    const same = await client.chat.completions.create({
+      model, messages: [{ role: 'user', content: 'The jury said' }], max_tokens: 4, n: 2, temperature: 1, seed: 7 });
+    assert.deepEqual(same.choices.map((c) => c.message.content), reply.choices.map((c) => c.message.content));
+  });
+
+  await check('completions.create, streamed and not, with stop', async () => {
+    const reply = await client.completions.create({ model, prompt: 'The jury said that', max_tokens: 8, temperature: 0 });
+    assert.equal(reply.object, 'text_completion');
+    assert.equal(typeof reply.choices[0].text, 'string');
+    const stream = await client.completions.create({ model, prompt: 'The jury said that', max_tokens: 8, temperature: 0, stream: true });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.text ?? '';
+    assert.equal(text, reply.choices[0].text);
+    if (reply.choices[0].text.length > 2) {
+      const stop = reply.choices[0].text.slice(1, 3);
+      const cut = await client.completions.create({ model, prompt: 'The jury said that', max_tokens: 8, temperature: 0, stop: [stop] });
+      assert.equal(cut.choices[0].finish_reason, 'stop');
+      assert.ok(!cut.choices[0].text.includes(stop));
+    }
+  });
+
+  await check('bad input is a 4xx naming the field, never a 5xx', async () => {
+    await expectError(client.chat.completions.create({ model, messages: [] }), 400, 'messages');
+    await expectError(client.chat.completions.create({ model, messages: [{ role: 'wizard', content: 'x' }] }), 400, 'messages[0].role');
+    await expectError(client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }], temperature: 3 }), 400, 'temperature');
+    await expectError(client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }], frequency_penalty: 1 }), 400, 'frequency_penalty');
+    await expectError(client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }], mystery_field: 1 }), 400, 'mystery_field');
+    await expectError(client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }],
+      tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] }), 400, 'tools');
+    await expectError(client.chat.completions.create({ model, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }), 400, 'messages[0].content[0].type');
+    await expectError(client.chat.completions.create({ messages: [{ role: 'user', content: 'x' }] }), 400, 'model');
+    await expectError(client.completions.create({ model, prompt: 'x', stream_options: { include_usage: true } }), 400, 'stream_options');
+    await expectError(client.completions.create({ model, prompt: '' }), 400, 'prompt');
+    for (const [body, status] of [['{"model": 1', 400], ['[]', 400], ['{"model":"m","model":"n"}', 400]]) {
+      const response = await raw('/completions', { method: 'POST', body });
+      assert.equal(response.status, status, body);
+      const error = await response.json();
+      assert.equal(typeof error.error.message, 'string');
+      assert.ok('param' in error.error && 'code' in error.error && 'type' in error.error);
+    }
+    const huge = await raw('/completions', { method: 'POST', body: JSON.stringify({ model, prompt: 'x'.repeat(5 << 20) }) });
+    assert.equal(huge.status, 413);
+    assert.equal((await raw('/chat/completions', { method: 'GET' })).status, 405);
+    assert.equal((await raw('/nowhere', { method: 'GET' })).status, 404);
+    const health = await fetch(baseURL.replace(/\/v1$/, '') + '/health');
+    assert.equal(health.status, 200);
+  });
+
+  if (wrongKey !== undefined) {
+    await check('a wrong or missing bearer token is 401', async () => {
+      const intruder = new OpenAI({ baseURL, apiKey: wrongKey, maxRetries: 0 });
+      await expectError(intruder.models.list(), 401);
+      const none = await fetch(baseURL + '/models');
+      assert.equal(none.status, 401);
+    });
+  }
+  console.log(`all ${checks} checks passed`);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
