@@ -85,6 +85,7 @@ absl::StatusOr<std::unique_ptr<PgSessionStore>> PgSessionStore::Open(
   auto store = std::unique_ptr<PgSessionStore>(new PgSessionStore(
       std::move(options), owner, metrics, std::move(pool), std::move(heartbeat_pool)));
   RETURN_IF_ERROR(store->CreateSchema());
+  RETURN_IF_ERROR(store->ForgetPreviousLives());
   RETURN_IF_ERROR(store->Heartbeat());
   store->heartbeat_ = std::thread([s = store.get()] { s->HeartbeatLoop(); });
   LOG(INFO) << "cluster store " << store->pool_->where() << ": replica " << owner << " at "
@@ -122,6 +123,24 @@ absl::Status PgSessionStore::CreateSchema() {
         conn.Exec(absl::StrCat("SELECT pg_advisory_xact_lock(", kSchemaLockKey, ")")).status());
     return conn.Exec(kSchema).status();
   });
+}
+
+absl::Status PgSessionStore::ForgetPreviousLives() {
+  // One process runs under a replica name at a time (a container or pod restarted in place
+  // keeps its name and address): rows of this name with another nonce are this replica's
+  // previous lives, dead. Ending their leases lets this life take their sessions at once
+  // instead of asking itself for a handover or waiting out the lease; the epoch still fences
+  // anything such a life might yet write.
+  const absl::StatusOr<PgResult> ended = pool_->Take().Exec(
+      "DELETE FROM infmem_replicas WHERE left(id, length($1) + 1) = $1 || '/' AND id <> $2 "
+      "RETURNING id",
+      {PgParam::Text(options_.replica_id), PgParam::Text(owner_)});
+  RETURN_IF_ERROR(ended.status());
+  for (int i = 0; i < ended->rows(); ++i) {
+    LOG(INFO) << "replica " << owner_ << " ended the lease of its previous life "
+              << ended->Text(i, 0);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status PgSessionStore::Heartbeat() {

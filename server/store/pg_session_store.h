@@ -80,6 +80,8 @@ class PgSessionStore final : public SessionStore {
   absl::Status CreateSchema();
   // Renews this replica's lease row; on a renewal after the local lease lapsed, forgets
   // every epoch (another replica may hold those sessions now).
+  // Ends the leases of this replica name's previous processes (see the .cc).
+  absl::Status ForgetPreviousLives();
   absl::Status Heartbeat();
   void HeartbeatLoop();
   // Makes this replica the owner of `id` (handing it over from a live owner if needed) and
