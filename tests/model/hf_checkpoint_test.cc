@@ -182,7 +182,7 @@ ImportOptions Options(const std::string& hf_dir, const std::string& out_dir, Mem
   options.ltm.num_basis = 32;
   options.ltm.num_samples = 32;
   options.check_tokenizer = [](const std::string& dir, const std::string& kind,
-                                const std::string& file, int vocab) {
+                               const std::string& file, int vocab) {
     return tokenizer::MakeTokenizer(kind, dir, file, vocab).status();
   };
   return options;
@@ -368,6 +368,50 @@ TEST(ImportErrorTest, NoTokenizer) {
       });
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(status.message(), HasSubstr("no tokenizer.model or tokenizer.json"));
+}
+
+// A tokenizer.json whose BPE vocabulary has `tokens` entries ("t0", "t1", ...).
+std::string TokenizerJson(int tokens) {
+  Json vocab = Json::object();
+  for (int i = 0; i < tokens; ++i) vocab[absl::StrCat("t", i)] = i;
+  return Json{{"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", Json::array()}}}}.dump();
+}
+
+TEST(ImportTest, ATokenizerJsonCheckpointBringsItsConfigAndChatTemplate) {
+  const std::string hf_dir = FreshDir("tokjson_ok_hf");
+  const std::string out_dir = FreshDir("tokjson_ok_out");
+  WriteHfCheckpoint(hf_dir, TinyHfConfig(), TinyHfTensors(DType::kF32), 1);
+  fs::remove(hf_dir + "/tokenizer.model");
+  WriteText(hf_dir + "/tokenizer.json", TokenizerJson(kVocab));
+  WriteText(
+      hf_dir + "/tokenizer_config.json",
+      R"({"chat_template": "{% for m in messages %}<{{ m.role }}>{{ m.content }}{% endfor %}"})");
+  absl::StatusOr<ConversionSummary> summary =
+      ImportHfCheckpoint(Options(hf_dir, out_dir, MemoryMode::kWindow));
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->config.tokenizer.kind, "huggingface");
+  EXPECT_EQ(summary->config.tokenizer.file, "tokenizer.json");
+  EXPECT_EQ(ReadOrDie(out_dir + "/tokenizer.json"), ReadOrDie(hf_dir + "/tokenizer.json"));
+  EXPECT_EQ(ReadOrDie(out_dir + "/tokenizer_config.json"),
+            ReadOrDie(hf_dir + "/tokenizer_config.json"));
+  auto tokenizer = tokenizer::MakeTokenizer("huggingface", out_dir, "tokenizer.json", kVocab);
+  ASSERT_TRUE(tokenizer.ok()) << tokenizer.status();
+  EXPECT_EQ((*tokenizer)->vocab_size(), kVocab);
+}
+
+TEST(ImportErrorTest, ATokenizerLargerThanTheVocabularyIsRefused) {
+  // The fault found from outside: a tokenizer with more ids than the checkpoint's vocab_size
+  // was imported, and a session then took an id its model could not embed.
+  const absl::Status status =
+      ImportBroken("tokbig", [](const std::string& dir, Json*, TensorMap*, bool before) {
+        if (before) return;
+        fs::remove(dir + "/tokenizer.model");
+        WriteText(dir + "/tokenizer.json", TokenizerJson(kVocab + 5));
+      });
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(),
+              AllOf(HasSubstr("tokenizer.json"),
+                    HasSubstr("4101 tokens, more than the model's vocab_size 4096")));
 }
 
 TEST(ImportErrorTest, SlidingWindow) {
