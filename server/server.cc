@@ -230,6 +230,7 @@ void Server::Shutdown() {
   if (p.shut_down) return;
   p.shut_down = true;
   p.grpc_server->GetHealthCheckService()->SetServingStatus(false);
+  if (p.openai != nullptr) p.openai->Drain();  // new HTTP requests get 503
   // Generations still running at 80 % of the grace end normally (finish_reason cancelled,
   // their final message and usage sent), so their clients are not cut off by gRPC's
   // cancellation at the deadline. Calls still running at the deadline are cancelled; the

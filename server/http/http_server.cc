@@ -87,6 +87,7 @@ void HttpExchange::Respond(int status, absl::string_view content_type, absl::str
                            const std::vector<std::pair<std::string, std::string>>& headers) {
   if (responded_) return;
   responded_ = true;
+  status_ = status;
   std::string head =
       absl::StrCat("HTTP/1.1 ", status, " ", Reason(status), "\r\nContent-Type: ", content_type,
                    "\r\nContent-Length: ", body.size(), "\r\n");
@@ -99,6 +100,7 @@ void HttpExchange::Respond(int status, absl::string_view content_type, absl::str
 void HttpExchange::StartStream(int status, absl::string_view content_type) {
   if (responded_) return;
   responded_ = true;
+  status_ = status;
   streaming_ = true;
   const std::string head =
       absl::StrCat("HTTP/1.1 ", status, " ", Reason(status), "\r\nContent-Type: ", content_type,

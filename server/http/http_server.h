@@ -41,11 +41,14 @@ class HttpExchange {
   bool Write(absl::string_view data);
   void End();
   bool responded() const { return responded_; }
+  // The status sent (0 before any).
+  int status() const { return status_; }
 
  private:
   mg_connection* connection_;
   std::string method_, path_;
   bool responded_ = false;
+  int status_ = 0;
   bool streaming_ = false;
 };
 

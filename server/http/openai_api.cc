@@ -113,11 +113,20 @@ void OpenAiApi::Handle(HttpExchange& exchange) {
   const absl::Time start = absl::Now();
   std::string route = exchange.path();
   if (absl::StartsWith(route, "/v1/models/")) route = "/v1/models/{id}";
-  Route(exchange, route);
-  const int status = exchange.responded() ? 0 : 500;
-  context_.metrics.ObserveRequest(absl::StrCat(exchange.method(), " ", route),
-                                  status == 0 ? "done" : "500",
-                                  absl::ToDoubleSeconds(absl::Now() - start));
+  if (draining_.load()) {
+    RespondError(exchange, absl::UnavailableError("the server is shutting down"));
+  } else {
+    Route(exchange, route);
+  }
+  // infmem_request_duration_seconds{method="POST /v1/chat/completions", code="200"}; routes
+  // outside the API are counted under one name so that a scan cannot grow the label set.
+  const bool known = route == "/health" || route == "/v1/models" || route == "/v1/models/{id}" ||
+                     route == "/v1/chat/completions" || route == "/v1/completions";
+  context_.metrics.ObserveRequest(
+      known ? absl::StrCat(exchange.method().size() <= 8 ? exchange.method() : "OTHER", " ", route)
+            : "HTTP other",
+      std::to_string(exchange.responded() ? exchange.status() : 500),
+      absl::ToDoubleSeconds(absl::Now() - start));
 }
 
 void OpenAiApi::Route(HttpExchange& exchange, const std::string& route) {

@@ -33,6 +33,8 @@ class OpenAiApi {
 
   // Serves one request.
   void Handle(HttpExchange& exchange);
+  // Answers every later request 503 (the server is draining).
+  void Drain() { draining_ = true; }
 
  private:
   void Route(HttpExchange& exchange, const std::string& route);
@@ -44,6 +46,7 @@ class OpenAiApi {
   const service::ServiceContext& context_;
   OpenAiOptions options_;
   std::atomic<uint64_t> counter_{0};
+  std::atomic<bool> draining_{false};
   uint64_t nonce_;
 };
 

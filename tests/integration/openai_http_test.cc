@@ -47,6 +47,17 @@ TEST_F(OpenAiHttpTest, TheOfficialClientDrivesEveryRoute) {
   ASSERT_NE(server, nullptr);
   ASSERT_GT(server->http_port(), 0);
   EXPECT_EQ(RunClient(*server, ""), 0);
+  // Each route and status is counted in infmem_request_duration_seconds.
+  const auto count = [&](const std::string& method, const std::string& code) {
+    return ScrapeMetric(server->metrics_port(),
+                        absl::StrCat("infmem_request_duration_seconds_count{code=\"", code,
+                                     "\",method=\"", method, "\"}"));
+  };
+  EXPECT_GE(count("POST /v1/chat/completions", "200"), 5);
+  EXPECT_GE(count("POST /v1/chat/completions", "400"), 5);
+  EXPECT_GE(count("POST /v1/completions", "413"), 1);
+  EXPECT_GE(count("GET /v1/models", "200"), 1);
+  EXPECT_GE(count("HTTP other", "404"), 1);
 }
 
 TEST_F(OpenAiHttpTest, BearerTokensGuardTheHttpApiAsTheyGuardGrpc) {
