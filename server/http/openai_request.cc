@@ -56,6 +56,17 @@ absl::Status CheckKnown(const Json& object, const std::set<std::string>& known,
   return absl::OkStatus();
 }
 
+// Returns `specific` with the fields both endpoints take (ParseCommon reads them).
+std::set<std::string> WithCommonFields(std::set<std::string> specific) {
+  for (const char* field :
+       {"model", "n", "stream", "stream_options", "max_tokens", "temperature", "top_p", "top_k",
+        "min_p", "repetition_penalty", "seed", "stop", "frequency_penalty", "presence_penalty",
+        "user", "metadata", "store", "logprobs", "logit_bias"}) {
+    specific.insert(field);
+  }
+  return specific;
+}
+
 const Json* Get(const Json& root, const char* key) {
   const auto it = root.find(key);
   return it == root.end() || it->is_null() ? nullptr : &*it;
@@ -224,35 +235,11 @@ absl::StatusOr<CompletionRequest> ParseChatCompletionRequest(absl::string_view b
                                                              const service::RequestLimits& limits,
                                                              uint64_t default_seed) {
   ASSIGN_OR_RETURN(const Json root, ParseBody(body));
-  RETURN_IF_ERROR(CheckKnown(root,
-                             {"model",
-                              "messages",
-                              "n",
-                              "stream",
-                              "stream_options",
-                              "max_tokens",
-                              "max_completion_tokens",
-                              "temperature",
-                              "top_p",
-                              "top_k",
-                              "min_p",
-                              "repetition_penalty",
-                              "seed",
-                              "stop",
-                              "frequency_penalty",
-                              "presence_penalty",
-                              "user",
-                              "metadata",
-                              "store",
-                              "logprobs",
-                              "top_logprobs",
-                              "logit_bias",
-                              "response_format",
-                              "tools",
-                              "tool_choice",
-                              "parallel_tool_calls",
-                              "chat_template_kwargs"},
-                             ""));
+  RETURN_IF_ERROR(CheckKnown(
+      root,
+      WithCommonFields({"messages", "max_completion_tokens", "top_logprobs", "response_format",
+                        "tools", "tool_choice", "parallel_tool_calls", "chat_template_kwargs"}),
+      ""));
   CompletionRequest out;
   out.chat = true;
   RETURN_IF_ERROR(ParseCommon(root, limits, default_seed, &out));
@@ -322,31 +309,7 @@ absl::StatusOr<CompletionRequest> ParseCompletionRequest(absl::string_view body,
                                                          const service::RequestLimits& limits,
                                                          uint64_t default_seed) {
   ASSIGN_OR_RETURN(const Json root, ParseBody(body));
-  RETURN_IF_ERROR(CheckKnown(root,
-                             {"model",
-                              "prompt",
-                              "n",
-                              "stream",
-                              "stream_options",
-                              "max_tokens",
-                              "temperature",
-                              "top_p",
-                              "top_k",
-                              "min_p",
-                              "repetition_penalty",
-                              "seed",
-                              "stop",
-                              "frequency_penalty",
-                              "presence_penalty",
-                              "user",
-                              "metadata",
-                              "store",
-                              "logprobs",
-                              "logit_bias",
-                              "echo",
-                              "suffix",
-                              "best_of"},
-                             ""));
+  RETURN_IF_ERROR(CheckKnown(root, WithCommonFields({"prompt", "echo", "suffix", "best_of"}), ""));
   CompletionRequest out;
   RETURN_IF_ERROR(ParseCommon(root, limits, default_seed, &out));
   ASSIGN_OR_RETURN(out.echo, Bool(root, "echo", false));

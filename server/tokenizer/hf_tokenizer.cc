@@ -139,6 +139,12 @@ absl::Status FieldError(absl::string_view source, absl::string_view field, absl:
   return absl::InvalidArgumentError(absl::StrCat(source, ": field '", field, "' ", what));
 }
 
+absl::Status UnsupportedType(absl::string_view source, const std::string& path,
+                             absl::string_view kind, const std::string& type) {
+  return FieldError(source, path + ".type",
+                    absl::StrCat("names an unsupported ", kind, " \"", type.substr(0, 64), "\""));
+}
+
 absl::StatusOr<std::string> StringField(const Json& object, absl::string_view source,
                                         const std::string& path, const char* key) {
   const auto it = object.find(key);
@@ -679,9 +685,7 @@ absl::Status ParseNormalizer(const Json& node, absl::string_view source,
           ASSIGN_OR_RETURN(step.left, BoolField(object, source, path, "strip_left", false));
           ASSIGN_OR_RETURN(step.right, BoolField(object, source, path, "strip_right", false));
         } else {
-          return FieldError(
-              source, path + ".type",
-              absl::StrCat("names an unsupported normalizer \"", type.substr(0, 64), "\""));
+          return UnsupportedType(source, path, "normalizer", type);
         }
         out->push_back(std::move(step));
         return absl::OkStatus();
@@ -755,9 +759,7 @@ absl::Status ParsePreTokenizer(const Json& node, absl::string_view source,
               auto regex, UnicodeRegex::Compile(step.individual_digits ? R"(\p{N})" : R"(\p{N}+)"));
           step.pattern.regex = std::shared_ptr<UnicodeRegex>(std::move(regex));
         } else {
-          return FieldError(
-              source, path + ".type",
-              absl::StrCat("names an unsupported pre-tokenizer \"", type.substr(0, 64), "\""));
+          return UnsupportedType(source, path, "pre-tokenizer", type);
         }
         out->push_back(std::move(step));
         return absl::OkStatus();
@@ -807,9 +809,7 @@ absl::Status ParseDecoder(const Json& node, absl::string_view source, std::vecto
           }
           step.strip_first_space = scheme != "never";
         } else {
-          return FieldError(
-              source, path + ".type",
-              absl::StrCat("names an unsupported decoder \"", type.substr(0, 64), "\""));
+          return UnsupportedType(source, path, "decoder", type);
         }
         out->push_back(std::move(step));
         return absl::OkStatus();

@@ -463,14 +463,7 @@ class Renderer {
         }
         std::vector<Value> args;
         KwArgs kwargs;
-        for (size_t i = 1; i < e.args.size(); ++i) {
-          ASSIGN_OR_RETURN(Value a, Eval(*e.args[i]));
-          args.push_back(std::move(a));
-        }
-        for (const auto& [name, expr] : e.kwargs) {
-          ASSIGN_OR_RETURN(Value a, Eval(*expr));
-          kwargs.emplace_back(name, std::move(a));
-        }
+        RETURN_IF_ERROR(EvalArguments(e, &args, &kwargs));
         auto result = (*callee.function)(args, kwargs);
         if (!result.ok() && result.status().code() == absl::StatusCode::kInvalidArgument &&
             !absl::StartsWith(result.status().message(), "template line")) {
@@ -1000,17 +993,23 @@ class Renderer {
     return RenderError(e.line, absl::StrCat("unknown test '", t, "'"));
   }
 
-  absl::StatusOr<Value> ApplyFilter(const Expr& e, Value v) {
-    std::vector<Value> args;
-    KwArgs kwargs;
+  // Evaluates the arguments of a call or filter: e.args[1..] and e.kwargs.
+  absl::Status EvalArguments(const Expr& e, std::vector<Value>* args, KwArgs* kwargs) {
     for (size_t i = 1; i < e.args.size(); ++i) {
       ASSIGN_OR_RETURN(Value a, Eval(*e.args[i]));
-      args.push_back(std::move(a));
+      args->push_back(std::move(a));
     }
     for (const auto& [name, expr] : e.kwargs) {
       ASSIGN_OR_RETURN(Value a, Eval(*expr));
-      kwargs.emplace_back(name, std::move(a));
+      kwargs->emplace_back(name, std::move(a));
     }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<Value> ApplyFilter(const Expr& e, Value v) {
+    std::vector<Value> args;
+    KwArgs kwargs;
+    RETURN_IF_ERROR(EvalArguments(e, &args, &kwargs));
     return CallFilter(e.name, std::move(v), args, kwargs, e.line);
   }
 
