@@ -163,6 +163,14 @@ absl::StatusOr<bool> BoolField(const Json& object, absl::string_view source,
   return it->get<bool>();
 }
 
+// A Metaspace component's prepend scheme: "prepend_scheme", or the older add_prefix_space.
+absl::StatusOr<std::string> PrependScheme(const Json& object, absl::string_view source,
+                                          const std::string& path) {
+  if (object.contains("prepend_scheme")) return StringField(object, source, path, "prepend_scheme");
+  ASSIGN_OR_RETURN(const bool add, BoolField(object, source, path, "add_prefix_space", true));
+  return std::string(add ? "always" : "never");
+}
+
 // A Split/Replace pattern: {"String": "..."} or {"Regex": "..."}.
 struct Pattern {
   std::string literal;
@@ -733,14 +741,7 @@ absl::Status ParsePreTokenizer(const Json& node, absl::string_view source,
           step.kind = PreTokenizer::kMetaspace;
           ASSIGN_OR_RETURN(step.replacement, StringField(object, source, path, "replacement"));
           ASSIGN_OR_RETURN(step.split, BoolField(object, source, path, "split", true));
-          std::string scheme = "always";
-          if (object.contains("prepend_scheme")) {
-            ASSIGN_OR_RETURN(scheme, StringField(object, source, path, "prepend_scheme"));
-          } else {
-            ASSIGN_OR_RETURN(const bool add,
-                             BoolField(object, source, path, "add_prefix_space", true));
-            scheme = add ? "always" : "never";
-          }
+          ASSIGN_OR_RETURN(const std::string scheme, PrependScheme(object, source, path));
           if (scheme == "always") {
             step.prepend = PreTokenizer::kAlways;
           } else if (scheme == "first") {
@@ -799,14 +800,7 @@ absl::Status ParseDecoder(const Json& node, absl::string_view source, std::vecto
         } else if (type == "Metaspace") {
           step.kind = Decoder::kMetaspace;
           ASSIGN_OR_RETURN(step.pattern, StringField(object, source, path, "replacement"));
-          std::string scheme = "always";
-          if (object.contains("prepend_scheme")) {
-            ASSIGN_OR_RETURN(scheme, StringField(object, source, path, "prepend_scheme"));
-          } else {
-            ASSIGN_OR_RETURN(const bool add,
-                             BoolField(object, source, path, "add_prefix_space", true));
-            scheme = add ? "always" : "never";
-          }
+          ASSIGN_OR_RETURN(const std::string scheme, PrependScheme(object, source, path));
           step.strip_first_space = scheme != "never";
         } else {
           return UnsupportedType(source, path, "decoder", type);
