@@ -1,11 +1,10 @@
 #include "server/service/generate_reactor.h"
 
-#include "server/service/chat_turn.h"
-
 #include <utility>
 
 #include "absl/time/clock.h"
 #include "server/common/status_macros.h"
+#include "server/service/chat_turn.h"
 
 namespace infmem::service {
 namespace {
