@@ -23,8 +23,6 @@ ABSL_FLAG(int, http_port, -1,
           "OpenAI-compatible HTTP API port (/v1/chat/completions, /v1/completions, /v1/models); "
           "0 picks a free one, -1 disables. `make run` and the deploy files use 8080.");
 ABSL_FLAG(int, http_threads, 32, "Concurrent HTTP requests; a streamed one holds its thread.");
-ABSL_FLAG(std::string, http_tls_pem, "",
-          "PEM file with the HTTP API's certificate and private key (HTTPS); empty: plain HTTP.");
 ABSL_FLAG(std::string, session_dir, "sessions",
           "Directory of the stored sessions (created if missing).");
 ABSL_FLAG(std::string, store, "",
@@ -116,7 +114,6 @@ int main(int argc, char** argv) {
   config.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   config.http_port = absl::GetFlag(FLAGS_http_port);
   config.http_threads = absl::GetFlag(FLAGS_http_threads);
-  config.http_tls_pem_file = absl::GetFlag(FLAGS_http_tls_pem);
   config.session_dir = absl::GetFlag(FLAGS_session_dir);
   config.store_uri = absl::GetFlag(FLAGS_store);
   config.replica_id = absl::GetFlag(FLAGS_replica_id);

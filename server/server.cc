@@ -213,7 +213,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
     options.host = config.host;
     options.port = config.http_port;
     options.threads = config.http_threads;
-    options.tls_certificate = config.http_tls_pem_file;
     ASSIGN_OR_RETURN(p->http, http::HttpServer::Start(
                                   options, [api = p->openai.get()](http::HttpExchange& exchange) {
                                     api->Handle(exchange);

@@ -123,22 +123,19 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const Options& opt
                                                               Handler handler) {
   std::unique_ptr<HttpServer> server(new HttpServer());
   server->handler_ = std::move(handler);
-  const bool tls = !options.tls_certificate.empty();
-  const std::string ports = absl::StrCat(options.host, ":", options.port, tls ? "s" : "");
+  // Plain HTTP only: Debian 12's CivetWeb 1.15 loads OpenSSL 1.1 names that OpenSSL 3 no
+  // longer exports, and its TLS handshake fails. Terminate TLS in front of the server.
+  const std::string ports = absl::StrCat(options.host, ":", options.port);
   const std::string threads = std::to_string(options.threads);
   std::vector<const char*> config = {
       "listening_ports",   ports.c_str(), "num_threads",        threads.c_str(),
       "enable_keep_alive", "yes",         "request_timeout_ms", "600000"};
-  if (tls) {
-    config.push_back("ssl_certificate");
-    config.push_back(options.tls_certificate.c_str());
-  }
   config.push_back(nullptr);
   mg_callbacks callbacks{};
   server->context_ = mg_start(&callbacks, nullptr, config.data());
   if (server->context_ == nullptr) {
     return absl::UnavailableError(
-        absl::StrCat("cannot serve HTTP on ", ports, " (port taken, bad address or TLS files?)"));
+        absl::StrCat("cannot serve HTTP on ", ports, " (port taken or bad address?)"));
   }
   mg_set_request_handler(server->context_, "/", &HttpServer::Dispatch, server.get());
   mg_server_port listening[4];

@@ -58,9 +58,8 @@ class HttpServer {
 
   struct Options {
     std::string host = "127.0.0.1";
-    int port = 0;                 // 0: the kernel picks one (see port())
-    int threads = 32;             // concurrent requests; a streamed one holds its thread
-    std::string tls_certificate;  // PEM with certificate and key: serve HTTPS (else HTTP)
+    int port = 0;      // 0: the kernel picks one (see port())
+    int threads = 32;  // concurrent requests; a streamed one holds its thread
   };
 
   // Starts listening; `handler` serves every request. Unavailable when the port is taken.
