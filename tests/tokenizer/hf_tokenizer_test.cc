@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -169,6 +170,9 @@ struct Malformed {
   const char* expected;  // a substring of the error
 };
 
+// Names a case by the error it expects (gtest would print the pointers).
+void PrintTo(const Malformed& m, std::ostream* os) { *os << m.expected; }
+
 class MalformedTest : public ::testing::TestWithParam<Malformed> {};
 
 TEST_P(MalformedTest, IsRefusedNamingTheField) {
@@ -229,7 +233,8 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{R"({"added_tokens": [{"id": 3, "content": ""}], )" BPE_MODEL("") "}",
                   "added_tokens[0].content"},
         Malformed{R"({"added_tokens": {}, )" BPE_MODEL("") "}", "added_tokens"},
-        Malformed{"{" BPE_MODEL("") ", \"model\": 1}", "duplicate key"}));
+        Malformed{"{" BPE_MODEL("") ", \"model\": 1}", "duplicate key"}),
+    [](const auto& info) { return "file" + std::to_string(info.index); });
 
 TEST(HfTokenizerTest, ByteLevelVocabularyMustCoverEveryByte) {
   auto result = HfTokenizer::Parse(
