@@ -73,7 +73,7 @@ absl::Status Import() {
   options.progress = &std::cerr;
   // The same loader the server uses, so a tokenizer that passes here loads there.
   options.check_tokenizer = [](const std::string& dir, const std::string& kind,
-                                const std::string& file, int vocab) {
+                               const std::string& file, int vocab) {
     return tokenizer::MakeTokenizer(kind, dir, file, vocab).status();
   };
   ASSIGN_OR_RETURN(const model::ConversionSummary summary, model::ImportHfCheckpoint(options));

@@ -46,8 +46,8 @@ absl::Status Scheduler::Submit(Job job) {
   for (size_t i = 0; i < job.prompt.size(); ++i) {
     if (job.prompt[i] < 0 || job.prompt[i] >= vocab) {
       return absl::InvalidArgumentError(absl::StrCat("token ", i, " is id ", job.prompt[i],
-                                                     ", outside the model's vocabulary [0, ",
-                                                     vocab, ")"));
+                                                     ", outside the model's vocabulary [0, ", vocab,
+                                                     ")"));
     }
   }
   absl::MutexLock lock(&mu_);

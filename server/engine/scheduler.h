@@ -68,9 +68,9 @@ struct Job {
 };
 
 struct SchedulerOptions {
-  int max_batch = 64;       // sessions advanced together in one decode step
-  int max_queued = 256;     // jobs waiting for admission; more => ResourceExhausted
-  int prefill_chunk = 256;  // prompt tokens fed per loop iteration
+  int max_batch = 64;             // sessions advanced together in one decode step
+  int max_queued = 256;           // jobs waiting for admission; more => ResourceExhausted
+  int prefill_chunk = 256;        // prompt tokens fed per loop iteration
   std::vector<int32_t> stop_ids;  // generation ends after any of these (end of text or turn)
 };
 

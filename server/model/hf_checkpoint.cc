@@ -690,8 +690,10 @@ std::string DefaultName(const std::string& hf_dir) {
 // format infmem read first, for Llama 2 / Mistral checkpoints that ship both), else a
 // tokenizer.json (Llama 3, Qwen, Gemma, SmolLM, Phi-3).
 absl::StatusOr<TokenizerConfig> ChooseHfTokenizer(const std::string& hf_dir) {
-  if (fs::exists(Join(hf_dir, kTokenizerModel))) return TokenizerConfig{"sentencepiece", kTokenizerModel};
-  if (fs::exists(Join(hf_dir, kTokenizerJson))) return TokenizerConfig{"huggingface", kTokenizerJson};
+  if (fs::exists(Join(hf_dir, kTokenizerModel)))
+    return TokenizerConfig{"sentencepiece", kTokenizerModel};
+  if (fs::exists(Join(hf_dir, kTokenizerJson)))
+    return TokenizerConfig{"huggingface", kTokenizerJson};
   return absl::NotFoundError(absl::StrCat(hf_dir, ": no tokenizer.model or tokenizer.json"));
 }
 

@@ -249,8 +249,8 @@ grpc::ServerUnaryReactor* InfmemService::Append(grpc::CallbackServerContext* cal
       std::vector<int32_t> tokens;
       switch (request->input_case()) {
         case v1::AppendRequest::kText: {
-          ASSIGN_OR_RETURN(tokens, EncodeText(context, "text", request->text(),
-                                              request->special_tokens()));
+          ASSIGN_OR_RETURN(tokens,
+                           EncodeText(context, "text", request->text(), request->special_tokens()));
           break;
         }
         case v1::AppendRequest::kChat:
@@ -282,7 +282,8 @@ grpc::ServerUnaryReactor* InfmemService::Append(grpc::CallbackServerContext* cal
       if (chat) {
         ASSIGN_OR_RETURN(tokens, ChatTurnTokens(context, request->chat(), false, lease.session()));
         if (tokens.empty()) {
-          return absl::InvalidArgumentError("chat: the template renders nothing for these messages");
+          return absl::InvalidArgumentError(
+              "chat: the template renders nothing for these messages");
         }
       }
       const int64_t appended = static_cast<int64_t>(tokens.size());
