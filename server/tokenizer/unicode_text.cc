@@ -61,22 +61,27 @@ absl::StatusOr<std::string> Normalize(absl::string_view text, NormalForm form) {
   return out;
 }
 
-std::string Lowercase(absl::string_view text) {
-  icu::UnicodeString value = icu::UnicodeString::fromUTF8(
+namespace {
+
+icu::UnicodeString FromUtf8(absl::string_view text) {
+  return icu::UnicodeString::fromUTF8(
       icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
-  value.toLower(icu::Locale::getRoot());
+}
+
+std::string ToUtf8(const icu::UnicodeString& value) {
   std::string out;
   value.toUTF8String(out);
   return out;
 }
 
+}  // namespace
+
+std::string Lowercase(absl::string_view text) {
+  return ToUtf8(FromUtf8(text).toLower(icu::Locale::getRoot()));
+}
+
 std::string Uppercase(absl::string_view text) {
-  icu::UnicodeString value = icu::UnicodeString::fromUTF8(
-      icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
-  value.toUpper(icu::Locale::getRoot());
-  std::string out;
-  value.toUTF8String(out);
-  return out;
+  return ToUtf8(FromUtf8(text).toUpper(icu::Locale::getRoot()));
 }
 
 bool IsWhitespace(char32_t c) {
