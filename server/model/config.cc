@@ -8,6 +8,7 @@
 //     "architecture": "infformer-llama",   // required; must equal kArchitecture
 //     "vocab_size": int,                   // required; > 0
 //     "dim": int,                          // required; > 0; dim % n_heads == 0
+//                                          // unless head_dim is given
 //     "n_layers": int,                     // required; > 0
 //     "n_heads": int,                      // required; > 0; dim / n_heads even (RoPE)
 //     "ffn_dim": int,                      // required; > 0
@@ -16,6 +17,9 @@
 //     "norm_eps": number,                  // > 0
 //     "rope_theta": number,                // > 0
 //     "n_kv_heads": int,                   // 0 (= n_heads) or a divisor of n_heads
+//     "head_dim": int,                     // 0 (= dim / n_heads) or even and > 0
+//     "attention_bias": bool,              // q/k/v projections have biases
+//     "qk_norm": bool,                     // per-head RMSNorm of q and k before RoPE
 //     "rope_layout": "interleaved" | "half",
 //     "rope_scaling": {                    // absent: none
 //       "kind": "llama3", "factor": number > 0, "low_freq_factor": number > 0,
@@ -355,7 +359,8 @@ absl::StatusOr<ModelConfig> ParseModelConfigImpl(absl::string_view json_text) {
       root, "",
       {"architecture", "name", "vocab_size", "dim", "n_layers", "n_heads", "ffn_dim",
        "segment_length", "norm_eps", "rope_theta", "tie_embeddings", "memory", "bos_id", "eos_id",
-       "ltm", "tokenizer", "n_kv_heads", "rope_layout", "rope_scaling"}));
+       "ltm", "tokenizer", "n_kv_heads", "rope_layout", "rope_scaling", "head_dim",
+       "attention_bias", "qk_norm"}));
 
   RETURN_IF_ERROR(ReadString(root, "", "name", false, &config.name));
   RETURN_IF_ERROR(ReadInt(root, "", "vocab_size", true, &config.vocab_size));
@@ -368,6 +373,9 @@ absl::StatusOr<ModelConfig> ParseModelConfigImpl(absl::string_view json_text) {
   RETURN_IF_ERROR(ReadDouble(root, "", "rope_theta", &config.rope_theta));
   RETURN_IF_ERROR(ReadBool(root, "", "tie_embeddings", &config.tie_embeddings));
   RETURN_IF_ERROR(ReadInt(root, "", "n_kv_heads", false, &config.n_kv_heads));
+  RETURN_IF_ERROR(ReadInt(root, "", "head_dim", false, &config.explicit_head_dim));
+  RETURN_IF_ERROR(ReadBool(root, "", "attention_bias", &config.attention_bias));
+  RETURN_IF_ERROR(ReadBool(root, "", "qk_norm", &config.qk_norm));
   std::string layout = "interleaved";
   RETURN_IF_ERROR(ReadString(root, "", "rope_layout", false, &layout));
   if (layout == "half") {
@@ -411,10 +419,14 @@ absl::StatusOr<ModelConfig> ParseModelConfigImpl(absl::string_view json_text) {
   RETURN_IF_ERROR(CheckPositive("n_heads", config.n_heads));
   RETURN_IF_ERROR(CheckPositive("ffn_dim", config.ffn_dim));
   RETURN_IF_ERROR(CheckPositive("segment_length", config.segment_length));
-  if (config.dim % config.n_heads != 0) {
+  if (config.explicit_head_dim < 0) {
+    return ConfigError(absl::StrCat("field 'head_dim' must be 0 (dim / n_heads) or positive, got ",
+                                    config.explicit_head_dim));
+  }
+  if (config.explicit_head_dim == 0 && config.dim % config.n_heads != 0) {
     return ConfigError(absl::StrCat("field 'dim' (", config.dim,
                                     ") must be divisible by field 'n_heads' (", config.n_heads,
-                                    ")"));
+                                    ") unless field 'head_dim' is given"));
   }
   if (config.n_kv_heads < 0 || (config.n_kv_heads > 0 && config.n_heads % config.n_kv_heads != 0)) {
     return ConfigError(absl::StrCat("field 'n_kv_heads' (", config.n_kv_heads,
@@ -422,8 +434,8 @@ absl::StatusOr<ModelConfig> ParseModelConfigImpl(absl::string_view json_text) {
                                     ")"));
   }
   if (config.head_dim() % 2 != 0) {
-    return ConfigError(absl::StrCat("fields 'dim' / 'n_heads' give head dimension ",
-                                    config.head_dim(), ", which must be even (RoPE)"));
+    return ConfigError(absl::StrCat("head dimension ", config.head_dim(),
+                                    " (field 'head_dim', or 'dim' / 'n_heads') must be even (RoPE)"));
   }
   RETURN_IF_ERROR(CheckPositive("norm_eps", config.norm_eps));
   RETURN_IF_ERROR(CheckPositive("rope_theta", config.rope_theta));
@@ -493,6 +505,9 @@ std::string ModelConfigToJson(const ModelConfig& config) {
   if (config.n_kv_heads > 0 && config.n_kv_heads != config.n_heads) {
     root["n_kv_heads"] = config.n_kv_heads;
   }
+  if (config.explicit_head_dim > 0) root["head_dim"] = config.explicit_head_dim;
+  if (config.attention_bias) root["attention_bias"] = true;
+  if (config.qk_norm) root["qk_norm"] = true;
   if (config.rope_layout == RopeLayout::kHalf) root["rope_layout"] = "half";
   if (!config.rope_scaling.kind.empty()) {
     OrderedJson scaling = OrderedJson::object();

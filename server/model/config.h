@@ -60,6 +60,9 @@ struct ModelConfig {
   int n_layers = 0;
   int n_heads = 0;         // h; dim % n_heads == 0
   int n_kv_heads = 0;      // key/value heads (grouped-query attention); 0 = n_heads
+  int explicit_head_dim = 0;  // per-head width; 0 = dim / n_heads (Qwen3 sets its own)
+  bool attention_bias = false;  // q/k/v projections have biases (Qwen2)
+  bool qk_norm = false;         // RMSNorm over each head of q and k before RoPE (Qwen3)
   int ffn_dim = 0;         // SwiGLU hidden width
   int segment_length = 0;  // L
   double norm_eps = 1e-5;
@@ -73,8 +76,9 @@ struct ModelConfig {
   int bos_id = -1;  // -1: none
   int eos_id = -1;  // -1: none
 
-  int head_dim() const { return dim / n_heads; }
+  int head_dim() const { return explicit_head_dim > 0 ? explicit_head_dim : dim / n_heads; }
   int kv_heads() const { return n_kv_heads > 0 ? n_kv_heads : n_heads; }
+  int q_dim() const { return n_heads * head_dim(); }  // width of the attention's heads
   int kv_dim() const { return kv_heads() * head_dim(); }
 };
 

@@ -26,7 +26,7 @@ torch::Tensor OpsAttention(const DecodeAttentionInput& in) {
   const ModelConfig& c = impl.config;
   const auto& rows = in.rows;
   const int l = in.layer;
-  const int64_t num_rows = in.q.size(0), seg = c.segment_length, e = c.dim;
+  const int64_t num_rows = in.q.size(0), seg = c.segment_length;
   const bool infinite = c.memory == MemoryMode::kInfinite;
   const Layer& layer = *impl.net->layers[l];
   // Write each row's token into its STM first: the keys it attends to are then one window of
@@ -71,7 +71,7 @@ torch::Tensor OpsAttention(const DecodeAttentionInput& in) {
   scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
   torch::Tensor p = torch::softmax(scores, 1).view({num_rows, 2 * seg, kv, g, 1});
   torch::Tensor out =
-      Linear((p * torch::stack(values).unsqueeze(3)).sum(1).reshape({num_rows, 1, e}),
+      Linear((p * torch::stack(values).unsqueeze(3)).sum(1).reshape({num_rows, 1, c.q_dim()}),
              layer.attention->wo);
 
   std::vector<int64_t> with_ltm;
@@ -96,7 +96,7 @@ torch::Tensor OpsAttention(const DecodeAttentionInput& in) {
   }
   torch::Tensor z = torch::zeros({num_rows, c.n_heads, c.head_dim()}, in.q.options());
   z.index_copy_(0, index, a.z);
-  return out + Linear(z.reshape({num_rows, 1, e}), layer.ltm->wo);
+  return out + Linear(z.reshape({num_rows, 1, c.q_dim()}), layer.ltm->wo);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -459,8 +459,8 @@ torch::Tensor KernelAttention(const DecodeAttentionInput& in) {
   }
 
   auto opts = in.q.options();
-  torch::Tensor stm_out = torch::empty({num_rows, 1, e}, opts);
-  torch::Tensor ltm_out = torch::zeros({num_rows, 1, e}, opts);
+  torch::Tensor stm_out = torch::empty({num_rows, 1, h * d}, opts);
+  torch::Tensor ltm_out = torch::zeros({num_rows, 1, h * d}, opts);
   std::vector<T> mu(num_rows * h), var(num_rows * h);
   // The rows' valid key slots in chunks of kChunkKeys: one task each.
   std::vector<int64_t> chunk_row, chunk_begin, first_chunk = {0};

@@ -50,9 +50,20 @@ constexpr char kTokenizerModel[] = "tokenizer.model";
 constexpr char kTokenizerJson[] = "tokenizer.json";
 constexpr char kLmHead[] = "lm_head.weight";
 
-// The Hugging Face architectures whose weights and RoPE are LLaMA's (Mistral differs only in
-// sliding-window attention, which is rejected separately).
-constexpr absl::string_view kSupportedArchitectures[] = {"LlamaForCausalLM", "MistralForCausalLM"};
+// The Hugging Face architectures infmem imports. All are LLaMA's decoder (RMSNorm, rotate-half
+// RoPE, SwiGLU) with these differences: Mistral may use sliding-window attention; Qwen2 has
+// q/k/v biases; Qwen3 normalises each head of q and k and may set its own head width; Phi-3
+// stores q/k/v and gate/up fused (split at import). SmolLM2 and Llama 3.2 are LlamaForCausalLM.
+enum class HfArch { kLlama, kQwen2, kQwen3, kPhi3 };
+struct SupportedArchitecture {
+  absl::string_view name;
+  HfArch arch;
+};
+constexpr SupportedArchitecture kSupportedArchitectures[] = {
+    {"LlamaForCausalLM", HfArch::kLlama},  {"MistralForCausalLM", HfArch::kLlama},
+    {"Qwen2ForCausalLM", HfArch::kQwen2},  {"Qwen3ForCausalLM", HfArch::kQwen3},
+    {"Phi3ForCausalLM", HfArch::kPhi3},
+};
 
 std::string Join(const std::string& dir, absl::string_view file) {
   return (fs::path(dir) / std::string(file)).string();
@@ -61,6 +72,12 @@ std::string Join(const std::string& dir, absl::string_view file) {
 // An InvalidArgument error whose message starts with the file at fault.
 absl::Status FileError(const std::string& path, absl::string_view message) {
   return absl::InvalidArgumentError(absl::StrCat(path, ": ", message));
+}
+
+int64_t Numel(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
 }
 
 std::string ShapeString(const std::vector<int64_t>& shape) {
@@ -160,8 +177,8 @@ absl::StatusOr<std::optional<int64_t>> ReadTokenId(const std::string& path, cons
   return std::optional<int64_t>(id->get<int64_t>());
 }
 
-// Requires the architectures list of config.json to name a supported architecture.
-absl::Status CheckArchitecture(const std::string& path, const Json& root) {
+// Returns the first supported architecture config.json's architectures list names.
+absl::StatusOr<HfArch> ReadArchitecture(const std::string& path, const Json& root) {
   const Json* value = Field(root, "architectures");
   if (value == nullptr) {
     return FileError(path, "missing field 'architectures'");
@@ -177,14 +194,15 @@ absl::Status CheckArchitecture(const std::string& path, const Json& root) {
                                           "an element ", DescribeJson(e)));
     }
     const std::string& architecture = e.get_ref<const std::string&>();
-    for (absl::string_view supported : kSupportedArchitectures) {
-      if (architecture == supported) return absl::OkStatus();
+    for (const SupportedArchitecture& supported : kSupportedArchitectures) {
+      if (architecture == supported.name) return supported.arch;
     }
     named.push_back(DescribeJson(e));
   }
-  return FileError(path,
-                   absl::StrCat("field 'architectures' is [", absl::StrJoin(named, ", "),
-                                "]; supported: ", absl::StrJoin(kSupportedArchitectures, ", ")));
+  std::vector<absl::string_view> supported;
+  for (const SupportedArchitecture& a : kSupportedArchitectures) supported.push_back(a.name);
+  return FileError(path, absl::StrCat("field 'architectures' is [", absl::StrJoin(named, ", "),
+                                      "]; supported: ", absl::StrJoin(supported, ", ")));
 }
 
 // Fills `config->rope_scaling` from config.json's rope_scaling object (absent or null: none).
@@ -239,15 +257,23 @@ absl::Status RequireIfPresent(const std::string& path, const Json& root, absl::s
                                       "; infmem supports only ", DescribeJson(expected)));
 }
 
+// What config.json says beyond the infmem config: the architecture (for the tensor names) and
+// the sliding window its attention applies, if any.
+struct HfModel {
+  ModelConfig config;
+  HfArch arch = HfArch::kLlama;
+  std::optional<int64_t> sliding_window;
+};
+
 // Reads the backbone of an infmem config from the checkpoint's config.json and
 // generation_config.json: sizes, RoPE, tying, bos/eos. Leaves memory, segment length, LTM,
 // name and tokenizer to the caller.
-absl::StatusOr<ModelConfig> ReadHfConfig(const std::string& hf_dir) {
+absl::StatusOr<HfModel> ReadHfConfig(const std::string& hf_dir) {
   const std::string path = Join(hf_dir, kHfConfig);
   ASSIGN_OR_RETURN(const Json root, ReadJsonObject(path));
-  RETURN_IF_ERROR(CheckArchitecture(path, root));
-
-  ModelConfig config;
+  HfModel model;
+  ASSIGN_OR_RETURN(model.arch, ReadArchitecture(path, root));
+  ModelConfig& config = model.config;
   ASSIGN_OR_RETURN(const int64_t dim, ReadPositiveInt(path, root, "hidden_size"));
   ASSIGN_OR_RETURN(const int64_t ffn_dim, ReadPositiveInt(path, root, "intermediate_size"));
   ASSIGN_OR_RETURN(const int64_t heads, ReadPositiveInt(path, root, "num_attention_heads"));
@@ -255,30 +281,37 @@ absl::StatusOr<ModelConfig> ReadHfConfig(const std::string& hf_dir) {
                    ReadPositiveInt(path, root, "num_key_value_heads", heads));
   ASSIGN_OR_RETURN(const int64_t layers, ReadPositiveInt(path, root, "num_hidden_layers"));
   ASSIGN_OR_RETURN(const int64_t vocab, ReadPositiveInt(path, root, "vocab_size"));
-  if (dim % heads != 0) {
+  const bool has_head_dim = Field(root, "head_dim") != nullptr;
+  if (!has_head_dim && dim % heads != 0) {
     return FileError(path,
                      absl::StrCat("field 'hidden_size' (", dim,
-                                  ") must be divisible by 'num_attention_heads' (", heads, ")"));
+                                  ") must be divisible by 'num_attention_heads' (", heads,
+                                  ") when there is no field 'head_dim'"));
+  }
+  ASSIGN_OR_RETURN(const int64_t head_dim,
+                   ReadPositiveInt(path, root, "head_dim", dim / std::max<int64_t>(heads, 1)));
+  if (head_dim % 2 != 0) {
+    return FileError(path, absl::StrCat("field 'head_dim' is ", head_dim, "; RoPE needs it even"));
   }
   if (heads % kv_heads != 0) {
     return FileError(path, absl::StrCat("field 'num_key_value_heads' (", kv_heads,
                                         ") must divide 'num_attention_heads' (", heads, ")"));
   }
-  if (const Json* head_dim = Field(root, "head_dim"); head_dim != nullptr) {
-    if (!head_dim->is_number_integer() || head_dim->get<int64_t>() != dim / heads) {
-      return FileError(
-          path, absl::StrCat("field 'head_dim' is ", DescribeJson(*head_dim),
-                             "; infmem needs hidden_size / num_attention_heads = ", dim / heads));
-    }
-  }
   RETURN_IF_ERROR(RequireIfPresent(path, root, "hidden_act", Json("silu")));
+  // Llama's and Qwen3's attention_bias would add an output-projection bias too; Qwen2's q/k/v
+  // biases are part of its architecture, not a field.
   RETURN_IF_ERROR(RequireIfPresent(path, root, "attention_bias", Json(false)));
   RETURN_IF_ERROR(RequireIfPresent(path, root, "mlp_bias", Json(false)));
-  if (const Json* window = Field(root, "sliding_window"); window != nullptr) {
-    return FileError(path, absl::StrCat("field 'sliding_window' is ", DescribeJson(*window),
-                                        ": sliding-window attention is not supported (only "
-                                        "null or absent)"));
+  RETURN_IF_ERROR(RequireIfPresent(path, root, "partial_rotary_factor", Json(1.0)));
+  // The window the model's attention was trained with: Qwen applies it only where
+  // use_sliding_window is set.
+  ASSIGN_OR_RETURN(const bool use_window, ReadBool(path, root, "use_sliding_window", true));
+  if (use_window && Field(root, "sliding_window") != nullptr) {
+    ASSIGN_OR_RETURN(model.sliding_window, ReadPositiveInt(path, root, "sliding_window"));
   }
+  config.explicit_head_dim = head_dim * heads == dim ? 0 : static_cast<int>(head_dim);
+  config.attention_bias = model.arch == HfArch::kQwen2;
+  config.qk_norm = model.arch == HfArch::kQwen3;
   config.dim = static_cast<int>(dim);
   config.ffn_dim = static_cast<int>(ffn_dim);
   config.n_heads = static_cast<int>(heads);
@@ -326,40 +359,75 @@ absl::StatusOr<ModelConfig> ReadHfConfig(const std::string& hf_dir) {
     }
     *out = static_cast<int>(*id);
   }
-  return config;
+  return model;
 }
 
 // One backbone tensor: its Hugging Face and infmem names and the shape the config implies.
+// A tensor Hugging Face stores fused (Phi-3's qkv_proj, gate_up_proj) is the rows
+// [first_row, first_row + shape[0]) of the checkpoint's tensor of shape `hf_shape`.
 struct BackboneTensor {
   std::string hf_name;
   std::string name;
   std::vector<int64_t> shape;
+  std::vector<int64_t> hf_shape;  // empty: `shape`, the whole tensor
+  int64_t first_row = 0;
 };
 
-// Lists the backbone tensors of `config` in infmem's canonical order.
-std::vector<BackboneTensor> BackboneTensors(const ModelConfig& config) {
+// Lists the backbone tensors of `config` (of architecture `arch`) in infmem's canonical order.
+std::vector<BackboneTensor> BackboneTensors(const ModelConfig& config, HfArch arch) {
   const int64_t e = config.dim;
   const int64_t f = config.ffn_dim;
+  const int64_t q = config.q_dim();
   const int64_t kv = config.kv_dim();
+  const int64_t d = config.head_dim();
   const int64_t v = config.vocab_size;
   std::vector<BackboneTensor> tensors;
-  tensors.push_back({"model.embed_tokens.weight", "tok_embeddings.weight", {v, e}});
+  auto add = [&](std::string hf_name, std::string name, std::vector<int64_t> shape,
+                 std::vector<int64_t> hf_shape = {}, int64_t first_row = 0) {
+    tensors.push_back({std::move(hf_name), std::move(name), std::move(shape),
+                       std::move(hf_shape), first_row});
+  };
+  add("model.embed_tokens.weight", "tok_embeddings.weight", {v, e});
   for (int i = 0; i < config.n_layers; ++i) {
     const std::string hf = absl::StrCat("model.layers.", i, ".");
     const std::string ours = absl::StrCat("layers.", i, ".");
-    tensors.push_back({hf + "input_layernorm.weight", ours + "attention_norm.weight", {e}});
-    tensors.push_back({hf + "self_attn.q_proj.weight", ours + "attention.wq.weight", {e, e}});
-    tensors.push_back({hf + "self_attn.k_proj.weight", ours + "attention.wk.weight", {kv, e}});
-    tensors.push_back({hf + "self_attn.v_proj.weight", ours + "attention.wv.weight", {kv, e}});
-    tensors.push_back({hf + "self_attn.o_proj.weight", ours + "attention.wo.weight", {e, e}});
-    tensors.push_back({hf + "post_attention_layernorm.weight", ours + "ffn_norm.weight", {e}});
-    tensors.push_back({hf + "mlp.gate_proj.weight", ours + "feed_forward.w1.weight", {f, e}});
-    tensors.push_back({hf + "mlp.down_proj.weight", ours + "feed_forward.w2.weight", {e, f}});
-    tensors.push_back({hf + "mlp.up_proj.weight", ours + "feed_forward.w3.weight", {f, e}});
+    add(hf + "input_layernorm.weight", ours + "attention_norm.weight", {e});
+    if (arch == HfArch::kPhi3) {
+      const std::string qkv = hf + "self_attn.qkv_proj.weight";
+      const std::vector<int64_t> fused = {q + 2 * kv, e};
+      add(qkv, ours + "attention.wq.weight", {q, e}, fused, 0);
+      add(qkv, ours + "attention.wk.weight", {kv, e}, fused, q);
+      add(qkv, ours + "attention.wv.weight", {kv, e}, fused, q + kv);
+    } else {
+      add(hf + "self_attn.q_proj.weight", ours + "attention.wq.weight", {q, e});
+      add(hf + "self_attn.k_proj.weight", ours + "attention.wk.weight", {kv, e});
+      add(hf + "self_attn.v_proj.weight", ours + "attention.wv.weight", {kv, e});
+    }
+    if (config.attention_bias) {
+      add(hf + "self_attn.q_proj.bias", ours + "attention.wq.bias", {q});
+      add(hf + "self_attn.k_proj.bias", ours + "attention.wk.bias", {kv});
+      add(hf + "self_attn.v_proj.bias", ours + "attention.wv.bias", {kv});
+    }
+    if (config.qk_norm) {
+      add(hf + "self_attn.q_norm.weight", ours + "attention.q_norm.weight", {d});
+      add(hf + "self_attn.k_norm.weight", ours + "attention.k_norm.weight", {d});
+    }
+    add(hf + "self_attn.o_proj.weight", ours + "attention.wo.weight", {e, q});
+    add(hf + "post_attention_layernorm.weight", ours + "ffn_norm.weight", {e});
+    if (arch == HfArch::kPhi3) {  // gate rows first, then up
+      const std::string gate_up = hf + "mlp.gate_up_proj.weight";
+      add(gate_up, ours + "feed_forward.w1.weight", {f, e}, {2 * f, e}, 0);
+      add(hf + "mlp.down_proj.weight", ours + "feed_forward.w2.weight", {e, f});
+      add(gate_up, ours + "feed_forward.w3.weight", {f, e}, {2 * f, e}, f);
+    } else {
+      add(hf + "mlp.gate_proj.weight", ours + "feed_forward.w1.weight", {f, e});
+      add(hf + "mlp.down_proj.weight", ours + "feed_forward.w2.weight", {e, f});
+      add(hf + "mlp.up_proj.weight", ours + "feed_forward.w3.weight", {f, e});
+    }
   }
-  tensors.push_back({"model.norm.weight", "norm.weight", {e}});
+  add("model.norm.weight", "norm.weight", {e});
   if (!config.tie_embeddings) {
-    tensors.push_back({kLmHead, "output.weight", {v, e}});
+    add(kLmHead, "output.weight", {v, e});
   }
   return tensors;
 }
@@ -384,8 +452,8 @@ absl::Status MissingTensor(const std::string& path, absl::string_view where,
 // generated) and how it is declared in the header.
 struct PlannedTensor {
   TensorToWrite header;  // data null: the bytes are streamed
-  std::string hf_name;   // empty for generated (LTM) tensors
-  size_t shard = 0;      // index into the shard list, for copied tensors
+  BackboneTensor source;
+  size_t shard = 0;  // index into the shard list
 };
 
 // Assigns each backbone tensor its shard file (relative to hf_dir) and returns the shards in
@@ -426,12 +494,12 @@ absl::StatusOr<std::vector<std::string>> LocateShards(const std::string& hf_dir,
         }
         shards.push_back(file);
       }
-      planned->push_back({TensorToWrite{t.name, DType::kF32, t.shape}, t.hf_name, it->second});
+      planned->push_back({TensorToWrite{t.name, DType::kF32, t.shape}, t, it->second});
     }
   } else if (fs::exists(Join(hf_dir, kWeights))) {
     shards.push_back(kWeights);
     for (const BackboneTensor& t : backbone) {
-      planned->push_back({TensorToWrite{t.name, DType::kF32, t.shape}, t.hf_name, 0});
+      planned->push_back({TensorToWrite{t.name, DType::kF32, t.shape}, t, 0});
     }
   } else {
     return absl::NotFoundError(
@@ -641,6 +709,7 @@ std::vector<LtmTensor> LtmTensors(const ModelConfig& config) {
   std::vector<LtmTensor> tensors;
   if (config.memory != MemoryMode::kInfinite) return tensors;
   const int64_t e = config.dim;
+  const int64_t q = config.q_dim();
   const int64_t n = config.ltm.num_basis;
   const double basis_stddev = 1.0 / std::sqrt(static_cast<double>(n));
   for (int i = 0; i < config.n_layers; ++i) {
@@ -654,9 +723,9 @@ std::vector<LtmTensor> LtmTensors(const ModelConfig& config) {
     };
     add(p + "gate.weight", {e, e, 3}, 0.02);
     add(p + "gate.bias", {e}, 0.0);
-    add(p + "wk.weight", {e, e}, 0.02);
-    add(p + "wv.weight", {e, e}, 0.02);
-    add(p + "wo.weight", {e, e}, 0.0);
+    add(p + "wk.weight", {q, e}, 0.02);
+    add(p + "wv.weight", {q, e}, 0.02);
+    add(p + "wo.weight", {e, q}, 0.0);
     add(p + "w_mu", {n}, basis_stddev);
     add(p + "w_sigma", {n}, basis_stddev);
   }
@@ -702,7 +771,26 @@ absl::StatusOr<TokenizerConfig> ChooseHfTokenizer(const std::string& hf_dir) {
 absl::StatusOr<ConversionSummary> ImportHfCheckpoint(const ImportOptions& options) {
   const Clock::time_point start = Clock::now();
   const std::string config_path = Join(options.hf_dir, kHfConfig);
-  ASSIGN_OR_RETURN(ModelConfig config, ReadHfConfig(options.hf_dir));
+  ASSIGN_OR_RETURN(HfModel hf, ReadHfConfig(options.hf_dir));
+  ModelConfig& config = hf.config;
+  if (hf.sliding_window.has_value()) {
+    // infmem's window and infinite modes attend at most 2L - 1 tokens back; the model must
+    // have been trained to see at least that far. Full mode would see everything.
+    if (options.memory == MemoryMode::kFull) {
+      return FileError(config_path,
+                       absl::StrCat("field 'sliding_window' is ", *hf.sliding_window,
+                                    ": a sliding-window model cannot be imported in full mode "
+                                    "(its attention never saw further); use window or infinite"));
+    }
+    if (2 * static_cast<int64_t>(options.segment_length) > *hf.sliding_window) {
+      return FileError(config_path,
+                       absl::StrCat("field 'sliding_window' is ", *hf.sliding_window,
+                                    ": segment_length ", options.segment_length,
+                                    " lets attention reach ", 2 * options.segment_length - 1,
+                                    " tokens back; use a segment_length of at most ",
+                                    *hf.sliding_window / 2));
+    }
+  }
   config.name = options.name.empty() ? DefaultName(options.hf_dir) : options.name;
   config.memory = options.memory;
   config.segment_length = options.segment_length;
@@ -716,7 +804,7 @@ absl::StatusOr<ConversionSummary> ImportHfCheckpoint(const ImportOptions& option
   }
 
   // Pass 1: find, then check every backbone tensor, one shard in memory at a time.
-  const std::vector<BackboneTensor> backbone = BackboneTensors(config);
+  const std::vector<BackboneTensor> backbone = BackboneTensors(config, hf.arch);
   std::vector<PlannedTensor> planned;
   ASSIGN_OR_RETURN(const std::vector<std::string> shards,
                    LocateShards(options.hf_dir, backbone, &planned));
@@ -730,21 +818,24 @@ absl::StatusOr<ConversionSummary> ImportHfCheckpoint(const ImportOptions& option
     ASSIGN_OR_RETURN(const SafetensorsFile file, SafetensorsFile::Read(shard_path));
     for (PlannedTensor& t : planned) {
       if (t.shard != s) continue;
-      if (!file.Has(t.hf_name)) return MissingTensor(shard_path, "", t.hf_name);
-      ASSIGN_OR_RETURN(const TensorView view, file.Get(t.hf_name));
-      if (view.shape != t.header.shape) {
-        return FileError(
-            shard_path, absl::StrCat("tensor '", t.hf_name, "' has shape ", ShapeString(view.shape),
-                                     ", config.json implies ", ShapeString(t.header.shape)));
+      const std::string& hf_name = t.source.hf_name;
+      if (!file.Has(hf_name)) return MissingTensor(shard_path, "", hf_name);
+      ASSIGN_OR_RETURN(const TensorView view, file.Get(hf_name));
+      const std::vector<int64_t>& expected =
+          t.source.hf_shape.empty() ? t.source.shape : t.source.hf_shape;
+      if (view.shape != expected) {
+        return FileError(shard_path,
+                         absl::StrCat("tensor '", hf_name, "' has shape ", ShapeString(view.shape),
+                                      ", config.json implies ", ShapeString(expected)));
       }
       if (!IsFloatDType(view.dtype)) {
         return FileError(shard_path,
-                         absl::StrCat("tensor '", t.hf_name, "' has dtype ", DTypeName(view.dtype),
+                         absl::StrCat("tensor '", hf_name, "' has dtype ", DTypeName(view.dtype),
                                       "; supported: F32, F16, BF16"));
       }
       t.header.dtype = view.dtype;
-      t.header.size_bytes = view.size_bytes;
-      copy_bytes += view.size_bytes;
+      t.header.size_bytes = static_cast<size_t>(Numel(t.source.shape)) * DTypeSize(view.dtype);
+      copy_bytes += t.header.size_bytes;
     }
   }
 
@@ -793,14 +884,20 @@ absl::StatusOr<ConversionSummary> ImportHfCheckpoint(const ImportOptions& option
     ASSIGN_OR_RETURN(const SafetensorsFile file, SafetensorsFile::Read(shard_path));
     for (const PlannedTensor& t : planned) {
       if (t.shard != s) continue;
-      ASSIGN_OR_RETURN(const TensorView view, file.Get(t.hf_name));
+      const BackboneTensor& source = t.source;
+      ASSIGN_OR_RETURN(const TensorView view, file.Get(source.hf_name));
       // The file may have changed since pass 1; the header already promised these sizes.
-      if (view.dtype != t.header.dtype || view.shape != t.header.shape) {
+      if (view.dtype != t.header.dtype ||
+          view.shape != (source.hf_shape.empty() ? source.shape : source.hf_shape)) {
         return FileError(shard_path,
-                         absl::StrCat("tensor '", t.hf_name, "' changed during conversion"));
+                         absl::StrCat("tensor '", source.hf_name, "' changed during conversion"));
       }
-      RETURN_IF_ERROR(writer->Append(t.header.name, view.data, view.size_bytes));
-      meter.Add(view.size_bytes);
+      // A fused tensor's part is a run of whole rows.
+      const size_t row_bytes =
+          static_cast<size_t>(Numel(source.shape) / source.shape[0]) * DTypeSize(view.dtype);
+      RETURN_IF_ERROR(writer->Append(t.header.name, view.data + source.first_row * row_bytes,
+                                     t.header.size_bytes));
+      meter.Add(t.header.size_bytes);
     }
   }
   if (!ltm.empty() && options.progress != nullptr) {
@@ -836,6 +933,11 @@ absl::StatusOr<ConversionSummary> ExportHfCheckpoint(const ExportOptions& option
                                                       config.tokenizer.kind,
                                                       "\"; only SentencePiece tokenizers export"));
   }
+  if (config.attention_bias || config.qk_norm || config.explicit_head_dim > 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        config_path, ": fields 'attention_bias', 'qk_norm' or 'head_dim' are set; only "
+                     "LLaMA-shaped models export (as LlamaForCausalLM)"));
+  }
   const std::string weights_path = Join(options.model_dir, kWeights);
   if (options.progress != nullptr) *options.progress << "reading " << weights_path << "\n";
   ASSIGN_OR_RETURN(const SafetensorsFile file, SafetensorsFile::Read(weights_path));
@@ -855,7 +957,7 @@ absl::StatusOr<ConversionSummary> ExportHfCheckpoint(const ExportOptions& option
   std::deque<std::string> permuted;  // owns reordered copies; deque keeps them in place
   std::vector<const void*> sources;
   ConversionSummary summary;
-  for (const BackboneTensor& t : BackboneTensors(config)) {
+  for (const BackboneTensor& t : BackboneTensors(config, HfArch::kLlama)) {
     absl::StatusOr<TensorView> view = file.Get(t.name);
     if (!view.ok()) {
       return absl::NotFoundError(absl::StrCat(weights_path, ": no tensor '", t.name, "'"));

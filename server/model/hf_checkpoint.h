@@ -1,8 +1,10 @@
-// Conversion between Hugging Face LLaMA-family checkpoints (LlamaForCausalLM,
-// MistralForCausalLM: config.json, model.safetensors or sharded model-*.safetensors with
-// model.safetensors.index.json, a SentencePiece tokenizer.model) and infmem model directories
+// Conversion between Hugging Face LLaMA-family checkpoints (LlamaForCausalLM including Llama 3.x
+// and SmolLM2, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM:
+// config.json, model.safetensors or sharded model-*.safetensors with
+// model.safetensors.index.json, a tokenizer.model or tokenizer.json) and infmem model directories
 // (MODEL.md §6-7). Plain C++, no torch: tensor bytes are copied (or, for export of an
-// interleaved-RoPE model, row-shuffled) in their stored dtype, never converted.
+// interleaved-RoPE model, row-shuffled; for Phi-3's fused projections, split by rows) in their
+// stored dtype, never converted.
 //
 // Import reads the checkpoint's shards one at a time, twice (first to check every tensor's
 // dtype and shape against config.json, then to write), and streams model.safetensors to disk,
@@ -67,7 +69,8 @@ struct ConversionSummary {
 // names; in infinite mode plus freshly initialised LTM weights whose output projection is
 // zero, so the model computes exactly what `window` computes until fine-tuned) and
 // tokenizer.model. InvalidArgument / NotFound / DataLoss naming the file and field or tensor
-// for an unsupported architecture or feature, a malformed or inconsistent config, a missing
+// for an unsupported architecture or feature (a sliding window shorter than 2 segments, or any
+// sliding window in full mode), a malformed or inconsistent config, a missing
 // shard or tensor, a truncated shard, a tensor of the wrong shape or dtype, or a missing
 // SentencePiece tokenizer. Nothing is left in out_dir's model.safetensors on failure.
 absl::StatusOr<ConversionSummary> ImportHfCheckpoint(const ImportOptions& options);
@@ -76,7 +79,8 @@ absl::StatusOr<ConversionSummary> ImportHfCheckpoint(const ImportOptions& option
 // directory (config.json, generation_config.json, one model.safetensors, tokenizer.model).
 // For a model with interleaved RoPE the rows of every head of wq and wk are reordered so
 // that Hugging Face's rotate-half RoPE computes the same attention. FailedPrecondition for
-// an `infinite` model (only the backbone exports) or a tokenizer that is not SentencePiece;
+// an `infinite` model (only the backbone exports), a tokenizer that is not SentencePiece, or
+// a model that is not LLaMA-shaped (biases, q/k norms, its own head_dim);
 // the errors of ReadModelConfig and SafetensorsFile::Read otherwise.
 absl::StatusOr<ConversionSummary> ExportHfCheckpoint(const ExportOptions& options);
 

@@ -88,12 +88,15 @@ torch::Tensor RopeFrequencies(const ModelConfig& c) {
 
 torch::Tensor Linear(const torch::Tensor& x, const std::shared_ptr<Param>& p) {
   if (x.numel() <= kMaxDecodeRows * x.size(-1) && !torch::GradMode::is_enabled()) {
-    if (p->reduced.defined()) return DecodeLinear(x, p->reduced);
-    if (x.is_cpu() && x.scalar_type() == torch::kFloat32 && p->weight.is_contiguous()) {
-      return DecodeLinear(x, {DecodeFormat::kFloat32, p->weight, {}});
+    torch::Tensor y;
+    if (p->reduced.defined()) {
+      y = DecodeLinear(x, p->reduced);
+    } else if (x.is_cpu() && x.scalar_type() == torch::kFloat32 && p->weight.is_contiguous()) {
+      y = DecodeLinear(x, {DecodeFormat::kFloat32, p->weight, {}});
     }
+    if (y.defined()) return p->bias.defined() ? y.add_(p->bias) : y;
   }
-  return torch::linear(x, p->weight);
+  return p->bias.defined() ? torch::linear(x, p->weight, p->bias) : torch::linear(x, p->weight);
 }
 
 void Model::Impl::ReduceWeights(const std::string& weights) {
@@ -126,7 +129,7 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
   const ModelConfig& c = config;
   const int64_t num_rows = tokens.size(0), t = tokens.size(1);
   const int64_t seg = c.segment_length, h = c.n_heads, kv = c.kv_heads(), d = c.head_dim();
-  const int64_t e = c.dim;
+  const int64_t hd = c.q_dim();
   const bool infinite = c.memory == MemoryMode::kInfinite;
   const bool full = c.memory == MemoryMode::kFull;
   const bool grad = torch::GradMode::is_enabled();
@@ -210,10 +213,15 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
   for (int l = 0; l < num_layers; ++l) {
     const Layer& layer = *net->layers[l];
     torch::Tensor xn = RmsNorm(x, layer.attention_norm->weight, c.norm_eps);
-    torch::Tensor q = Linear(xn, layer.attention->wq).view({num_rows, t, h, d});
-    torch::Tensor k =
-        Rope(Linear(xn, layer.attention->wk).view({num_rows, t, kv, d}), rope, c.rope_layout);
-    torch::Tensor v = Linear(xn, layer.attention->wv).view({num_rows, t, kv, d});
+    const Attention& att = *layer.attention;
+    torch::Tensor q = Linear(xn, att.wq).view({num_rows, t, h, d});
+    torch::Tensor k = Linear(xn, att.wk).view({num_rows, t, kv, d});
+    if (att.q_norm) {  // Qwen3: each head of q and k normalised before RoPE
+      q = RmsNorm(q, att.q_norm->weight, c.norm_eps);
+      k = RmsNorm(k, att.k_norm->weight, c.norm_eps);
+    }
+    k = Rope(k, rope, c.rope_layout);
+    torch::Tensor v = Linear(xn, att.wv).view({num_rows, t, kv, d});
     torch::Tensor qr = Rope(q, rope, c.rope_layout);
 
     if (decode) {
@@ -273,13 +281,13 @@ ForwardOutput Model::Impl::Forward(absl::Span<SessionState::Impl* const> rows,
       }
     }
 
-    torch::Tensor attn = torch::stack(stm_out).view({num_rows, t, e});
+    torch::Tensor attn = torch::stack(stm_out).view({num_rows, t, hd});
     x = x + Linear(attn, layer.attention->wo);
     if (any_ltm) {
       for (int64_t r = 0; r < num_rows; ++r) {
         if (!ltm_out[r].defined()) ltm_out[r] = torch::zeros({t, h, d}, options);
       }
-      x = x + Linear(torch::stack(ltm_out).view({num_rows, t, e}), layer.ltm->wo);
+      x = x + Linear(torch::stack(ltm_out).view({num_rows, t, hd}), layer.ltm->wo);
     }
     torch::Tensor xf = RmsNorm(x, layer.ffn_norm->weight, c.norm_eps);
     const FeedForward& ff = *layer.feed_forward;
@@ -426,16 +434,16 @@ absl::Status Model::Save(const std::string& model_dir, WeightStorage storage) co
 double Model::PrefillFlopsPerToken() const {
   const ModelConfig& c = impl_->config;
   const double e = c.dim, f = c.ffn_dim, seg = c.segment_length;
-  const double kv = c.kv_dim();
-  double per_layer = 2 * (2 * e * e + 2 * e * kv + 3 * e * f);  // q, k, v, o and SwiGLU
+  const double kv = c.kv_dim(), q = c.q_dim();
+  double per_layer = 2 * (2 * e * q + 2 * e * kv + 3 * e * f);  // q, k, v, o and SwiGLU
   // STM attention (scores and weighted sum) over 1.5 L keys on average, per query head.
-  per_layer += 4 * e * (c.memory == MemoryMode::kFull ? 0 : 1.5 * seg);
+  per_layer += 4 * q * (c.memory == MemoryMode::kFull ? 0 : 1.5 * seg);
   if (c.memory == MemoryMode::kInfinite) {
     const double n = c.ltm.num_basis, m = c.ltm.num_samples;
-    per_layer += 2 * e * e + 4 * e * n;  // LTM output projection, scores and z
+    per_layer += 2 * e * q + 4 * q * n;  // LTM output projection, scores and z
     // Per segment: gate conv, old-signal samples, the fit, K_ltm and V_ltm.
     per_layer +=
-        (2 * 3 * e * e * seg + 2 * n * m * e + 2 * n * (m + seg) * e + 4 * n * e * e) / seg;
+        (2 * 3 * e * e * seg + 2 * n * m * e + 2 * n * (m + seg) * e + 4 * n * e * q) / seg;
   }
   return per_layer * c.n_layers;
 }
@@ -485,16 +493,17 @@ absl::StatusOr<double> Model::DecodeStepGemmSeconds(int rows, int reps) const {
   try {
     torch::NoGradGuard no_grad;
     torch::Tensor x = torch::randn({rows, c.dim}, impl_->options);
+    torch::Tensor heads = torch::randn({rows, c.q_dim()}, impl_->options);
     torch::Tensor hidden = torch::randn({rows, c.ffn_dim}, impl_->options);
     return MedianSeconds(impl_->device, reps, [&] {
       for (const auto& layer : impl_->net->layers) {
-        for (const auto& p :
-             {layer->attention->wq, layer->attention->wk, layer->attention->wv,
-              layer->attention->wo, layer->feed_forward->w1, layer->feed_forward->w3}) {
+        for (const auto& p : {layer->attention->wq, layer->attention->wk, layer->attention->wv,
+                              layer->feed_forward->w1, layer->feed_forward->w3}) {
           Linear(x, p);
         }
+        Linear(heads, layer->attention->wo);
         Linear(hidden, layer->feed_forward->w2);
-        if (layer->ltm) Linear(x, layer->ltm->wo);
+        if (layer->ltm) Linear(heads, layer->ltm->wo);
       }
       impl_->net->Logits(x);
     });

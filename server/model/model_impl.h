@@ -3,14 +3,18 @@
 // the naming of Meta's LLaMA checkpoints, plus the LTM's own:
 //   tok_embeddings.weight                     [V, e]
 //   layers.{i}.attention_norm.weight          [e]
-//   layers.{i}.attention.{wq,wo}.weight       [e, e]        (out × in, as torch Linear)
+//   layers.{i}.attention.wq.weight            [h·d, e]      (out × in, as torch Linear)
 //   layers.{i}.attention.{wk,wv}.weight       [kv·d, e]     (kv = n_kv_heads: grouped-query)
+//   layers.{i}.attention.wo.weight            [e, h·d]      (h·d = e unless head_dim is set)
+//   layers.{i}.attention.{wq,wk,wv}.bias      [h·d], [kv·d] (attention_bias only)
+//   layers.{i}.attention.{q_norm,k_norm}.weight  [d]        (qk_norm only)
 //   layers.{i}.ffn_norm.weight                [e]
 //   layers.{i}.feed_forward.{w1,w3}.weight    [f, e]
 //   layers.{i}.feed_forward.w2.weight         [e, f]
 //   layers.{i}.ltm.gate.weight                [e, e, 3]      (Conv1d over time, padding 1)
 //   layers.{i}.ltm.gate.bias                  [e]
-//   layers.{i}.ltm.{wk,wv,wo}.weight          [e, e]         (LTM keys, values, output)
+//   layers.{i}.ltm.{wk,wv}.weight             [h·d, e]       (LTM keys, values)
+//   layers.{i}.ltm.wo.weight                  [e, h·d]       (LTM output)
 //   layers.{i}.ltm.w_mu, layers.{i}.ltm.w_sigma  [N]
 //   norm.weight                               [e]
 //   output.weight                             [V, e]         (absent when tie_embeddings)
@@ -41,13 +45,14 @@ struct Param : torch::nn::Module {
   DecodeWeight reduced;  // ModelOptions::weights bfloat16/int8: the copy decode reads
 };
 
-// x · Wᵀ: a few rows without autograd on the CPU through DecodeLinear (the reduced copy
+// x · Wᵀ (+ bias, when `p` has one): a few rows without autograd on the CPU through DecodeLinear (the reduced copy
 // when `p` has one), anything else through torch::linear.
 torch::Tensor Linear(const torch::Tensor& x, const std::shared_ptr<Param>& p);
 
 struct Attention : torch::nn::Module {
-  Attention(int64_t dim, int64_t kv_dim);
+  explicit Attention(const ModelConfig& config);
   std::shared_ptr<Param> wq, wk, wv, wo;
+  std::shared_ptr<Param> q_norm, k_norm;  // null unless config.qk_norm
 };
 
 struct FeedForward : torch::nn::Module {
@@ -56,7 +61,7 @@ struct FeedForward : torch::nn::Module {
 };
 
 struct LtmWeights : torch::nn::Module {
-  LtmWeights(int64_t dim, int64_t num_basis);
+  LtmWeights(int64_t dim, int64_t heads_dim, int64_t num_basis);
   std::shared_ptr<Param> gate, wk, wv, wo;
   torch::Tensor w_mu, w_sigma;
 };

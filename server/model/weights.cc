@@ -19,22 +19,30 @@ Param::Param(torch::IntArrayRef shape, bool with_bias) {
   if (with_bias) bias = register_parameter("bias", torch::empty({shape[0]}));
 }
 
-Attention::Attention(int64_t dim, int64_t kv_dim)
-    : wq(register_module("wq", std::make_shared<Param>(torch::IntArrayRef{dim, dim}))),
-      wk(register_module("wk", std::make_shared<Param>(torch::IntArrayRef{kv_dim, dim}))),
-      wv(register_module("wv", std::make_shared<Param>(torch::IntArrayRef{kv_dim, dim}))),
-      wo(register_module("wo", std::make_shared<Param>(torch::IntArrayRef{dim, dim}))) {}
+Attention::Attention(const ModelConfig& c) {
+  const int64_t e = c.dim, q = c.q_dim(), kv = c.kv_dim();
+  const bool bias = c.attention_bias;
+  wq = register_module("wq", std::make_shared<Param>(torch::IntArrayRef{q, e}, bias));
+  wk = register_module("wk", std::make_shared<Param>(torch::IntArrayRef{kv, e}, bias));
+  wv = register_module("wv", std::make_shared<Param>(torch::IntArrayRef{kv, e}, bias));
+  wo = register_module("wo", std::make_shared<Param>(torch::IntArrayRef{e, q}));
+  if (c.qk_norm) {
+    const int64_t d = c.head_dim();
+    q_norm = register_module("q_norm", std::make_shared<Param>(torch::IntArrayRef{d}));
+    k_norm = register_module("k_norm", std::make_shared<Param>(torch::IntArrayRef{d}));
+  }
+}
 
 FeedForward::FeedForward(int64_t dim, int64_t hidden)
     : w1(register_module("w1", std::make_shared<Param>(torch::IntArrayRef{hidden, dim}))),
       w2(register_module("w2", std::make_shared<Param>(torch::IntArrayRef{dim, hidden}))),
       w3(register_module("w3", std::make_shared<Param>(torch::IntArrayRef{hidden, dim}))) {}
 
-LtmWeights::LtmWeights(int64_t dim, int64_t num_basis)
+LtmWeights::LtmWeights(int64_t dim, int64_t heads_dim, int64_t num_basis)
     : gate(register_module("gate", std::make_shared<Param>(torch::IntArrayRef{dim, dim, 3}, true))),
-      wk(register_module("wk", std::make_shared<Param>(torch::IntArrayRef{dim, dim}))),
-      wv(register_module("wv", std::make_shared<Param>(torch::IntArrayRef{dim, dim}))),
-      wo(register_module("wo", std::make_shared<Param>(torch::IntArrayRef{dim, dim}))),
+      wk(register_module("wk", std::make_shared<Param>(torch::IntArrayRef{heads_dim, dim}))),
+      wv(register_module("wv", std::make_shared<Param>(torch::IntArrayRef{heads_dim, dim}))),
+      wo(register_module("wo", std::make_shared<Param>(torch::IntArrayRef{dim, heads_dim}))),
       w_mu(register_parameter("w_mu", torch::empty({num_basis}))),
       w_sigma(register_parameter("w_sigma", torch::empty({num_basis}))) {}
 
@@ -42,11 +50,11 @@ Layer::Layer(const ModelConfig& c)
     : attention_norm(
           register_module("attention_norm", std::make_shared<Param>(torch::IntArrayRef{c.dim}))),
       ffn_norm(register_module("ffn_norm", std::make_shared<Param>(torch::IntArrayRef{c.dim}))),
-      attention(register_module("attention", std::make_shared<Attention>(c.dim, c.kv_dim()))),
+      attention(register_module("attention", std::make_shared<Attention>(c))),
       feed_forward(
           register_module("feed_forward", std::make_shared<FeedForward>(c.dim, c.ffn_dim))) {
   if (c.memory == MemoryMode::kInfinite) {
-    ltm = register_module("ltm", std::make_shared<LtmWeights>(c.dim, c.ltm.num_basis));
+    ltm = register_module("ltm", std::make_shared<LtmWeights>(c.dim, c.q_dim(), c.ltm.num_basis));
   }
 }
 

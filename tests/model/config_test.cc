@@ -57,6 +57,9 @@ void ExpectSameConfig(const ModelConfig& a, const ModelConfig& b) {
   EXPECT_EQ(a.norm_eps, b.norm_eps);
   EXPECT_EQ(a.rope_theta, b.rope_theta);
   EXPECT_EQ(a.tie_embeddings, b.tie_embeddings);
+  EXPECT_EQ(a.explicit_head_dim, b.explicit_head_dim);
+  EXPECT_EQ(a.attention_bias, b.attention_bias);
+  EXPECT_EQ(a.qk_norm, b.qk_norm);
   EXPECT_EQ(a.memory, b.memory);
   EXPECT_EQ(a.bos_id, b.bos_id);
   EXPECT_EQ(a.eos_id, b.eos_id);
@@ -179,6 +182,14 @@ TEST(ModelConfigToJsonTest, RoundTripsExactly) {
   config->ltm.widths = {1.0 / 7.0, 2.0 / 3.0};
   config->ltm.kl_weight = 5e-324;  // the smallest denormal
   config->name = "name with \"quotes\", \\ and \xC3\xA9";
+  // Qwen-style attention: its own head width, biases, per-head norms.
+  config->explicit_head_dim = 24;
+  config->attention_bias = true;
+  config->qk_norm = true;
+  // Qwen-style attention: its own head width, biases, per-head norms.
+  config->explicit_head_dim = 24;
+  config->attention_bias = true;
+  config->qk_norm = true;
 
   const std::string text = ModelConfigToJson(*config);
   absl::StatusOr<ModelConfig> again = ParseModelConfig(text);
@@ -271,6 +282,9 @@ TEST(ParseModelConfigTest, RejectsWrongTypes) {
       {{"ltm", "sigma0"}, Json::array(), "field 'ltm.sigma0' must be a number"},
       {{"ltm", "kl_weight"}, true, "field 'ltm.kl_weight' must be a number"},
       {{"tokenizer", "kind"}, 1, "field 'tokenizer.kind' must be a string"},
+      {{"head_dim"}, "24", "field 'head_dim' must be an integer"},
+      {{"attention_bias"}, 1, "field 'attention_bias' must be a boolean"},
+      {{"qk_norm"}, "yes", "field 'qk_norm' must be a boolean"},
       {{"tokenizer", "file"}, Json::array(), "field 'tokenizer.file' must be a string"},
   };
   ExpectEachRejected(cases);
@@ -295,7 +309,9 @@ TEST(ParseModelConfigTest, RejectsBadValues) {
       {{"ffn_dim"}, 0, "field 'ffn_dim' must be a positive integer"},
       {{"segment_length"}, 0, "field 'segment_length' must be a positive integer"},
       {{"n_heads"}, 5, "field 'dim' (64) must be divisible by field 'n_heads' (5)"},
-      {{"n_heads"}, 64, "head dimension 1, which must be even"},
+      {{"n_heads"}, 64, "head dimension 1 (field 'head_dim', or 'dim' / 'n_heads') must be even"},
+      {{"head_dim"}, 7, "head dimension 7 (field 'head_dim', or 'dim' / 'n_heads') must be even"},
+      {{"head_dim"}, -2, "field 'head_dim' must be 0 (dim / n_heads) or positive, got -2"},
       {{"norm_eps"}, 0.0, "field 'norm_eps' must be > 0"},
       {{"rope_theta"}, -1.0, "field 'rope_theta' must be > 0"},
       {{"memory"}, "infinte", "field 'memory' must be one of \"infinite\", \"window\", \"full\""},

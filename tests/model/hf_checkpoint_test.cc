@@ -414,15 +414,49 @@ TEST(ImportErrorTest, ATokenizerLargerThanTheVocabularyIsRefused) {
                     HasSubstr("4101 tokens, more than the model's vocab_size 4096")));
 }
 
-TEST(ImportErrorTest, SlidingWindow) {
+TEST(ImportErrorTest, SlidingWindowShorterThanTwoSegments) {
+  // L = 64: window mode attends up to 127 tokens back, more than a 100-token window.
   const absl::Status status = ImportBroken("sliding", ConfigChange([](Json* c) {
                                              (*c)["architectures"] = {"MistralForCausalLM"};
-                                             (*c)["sliding_window"] = 4096;
+                                             (*c)["sliding_window"] = 100;
                                            }));
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(status.message(),
-              AllOf(HasSubstr("config.json"), HasSubstr("'sliding_window'"), HasSubstr("4096"),
-                    HasSubstr("sliding-window attention is not supported")));
+              AllOf(HasSubstr("config.json"), HasSubstr("'sliding_window' is 100"),
+                    HasSubstr("segment_length 64"), HasSubstr("at most 50")));
+}
+
+TEST(ImportTest, SlidingWindowModelsImportInWindowModeOnlyWhereTheWindowCoversTwoSegments) {
+  const std::string hf_dir = FreshDir("sliding_ok_hf");
+  Json config = TinyHfConfig();
+  config["architectures"] = {"MistralForCausalLM"};
+  config["sliding_window"] = 128;
+  WriteHfCheckpoint(hf_dir, config, TinyHfTensors(DType::kBF16), 1);
+  EXPECT_TRUE(
+      ImportHfCheckpoint(Options(hf_dir, FreshDir("sliding_ok_w"), MemoryMode::kWindow)).ok());
+  const absl::Status full =
+      ImportHfCheckpoint(Options(hf_dir, FreshDir("sliding_ok_f"), MemoryMode::kFull)).status();
+  EXPECT_EQ(full.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(full.message(), AllOf(HasSubstr("'sliding_window' is 128"), HasSubstr("full mode")));
+  // Qwen's window applies only where use_sliding_window says so.
+  config["architectures"] = {"Qwen2ForCausalLM"};
+  config["sliding_window"] = 32768;
+  config["use_sliding_window"] = false;
+  TensorMap tensors = TinyHfTensors(DType::kBF16);
+  for (int i = 0; i < kLayers; ++i) {
+    for (const char* p : {"q", "k", "v"}) {
+      const std::string weight = absl::StrCat("model.layers.", i, ".self_attn.", p, "_proj.weight");
+      const std::string bias = absl::StrCat("model.layers.", i, ".self_attn.", p, "_proj.bias");
+      tensors[bias] = tensors.at(weight);
+      tensors[bias].shape = {tensors.at(weight).shape[0]};
+      tensors[bias].bytes.resize(tensors[bias].shape[0] * 2);
+    }
+  }
+  const std::string qwen_dir = FreshDir("sliding_qwen_hf");
+  WriteHfCheckpoint(qwen_dir, config, tensors, 1);
+  auto summary = ImportHfCheckpoint(Options(qwen_dir, FreshDir("sliding_qwen"), MemoryMode::kFull));
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_TRUE(summary->config.attention_bias);
 }
 
 TEST(ImportErrorTest, MissingShard) {
@@ -530,8 +564,17 @@ TEST(ImportErrorTest, TokenIdOutOfRange) {
 
 TEST(ImportErrorTest, HeadDimMismatchAndBiases) {
   EXPECT_THAT(
-      ImportBroken("headdim", ConfigChange([](Json* c) { (*c)["head_dim"] = 8; })).message(),
-      AllOf(HasSubstr("config.json"), HasSubstr("'head_dim'")));
+      ImportBroken("headdim", ConfigChange([](Json* c) { (*c)["head_dim"] = 3; })).message(),
+      AllOf(HasSubstr("config.json"), HasSubstr("'head_dim' is 3; RoPE needs it even")));
+  // A head_dim other than hidden/heads is a shape: q_proj must have heads * head_dim rows.
+  EXPECT_THAT(
+      ImportBroken("headdim8", ConfigChange([](Json* c) { (*c)["head_dim"] = 8; })).message(),
+      AllOf(HasSubstr("q_proj.weight"), HasSubstr("config.json implies [32, 16]")));
+  EXPECT_THAT(ImportBroken("partial", ConfigChange([](Json* c) {
+                             (*c)["architectures"] = {"Phi3ForCausalLM"};
+                             (*c)["partial_rotary_factor"] = 0.75;
+                           })).message(),
+              AllOf(HasSubstr("config.json"), HasSubstr("'partial_rotary_factor' is 0.75")));
   EXPECT_THAT(
       ImportBroken("bias", ConfigChange([](Json* c) { (*c)["attention_bias"] = true; })).message(),
       AllOf(HasSubstr("config.json"), HasSubstr("'attention_bias'")));

@@ -4,7 +4,8 @@
 // bfloat16 shards) and computes its logits with a forward pass written from Hugging Face's
 // documented semantics; infmem-convert imports it, and infmem's logits must agree by prefill
 // and token by token. Then the memory modes: `infinite` equals `window` until fine-tuned, and
-// fine-tuning with --freeze=backbone moves only the long-term memory.
+// fine-tuning with --freeze=backbone moves only the long-term memory. Then each architecture
+// beside LLaMA (Qwen2, Qwen3, Phi-3, Llama 3.2, SmolLM2), from its own reference checkpoint.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -55,12 +56,31 @@ std::vector<float> Floats(const TensorView& t) {
   return out;
 }
 
+// Max |a - b| within 1e-3 of the logit range of `b`, and the same argmax.
+void ExpectClose(const std::vector<float>& a, const std::vector<float>& b,
+                 const std::string& where) {
+  ASSERT_EQ(a.size(), b.size());
+  float diff = 0, lo = b[0], hi = b[0];
+  for (size_t j = 0; j < a.size(); ++j) {
+    diff = std::max(diff, std::fabs(a[j] - b[j]));
+    lo = std::min(lo, b[j]);
+    hi = std::max(hi, b[j]);
+  }
+  EXPECT_LE(diff, 1e-3 * (hi - lo)) << where;
+  EXPECT_EQ(std::max_element(a.begin(), a.end()) - a.begin(),
+            std::max_element(b.begin(), b.end()) - b.begin())
+      << where;
+}
+
+std::string ReferenceScript() {
+  return std::string(INFMEM_SOURCE_DIR) + "/tests/model/hf_llama_reference.py";
+}
+
 class HfImportTest : public ::testing::Test {
  protected:
   // Writes the checkpoint, the tokens and the reference logits once for the suite.
   static void SetUpTestSuite() {
-    const std::string script =
-        std::string(INFMEM_SOURCE_DIR) + "/tests/model/hf_llama_reference.py";
+    const std::string script = ReferenceScript();
     std::filesystem::remove_all(Dir("hf"));
     ASSERT_EQ(RunCommand(absl::StrCat("/usr/bin/python3 ", script, " write --out ", Dir("hf"),
                                       " --seed 3 --shape tiny --dtype bfloat16 --shards 2"
@@ -93,22 +113,6 @@ class HfImportTest : public ::testing::Test {
   // Row `i` of the reference logits.
   static std::vector<float> Reference(int i) {
     return {reference_->begin() + i * 4096, reference_->begin() + (i + 1) * 4096};
-  }
-
-  // Max |a - b| over the logit range of `b`, and whether the argmaxes agree.
-  static void ExpectClose(const std::vector<float>& a, const std::vector<float>& b,
-                          const std::string& where) {
-    ASSERT_EQ(a.size(), b.size());
-    float diff = 0, lo = b[0], hi = b[0];
-    for (size_t j = 0; j < a.size(); ++j) {
-      diff = std::max(diff, std::fabs(a[j] - b[j]));
-      lo = std::min(lo, b[j]);
-      hi = std::max(hi, b[j]);
-    }
-    EXPECT_LE(diff, 1e-3 * (hi - lo)) << where;
-    EXPECT_EQ(std::max_element(a.begin(), a.end()) - a.begin(),
-              std::max_element(b.begin(), b.end()) - b.begin())
-        << where;
   }
 
   static std::vector<int32_t>* tokens_;
@@ -182,6 +186,95 @@ TEST_F(HfImportTest, InfiniteEqualsWindowUntilFineTunedAndFineTuningMovesOnlyThe
   EXPECT_EQ(ltm_total, 2 * 7);  // gate weight and bias, wk, wv, wo, w_mu, w_sigma per layer
   EXPECT_GE(ltm_moved, 2 * 5) << "the output projections and what feeds them must move";
 }
+
+// One architecture's reference checkpoint: the flags of hf_llama_reference.py's `write`.
+struct ArchitectureCase {
+  std::string name;
+  std::string flags;
+};
+
+class HfArchitectureTest : public ::testing::TestWithParam<ArchitectureCase> {
+ protected:
+  static constexpr int kArchTokens = 160;  // two and a half segments of 64
+};
+
+TEST_P(HfArchitectureTest, MatchesTheReferenceByPrefillAndDecodeAndInfiniteEqualsWindow) {
+  const ArchitectureCase& arch = GetParam();
+  const std::string hf = Dir(arch.name + "_hf");
+  std::filesystem::remove_all(hf);
+  ASSERT_EQ(RunCommand(absl::StrCat("/usr/bin/python3 ", ReferenceScript(), " write --out ", hf,
+                                    " --seed 11 --shape tiny --dtype bfloat16 ", arch.flags,
+                                    " --tokenizer ", INFMEM_SOURCE_DIR,
+                                    "/models/brown-lm/tokenizer.model")),
+            0);
+  std::mt19937 rng(7);
+  std::vector<int32_t> tokens;
+  for (int i = 0; i < kArchTokens; ++i) tokens.push_back(static_cast<int32_t>(rng() % 4096));
+  const std::string tokens_file = Dir(arch.name + "_tokens.txt");
+  std::ofstream(tokens_file) << absl::StrJoin(tokens, " ") << "\n";
+  const std::string ref_file = Dir(arch.name + "_ref.safetensors");
+  ASSERT_EQ(RunCommand(absl::StrCat("/usr/bin/python3 ", ReferenceScript(), " logits --model ",
+                                    hf, " --tokens ", tokens_file, " --out ", ref_file)),
+            0);
+  const std::vector<float> reference =
+      Floats(SafetensorsFile::Read(ref_file).value().Get("logits").value());
+  ASSERT_EQ(reference.size(), static_cast<size_t>(kArchTokens) * 4096);
+  auto row = [&](int i) {
+    return std::vector<float>(reference.begin() + i * 4096, reference.begin() + (i + 1) * 4096);
+  };
+  for (const char* mode : {"full", "window", "infinite"}) {
+    std::filesystem::remove_all(Dir(arch.name + mode));
+    ASSERT_EQ(RunCommand(absl::StrCat(INFMEM_CONVERT_BINARY, " --hf_dir=", hf,
+                                      " --out=", Dir(arch.name + mode), " --memory=", mode,
+                                      " --segment_length=64 --num_basis=32 --num_samples=32")),
+              0)
+        << mode;
+  }
+
+  auto full = Model::Load(Dir(arch.name + "full"), kCpu);
+  ASSERT_TRUE(full.ok()) << full.status();
+  for (int n : {1, 64, 65, kArchTokens}) {
+    auto state = (*full)->NewSession(0);
+    auto logits = (*full)->Prefill(*state, {tokens.data(), static_cast<size_t>(n)});
+    ASSERT_TRUE(logits.ok()) << logits.status();
+    ExpectClose(*logits, row(n - 1), absl::StrCat(arch.name, " prefill of ", n));
+  }
+  auto state = (*full)->NewSession(0);
+  for (int i = 0; i < kArchTokens; ++i) {
+    SessionState* rows[] = {state.get()};
+    auto logits = (*full)->DecodeStep(rows, {tokens[i]});
+    ASSERT_TRUE(logits.ok()) << logits.status();
+    ExpectClose(*logits, row(i), absl::StrCat(arch.name, " decode at ", i));
+  }
+
+  auto window = Model::Load(Dir(arch.name + "window"), kCpu).value();
+  auto infinite = Model::Load(Dir(arch.name + "infinite"), kCpu).value();
+  auto a = window->NewSession(0), b = infinite->NewSession(0);
+  EXPECT_EQ(window->Prefill(*a, tokens).value(), infinite->Prefill(*b, tokens).value());
+  EXPECT_GT(b->ltm_updates(), 0);
+  for (int i = 0; i < 40; ++i) {
+    SessionState* ra[] = {a.get()};
+    SessionState* rb[] = {b.get()};
+    ASSERT_EQ(window->DecodeStep(ra, {tokens[i]}).value(),
+              infinite->DecodeStep(rb, {tokens[i]}).value())
+        << arch.name << " " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Architectures, HfArchitectureTest,
+    ::testing::Values(
+        // Qwen2.5-0.5B's shape: q/k/v biases, tied embeddings.
+        ArchitectureCase{"qwen2", "--arch Qwen2ForCausalLM --tie"},
+        // Qwen3-0.6B's: per-head q/k norms and head_dim 24 with hidden 64 over 4 heads.
+        ArchitectureCase{"qwen3", "--arch Qwen3ForCausalLM --head_dim 24 --tie"},
+        // Phi-3-mini's: fused qkv_proj and gate_up_proj, untied.
+        ArchitectureCase{"phi3", "--arch Phi3ForCausalLM"},
+        // Llama 3.2-1B's: tied embeddings and llama3 RoPE scaling.
+        ArchitectureCase{"llama32", "--tie --rope_scaling llama3"},
+        // SmolLM2's: a tied LlamaForCausalLM without RoPE scaling, float32 weights.
+        ArchitectureCase{"smollm2", "--tie --dtype float32"}),
+    [](const ::testing::TestParamInfo<ArchitectureCase>& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace infmem::model

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference for the tests of infmem's Hugging Face (LLaMA / Mistral) import.
+"""Reference for the tests of infmem's Hugging Face (LLaMA family) import.
 
 Standalone: needs only Debian's python3-torch and numpy (no `safetensors` or
 `transformers`). The forward pass is written from Hugging Face's documented
@@ -8,7 +8,8 @@ rope_scaling, grouped-query attention, SwiGLU MLP), not taken from its code.
 
   write  --out DIR --seed S [--shape tiny|tinyllama|bench30m]
          [--dtype bfloat16|float16|float32]
-         [--shards K] [--tokenizer PATH] [--arch LlamaForCausalLM|MistralForCausalLM]
+         [--shards K] [--tokenizer PATH] [--arch LlamaForCausalLM|MistralForCausalLM|
+          Qwen2ForCausalLM|Qwen3ForCausalLM|Phi3ForCausalLM] [--head_dim D]
          [--rope_scaling none|llama3] [--tie]
       Writes a checkpoint with random weights in Hugging Face's layout: config.json,
       generation_config.json, model.safetensors (or K shards plus
@@ -46,6 +47,8 @@ SHAPES = {
                      rms_norm_eps=1e-5, rope_theta=10000.0, max_position_embeddings=65536),
 }
 # torch dtype, safetensors dtype tag, bytes per element
+MODEL_TYPES = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral",
+               "Qwen2ForCausalLM": "qwen2", "Qwen3ForCausalLM": "qwen3", "Phi3ForCausalLM": "phi3"}
 DTYPES = {"bfloat16": (torch.bfloat16, "BF16", 2), "float16": (torch.float16, "F16", 2),
           "float32": (torch.float32, "F32", 4)}
 # Small enough that a 300-token test sees all three llama3 regimes in the tiny shape
@@ -54,26 +57,43 @@ LLAMA3_TINY = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                "high_freq_factor": 4.0, "original_max_position_embeddings": 64}
 
 
-def tensor_specs(c, tie):
+def head_dim(c):
+    return c.get("head_dim") or c["hidden_size"] // c["num_attention_heads"]
+
+
+def tensor_specs(c, tie, arch):
     """[(name, shape, std)] in drawing and storage order; std None marks a norm weight."""
     e, f, V = c["hidden_size"], c["intermediate_size"], c["vocab_size"]
     h, kv = c["num_attention_heads"], c["num_key_value_heads"]
-    d = e // h
+    d = head_dim(c)
     # Projections get std 1/sqrt(fan_in), so attention scores and logits are O(1) and
     # argmaxes vary. Embeddings get 0.25: large enough to matter in the residual stream,
     # small enough that a tied head does not simply echo the input token.
     specs = [("model.embed_tokens.weight", [V, e], 0.25)]
     for i in range(c["num_hidden_layers"]):
         p = "model.layers.%d." % i
-        specs += [(p + "input_layernorm.weight", [e], None),
-                  (p + "self_attn.q_proj.weight", [h * d, e], e ** -0.5),
-                  (p + "self_attn.k_proj.weight", [kv * d, e], e ** -0.5),
-                  (p + "self_attn.v_proj.weight", [kv * d, e], e ** -0.5),
-                  (p + "self_attn.o_proj.weight", [e, h * d], (h * d) ** -0.5),
-                  (p + "post_attention_layernorm.weight", [e], None),
-                  (p + "mlp.gate_proj.weight", [f, e], e ** -0.5),
-                  (p + "mlp.up_proj.weight", [f, e], e ** -0.5),
-                  (p + "mlp.down_proj.weight", [e, f], f ** -0.5)]
+        specs.append((p + "input_layernorm.weight", [e], None))
+        if arch == "Phi3ForCausalLM":
+            specs.append((p + "self_attn.qkv_proj.weight", [(h + 2 * kv) * d, e], e ** -0.5))
+        else:
+            specs += [(p + "self_attn.q_proj.weight", [h * d, e], e ** -0.5),
+                      (p + "self_attn.k_proj.weight", [kv * d, e], e ** -0.5),
+                      (p + "self_attn.v_proj.weight", [kv * d, e], e ** -0.5)]
+        if arch == "Qwen2ForCausalLM":
+            specs += [(p + "self_attn.q_proj.bias", [h * d], 0.1),
+                      (p + "self_attn.k_proj.bias", [kv * d], 0.1),
+                      (p + "self_attn.v_proj.bias", [kv * d], 0.1)]
+        if arch == "Qwen3ForCausalLM":
+            specs += [(p + "self_attn.q_norm.weight", [d], None),
+                      (p + "self_attn.k_norm.weight", [d], None)]
+        specs += [(p + "self_attn.o_proj.weight", [e, h * d], (h * d) ** -0.5),
+                  (p + "post_attention_layernorm.weight", [e], None)]
+        if arch == "Phi3ForCausalLM":
+            specs.append((p + "mlp.gate_up_proj.weight", [2 * f, e], e ** -0.5))
+        else:
+            specs += [(p + "mlp.gate_proj.weight", [f, e], e ** -0.5),
+                      (p + "mlp.up_proj.weight", [f, e], e ** -0.5)]
+        specs.append((p + "mlp.down_proj.weight", [e, f], f ** -0.5))
     specs.append(("model.norm.weight", [e], None))
     if not tie:
         specs.append(("lm_head.weight", [V, e], e ** -0.5))
@@ -125,13 +145,18 @@ def cmd_write(a):
         scaling = dict(LLAMA3_TINY)
         if a.shape != "tiny":
             scaling["original_max_position_embeddings"] = 8192
-    config = {"architectures": [a.arch],
-              "model_type": "mistral" if a.arch == "MistralForCausalLM" else "llama",
+    if a.head_dim:
+        c["head_dim"] = a.head_dim
+    config = {"architectures": [a.arch], "model_type": MODEL_TYPES[a.arch],
               **c, "rope_scaling": scaling, "tie_word_embeddings": a.tie,
               "hidden_act": "silu", "attention_bias": False, "bos_token_id": 1,
               "eos_token_id": 2, "torch_dtype": a.dtype}
-    if a.arch == "MistralForCausalLM":
+    if a.arch in ("MistralForCausalLM", "Phi3ForCausalLM"):
         config["sliding_window"] = None  # full causal attention, as in the reference
+    if a.arch.startswith("Qwen"):  # as Qwen ships them: a window that is not applied
+        config.update(sliding_window=32768, use_sliding_window=False, max_window_layers=28)
+    if a.arch == "Qwen2ForCausalLM":
+        del config["attention_bias"]  # Qwen2's q/k/v biases are not a config field
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "config.json"), "w") as f:
         json.dump(config, f, indent=2, sort_keys=True)
@@ -140,7 +165,7 @@ def cmd_write(a):
     if a.tokenizer:
         shutil.copyfile(a.tokenizer, os.path.join(a.out, "tokenizer.model"))
 
-    specs = tensor_specs(c, a.tie)
+    specs = tensor_specs(c, a.tie, a.arch)
     total_params = sum(numel(s) for _, s, _ in specs)
     verbose = total_params > 20_000_000
     groups = split_shards(specs, a.shards, esize)
@@ -240,7 +265,8 @@ def forward(ck, cfg, tokens):
     """float32 logits [T, V] of a causal forward over tokens, computed in float64."""
     T, e, eps = len(tokens), cfg["hidden_size"], cfg["rms_norm_eps"]
     h, kv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
-    d = e // h
+    d = head_dim(cfg)
+    arch = cfg["architectures"][0]
     embed = ck.get("model.embed_tokens.weight")
     x = embed[torch.tensor(tokens, dtype=torch.long)]
     tied = cfg.get("tie_word_embeddings", False)
@@ -256,17 +282,34 @@ def forward(ck, cfg, tokens):
         def w(n):
             return ck.get("model.layers.%d.%s.weight" % (i, n))
 
+        def proj(n):  # q, k or v: [T, heads * d], with Qwen2's bias
+            if arch == "Phi3ForCausalLM":  # rows: h·d of q, kv·d of k, kv·d of v
+                fused = a @ w("self_attn.qkv_proj").T
+                return {"q": fused[:, :h * d], "k": fused[:, h * d:(h + kv) * d],
+                        "v": fused[:, (h + kv) * d:]}[n]
+            y = a @ w("self_attn.%s_proj" % n).T
+            if arch == "Qwen2ForCausalLM":
+                y = y + ck.get("model.layers.%d.self_attn.%s_proj.bias" % (i, n))
+            return y
+
         a = rms_norm(x, w("input_layernorm"), eps)
-        q = (a @ w("self_attn.q_proj").T).view(T, h, d).transpose(0, 1)  # [h, T, d]
-        k = (a @ w("self_attn.k_proj").T).view(T, kv, d).transpose(0, 1)
-        v = (a @ w("self_attn.v_proj").T).view(T, kv, d).transpose(0, 1)
+        q = proj("q").view(T, h, d)
+        k = proj("k").view(T, kv, d)
+        v = proj("v").view(T, kv, d).transpose(0, 1)
+        if arch == "Qwen3ForCausalLM":  # each head normalised before RoPE
+            q, k = rms_norm(q, w("self_attn.q_norm"), eps), rms_norm(k, w("self_attn.k_norm"), eps)
+        q, k = q.transpose(0, 1), k.transpose(0, 1)  # [heads, T, d]
         q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
         k, v = k.repeat_interleave(h // kv, dim=0), v.repeat_interleave(h // kv, dim=0)
         s = (q @ k.transpose(1, 2)) / math.sqrt(d)
         o = torch.softmax(s.masked_fill(future, float("-inf")), dim=-1) @ v
         x = x + o.transpose(0, 1).reshape(T, h * d) @ w("self_attn.o_proj").T
         m = rms_norm(x, w("post_attention_layernorm"), eps)
-        gated = torch.nn.functional.silu(m @ w("mlp.gate_proj").T) * (m @ w("mlp.up_proj").T)
+        if arch == "Phi3ForCausalLM":  # gate rows first, then up
+            gate, up = (m @ w("mlp.gate_up_proj").T).chunk(2, dim=-1)
+        else:
+            gate, up = m @ w("mlp.gate_proj").T, m @ w("mlp.up_proj").T
+        gated = torch.nn.functional.silu(gate) * up
         x = x + gated @ w("mlp.down_proj").T
     x = rms_norm(x, ck.get("model.norm.weight"), eps)
     head = embed if tied else ck.get("lm_head.weight")
@@ -298,8 +341,8 @@ def main():
     w.add_argument("--dtype", choices=list(DTYPES), default="bfloat16")
     w.add_argument("--shards", type=int, default=1)
     w.add_argument("--tokenizer")
-    w.add_argument("--arch", choices=["LlamaForCausalLM", "MistralForCausalLM"],
-                   default="LlamaForCausalLM")
+    w.add_argument("--arch", choices=list(MODEL_TYPES), default="LlamaForCausalLM")
+    w.add_argument("--head_dim", type=int, help="a head width other than hidden/heads")
     w.add_argument("--rope_scaling", choices=["none", "llama3"], default="none")
     w.add_argument("--tie", action="store_true")
     g = sub.add_parser("logits", help="reference logits of a checkpoint for a token list")
