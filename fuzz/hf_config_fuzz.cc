@@ -10,7 +10,7 @@
 #include <fstream>
 #include <string>
 
-#include "server/model/hf_checkpoint.h"
+#include "server/formats/hf_checkpoint.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string dir = [] {
@@ -34,9 +34,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         << input.substr(begin, cut == std::string::npos ? std::string::npos : cut - begin);
     begin = cut == std::string::npos ? std::string::npos : cut + 4;
   }
-  infmem::model::ImportOptions options;
+  infmem::formats::ImportOptions options;
   options.hf_dir = dir + "/hf";
   options.out_dir = dir + "/out";
-  if (infmem::model::ImportHfCheckpoint(options).ok()) __builtin_trap();  // no weights exist
+  if (infmem::formats::ImportHfCheckpoint(options).ok()) __builtin_trap();  // no weights exist
   return 0;
 }

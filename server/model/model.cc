@@ -16,8 +16,8 @@
 #include "absl/strings/str_cat.h"
 #include "server/common/hash.h"
 #include "server/common/status_macros.h"
-#include "server/model/decode_attention.h"
-#include "server/model/decode_ops.h"
+#include "server/model/kernels/decode_attention.h"
+#include "server/model/kernels/decode_ops.h"
 #include "server/model/model_impl.h"
 
 namespace infmem::model {

@@ -30,7 +30,7 @@
 
 #include "absl/status/status.h"
 #include "server/model/config.h"
-#include "server/model/decode_linear.h"
+#include "server/model/kernels/decode_linear.h"
 #include "server/model/ltm.h"
 #include "server/model/model.h"
 #include "server/model/session_state.h"

@@ -13,9 +13,14 @@
 #include "server/common/hash.h"
 #include "server/common/status_macros.h"
 #include "server/model/model_impl.h"
-#include "server/model/safetensors.h"
+#include "server/formats/safetensors.h"
 
 namespace infmem::model {
+
+using formats::DType;
+using formats::SafetensorsFile;
+using formats::SerializeSafetensors;
+using formats::TensorToWrite;
 namespace {
 
 constexpr char kFormatVersion[] = "1";

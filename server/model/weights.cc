@@ -10,9 +10,15 @@
 #include "server/common/hash.h"
 #include "server/common/status_macros.h"
 #include "server/model/model_impl.h"
-#include "server/model/safetensors.h"
+#include "server/formats/safetensors.h"
 
 namespace infmem::model {
+
+using formats::DType;
+using formats::DTypeName;
+using formats::SafetensorsFile;
+using formats::SerializeSafetensors;
+using formats::TensorToWrite;
 
 Param::Param(torch::IntArrayRef shape, bool with_bias) {
   weight = register_parameter("weight", torch::empty(shape));

@@ -1,7 +1,7 @@
-// DecodeLinear (server/model/decode_linear.h) against torch::linear on the weights it
+// DecodeLinear (server/model/kernels/decode_linear.h) against torch::linear on the weights it
 // represents, for every format, at shapes that exercise the kernels' 8-wide blocks, their
 // four-channel groups and both remainders, and 1 to kMaxDecodeRows activation rows.
-#include "server/model/decode_linear.h"
+#include "server/model/kernels/decode_linear.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>

@@ -1,6 +1,6 @@
-// The fused decode operations (server/model/decode_ops.h) against the tensor operations they
+// The fused decode operations (server/model/kernels/decode_ops.h) against the tensor operations they
 // replace: float32 through the fused loops, float64 through the tensor path.
-#include "server/model/decode_ops.h"
+#include "server/model/kernels/decode_ops.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>

@@ -21,9 +21,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/model/model.h"
-#include "server/model/safetensors.h"
+#include "server/formats/safetensors.h"
 
 namespace infmem::model {
+
+using formats::DType;
+using formats::SafetensorsFile;
+using formats::TensorView;
 namespace {
 
 const ModelOptions kCpu{"cpu", "float32", 2};

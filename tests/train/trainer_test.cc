@@ -5,12 +5,15 @@
 #include <cmath>
 #include <cstring>
 
-#include "server/model/safetensors.h"
+#include "server/formats/safetensors.h"
 #include "tests/testing/tiny_model.h"
 #include "train/sorting_eval.h"
 #include "train/sorting_task.h"
 
 namespace infmem::model {
+
+using formats::SafetensorsFile;
+using formats::TensorView;
 namespace {
 
 const ModelOptions kCpu{"cpu", "float32", 1};

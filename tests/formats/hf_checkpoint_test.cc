@@ -1,7 +1,7 @@
-// Tests of Hugging Face checkpoint import and export (server/model/hf_checkpoint.h) on tiny
+// Tests of Hugging Face checkpoint import and export (server/formats/hf_checkpoint.h) on tiny
 // checkpoints the tests write themselves: random tensor bytes (never interpreted, only
 // copied), configs as JSON text, and the Brown model's SentencePiece tokenizer (vocab 4096).
-#include "server/model/hf_checkpoint.h"
+#include "server/formats/hf_checkpoint.h"
 
 #include <cstdint>
 #include <cstring>
@@ -19,11 +19,15 @@
 #include "server/common/file_io.h"
 #include "server/common/hash.h"
 #include "server/model/config.h"
-#include "server/model/safetensors.h"
+#include "server/formats/safetensors.h"
 #include "server/tokenizer/tokenizer.h"
 
-namespace infmem::model {
+namespace infmem::formats {
 namespace {
+
+using model::ModelConfig;
+using model::ReadModelConfig;
+using model::RopeLayout;
 
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
@@ -690,4 +694,4 @@ TEST(ExportTest, InfiniteModelIsRefused) {
 }
 
 }  // namespace
-}  // namespace infmem::model
+}  // namespace infmem::formats

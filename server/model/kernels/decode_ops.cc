@@ -1,9 +1,9 @@
-#include "server/model/decode_ops.h"
+#include "server/model/kernels/decode_ops.h"
 
 #include <cmath>
 #include <cstdint>
 
-#include "server/model/decode_linear.h"
+#include "server/model/kernels/decode_linear.h"
 
 namespace infmem::model {
 namespace {

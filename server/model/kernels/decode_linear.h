@@ -11,8 +11,8 @@
 //             symmetrically, q = round(w / s) in [-127, 127], s = max|w_row| / 127.
 // For the reduced formats the float32 weight is replaced by the values the copy holds, so
 // prefill's GEMMs and decode compute with the same weights.
-#ifndef INFMEM_SERVER_MODEL_DECODE_LINEAR_H_
-#define INFMEM_SERVER_MODEL_DECODE_LINEAR_H_
+#ifndef INFMEM_SERVER_MODEL_KERNELS_DECODE_LINEAR_H_
+#define INFMEM_SERVER_MODEL_KERNELS_DECODE_LINEAR_H_
 
 #include <torch/torch.h>
 
@@ -49,4 +49,4 @@ torch::Tensor DecodeLinear(const torch::Tensor& x, const DecodeWeight& w);
 
 }  // namespace infmem::model
 
-#endif  // INFMEM_SERVER_MODEL_DECODE_LINEAR_H_
+#endif  // INFMEM_SERVER_MODEL_KERNELS_DECODE_LINEAR_H_

@@ -10,7 +10,7 @@
 // Parse treats its input as untrusted: every length, offset and shape product is checked for
 // overflow before use, no byte outside the buffer is ever read, and nothing throws.
 
-#include "server/model/safetensors.h"
+#include "server/formats/safetensors.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -33,7 +33,7 @@
 #include "server/common/status_macros.h"
 #include "server/common/strict_json.h"
 
-namespace infmem::model {
+namespace infmem::formats {
 namespace {
 
 using Json = nlohmann::json;
@@ -481,4 +481,4 @@ absl::StatusOr<std::string> SerializeSafetensors(
   return out;
 }
 
-}  // namespace infmem::model
+}  // namespace infmem::formats

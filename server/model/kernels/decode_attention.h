@@ -4,8 +4,8 @@
 //     the valid key slots), so a step's cost grows with the state actually read and not with
 //     per-session tensor operations, stacked copies and intermediates;
 //   - elsewhere (CUDA), stacked tensor operations, whose per-operation cost is a launch.
-#ifndef INFMEM_SERVER_MODEL_DECODE_ATTENTION_H_
-#define INFMEM_SERVER_MODEL_DECODE_ATTENTION_H_
+#ifndef INFMEM_SERVER_MODEL_KERNELS_DECODE_ATTENTION_H_
+#define INFMEM_SERVER_MODEL_KERNELS_DECODE_ATTENTION_H_
 
 #include <torch/torch.h>
 
@@ -46,4 +46,4 @@ torch::Tensor DecodeAttention(const DecodeAttentionInput& in, bool use_kernel);
 
 }  // namespace infmem::model
 
-#endif  // INFMEM_SERVER_MODEL_DECODE_ATTENTION_H_
+#endif  // INFMEM_SERVER_MODEL_KERNELS_DECODE_ATTENTION_H_

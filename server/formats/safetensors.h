@@ -4,8 +4,8 @@
 // the model converts TensorView bytes into tensors itself. Used for weights and for session
 // snapshots so Python tools can read both.
 // Thread-safety: SafetensorsFile is immutable after Parse and safe to read from any thread.
-#ifndef INFMEM_SERVER_MODEL_SAFETENSORS_H_
-#define INFMEM_SERVER_MODEL_SAFETENSORS_H_
+#ifndef INFMEM_SERVER_FORMATS_SAFETENSORS_H_
+#define INFMEM_SERVER_FORMATS_SAFETENSORS_H_
 
 #include <cstdint>
 #include <map>
@@ -16,7 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace infmem::model {
+namespace infmem::formats {
 
 enum class DType { kF32, kF16, kBF16, kF64, kI64, kI32, kU8 };
 
@@ -87,6 +87,6 @@ absl::StatusOr<std::string> SafetensorsPreamble(const std::vector<TensorToWrite>
 absl::StatusOr<std::string> SerializeSafetensors(
     const std::vector<TensorToWrite>& tensors, const std::map<std::string, std::string>& metadata);
 
-}  // namespace infmem::model
+}  // namespace infmem::formats
 
-#endif  // INFMEM_SERVER_MODEL_SAFETENSORS_H_
+#endif  // INFMEM_SERVER_FORMATS_SAFETENSORS_H_

@@ -6,8 +6,8 @@
 // function takes the fused path for float32 CPU tensors of at most kMaxDecodeRows rows
 // without autograd, and the tensor operations otherwise (CUDA, float64, prefill, training):
 // the two compute the same maths (tests compare them).
-#ifndef INFMEM_SERVER_MODEL_DECODE_OPS_H_
-#define INFMEM_SERVER_MODEL_DECODE_OPS_H_
+#ifndef INFMEM_SERVER_MODEL_KERNELS_DECODE_OPS_H_
+#define INFMEM_SERVER_MODEL_KERNELS_DECODE_OPS_H_
 
 #include <torch/torch.h>
 
@@ -32,4 +32,4 @@ torch::Tensor SiluMul(const torch::Tensor& a, const torch::Tensor& b);
 
 }  // namespace infmem::model
 
-#endif  // INFMEM_SERVER_MODEL_DECODE_OPS_H_
+#endif  // INFMEM_SERVER_MODEL_KERNELS_DECODE_OPS_H_

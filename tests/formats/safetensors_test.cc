@@ -1,4 +1,4 @@
-#include "server/model/safetensors.h"
+#include "server/formats/safetensors.h"
 
 #include <cstdint>
 #include <cstdio>
@@ -17,7 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace infmem::model {
+namespace infmem::formats {
 namespace {
 
 using ::testing::ElementsAre;
@@ -514,4 +514,4 @@ TEST_F(SafetensorsSampleTest, RandomMutationsNeverCrash) {
 }
 
 }  // namespace
-}  // namespace infmem::model
+}  // namespace infmem::formats

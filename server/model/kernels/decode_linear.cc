@@ -1,4 +1,4 @@
-#include "server/model/decode_linear.h"
+#include "server/model/kernels/decode_linear.h"
 
 #include <ATen/Parallel.h>
 

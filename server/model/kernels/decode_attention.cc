@@ -1,4 +1,4 @@
-#include "server/model/decode_attention.h"
+#include "server/model/kernels/decode_attention.h"
 
 #include <ATen/Parallel.h>
 

@@ -11,8 +11,8 @@
 // so a checkpoint larger than memory converts as long as its largest shard fits. Every error
 // message starts with the path of the file at fault and names the field or tensor.
 // Thread-safety: the functions are stateless; concurrent calls must use different outputs.
-#ifndef INFMEM_SERVER_MODEL_HF_CHECKPOINT_H_
-#define INFMEM_SERVER_MODEL_HF_CHECKPOINT_H_
+#ifndef INFMEM_SERVER_FORMATS_HF_CHECKPOINT_H_
+#define INFMEM_SERVER_FORMATS_HF_CHECKPOINT_H_
 
 #include <cstdint>
 #include <functional>
@@ -23,7 +23,11 @@
 #include "absl/status/statusor.h"
 #include "server/model/config.h"
 
-namespace infmem::model {
+namespace infmem::formats {
+
+using model::LtmConfig;
+using model::MemoryMode;
+using model::ModelConfig;
 
 // Checks that the tokenizer file `file` of `kind` ("sentencepiece" | "huggingface") in
 // `model_dir` loads and fits `vocab_size`. The converter passes one built on
@@ -84,6 +88,6 @@ absl::StatusOr<ConversionSummary> ImportHfCheckpoint(const ImportOptions& option
 // the errors of ReadModelConfig and SafetensorsFile::Read otherwise.
 absl::StatusOr<ConversionSummary> ExportHfCheckpoint(const ExportOptions& options);
 
-}  // namespace infmem::model
+}  // namespace infmem::formats
 
-#endif  // INFMEM_SERVER_MODEL_HF_CHECKPOINT_H_
+#endif  // INFMEM_SERVER_FORMATS_HF_CHECKPOINT_H_
