@@ -18,7 +18,7 @@ rm -rf "$work"
 mkdir -p "$work"
 failed=0
 printf '| target | runs | executions/s | coverage (edges) | features | result |\n|---|---:|---:|---:|---:|---|\n'
-for target in safetensors model_config hf_config journal state auth_tokens request import_stream tokenizer tokenizer_json jinja_template openai_request; do
+for target in safetensors model_config hf_config gguf journal state auth_tokens request import_stream tokenizer tokenizer_json jinja_template openai_request; do
   corpus="$work/$target"
   mkdir -p "$corpus"
   [ -d "fuzz/corpus/$target" ] && cp fuzz/corpus/"$target"/* "$corpus"/
