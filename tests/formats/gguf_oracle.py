@@ -46,11 +46,13 @@ LAYER = {  # GGUF name in blk.N. -> Hugging Face name in model.layers.N.
     "attn_k.weight": "self_attn.k_proj.weight", "attn_v.weight": "self_attn.v_proj.weight",
     "attn_q.bias": "self_attn.q_proj.bias", "attn_k.bias": "self_attn.k_proj.bias",
     "attn_v.bias": "self_attn.v_proj.bias", "attn_q_norm.weight": "self_attn.q_norm.weight",
-    "attn_k_norm.weight": "self_attn.k_norm.weight", "attn_output.weight": "self_attn.o_proj.weight",
-    "ffn_norm.weight": "post_attention_layernorm.weight", "ffn_gate.weight": "mlp.gate_proj.weight",
-    "ffn_up.weight": "mlp.up_proj.weight", "ffn_down.weight": "mlp.down_proj.weight"}
-GLOBAL = {"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight",
-          "output.weight": "lm_head.weight"}
+    "attn_k_norm.weight": "self_attn.k_norm.weight",
+    "attn_output.weight": "self_attn.o_proj.weight",
+    "ffn_norm.weight": "post_attention_layernorm.weight",
+    "ffn_gate.weight": "mlp.gate_proj.weight", "ffn_up.weight": "mlp.up_proj.weight",
+    "ffn_down.weight": "mlp.down_proj.weight"}
+GLOBAL = {"token_embd.weight": "model.embed_tokens.weight",
+          "output_norm.weight": "model.norm.weight", "output.weight": "lm_head.weight"}
 
 
 def finite_halves(rng, n, exp_bits, mant_bits):
@@ -70,7 +72,8 @@ def cmd_blocks(a, gguf):
     else:
         raw = rng.integers(0, 256, (a.count, type_size), dtype=np.uint8)
         for off in SCALES[a.type]:
-            raw[:, off:off + 2] = finite_halves(rng, a.count, 5, 10).astype("<u2")[:, None].view(np.uint8)
+            scale = finite_halves(rng, a.count, 5, 10).astype("<u2")
+            raw[:, off:off + 2] = scale[:, None].view(np.uint8)
     with open(a.out, "wb") as f:
         f.write(raw.tobytes())
 
@@ -80,7 +83,8 @@ def cmd_dequant(a, gguf):
     _, type_size = gguf.GGML_QUANT_SIZES[qt]
     raw = np.fromfile(a.__dict__["in"], dtype=np.uint8)
     if raw.size % type_size:
-        sys.exit("%d bytes is not a whole number of %s blocks (%d bytes)" % (raw.size, a.type, type_size))
+        sys.exit("%d bytes is not a whole number of %s blocks (%d bytes)"
+                 % (raw.size, a.type, type_size))
     values = gguf.quants.dequantize(raw.reshape(-1, type_size), qt)
     with open(a.out, "wb") as f:
         f.write(np.ascontiguousarray(values, dtype="<f4").tobytes())
@@ -152,7 +156,8 @@ def cmd_logits(a, gguf):
     h, e = field(r, arch + ".attention.head_count"), field(r, arch + ".embedding_length")
     kv = field(r, arch + ".attention.head_count_kv", h)
     d = field(r, arch + ".attention.key_length", e // h)
-    if field(r, arch + ".attention.value_length", d) != d or field(r, arch + ".rope.dimension_count", d) != d:
+    if (field(r, arch + ".attention.value_length", d) != d
+            or field(r, arch + ".rope.dimension_count", d) != d):
         sys.exit("key_length, value_length and rope.dimension_count differ: not modelled here")
     ck = GgufCheckpoint(r, gguf, permute, h, kv)
     V = int(ck.tensors["model.embed_tokens.weight"].shape[1])
