@@ -202,7 +202,7 @@ if stage logits; then
   LIBDIR=$(dirname "$LIBLLAMA")
   say "logits: compiling scripts/llama-logits.cpp against $LLAMA_BUILD"
   g++ -O2 -std=c++17 -I"$LLAMA_SRC/include" -I"$LLAMA_SRC/ggml/include" scripts/llama-logits.cpp \
-    -o "$WORKDIR/llama-logits" -L"$LIBDIR" -lllama -Wl,-rpath,"$LIBDIR"
+    -o "$WORKDIR/llama-logits" -L"$LIBDIR" -lllama -lggml -Wl,-rpath,"$LIBDIR"
   TOK=$LOGITS/tokens.txt
   "$PY" scripts/bench_vs_llamacpp.py tokens --out "$TOK" --n "$LOGIT_TOKENS" --vocab 4096 --seed "$SEED"
   say "logits: float64 reference (hf_llama_reference.py logits)"

@@ -6,15 +6,40 @@
 // sequence (positions 0..T-1), float32 KV cache, flash attention off: the exact path. Prints
 // one line per position with the vocabulary's logits, space-separated (%.9g), the format of
 // `model-bench --logits_of`.
+// Also built by scripts/fetch-oracles.sh against the npm build of llama.cpp, whose CPU backend
+// comes as libggml-cpu-<cpu>.so files next to libllama (see load_cpu_backend).
+#include <link.h>
+
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <string>
 #include <vector>
 
+#include "ggml-backend.h"
 #include "llama.h"
 
 static void quiet_log(ggml_log_level level, const char* text, void*) {
   if (level >= GGML_LOG_LEVEL_ERROR) std::fputs(text, stderr);
+}
+
+// A build with GGML_BACKEND_DL (the npm one) has no CPU backend inside libggml: ggml loads the
+// best libggml-cpu-<cpu>.so for this CPU, looking only next to the executable and in the current
+// directory. When that found none, look in the directory libllama was loaded from.
+static bool load_cpu_backend() {
+  if (ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU) != nullptr) return true;
+  std::string dir;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* out) {
+        const char* slash = std::strrchr(info->dlpi_name, '/');
+        if (slash == nullptr || std::strncmp(slash + 1, "libllama.", 9) != 0) return 0;
+        static_cast<std::string*>(out)->assign(info->dlpi_name, slash);
+        return 1;
+      },
+      &dir);
+  if (!dir.empty()) ggml_backend_load_all_from_path(dir.c_str());
+  return ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU) != nullptr;
 }
 
 int main(int argc, char** argv) {
@@ -34,6 +59,10 @@ int main(int argc, char** argv) {
   }
   llama_log_set(quiet_log, nullptr);
   llama_backend_init();
+  if (!load_cpu_backend()) {
+    std::fprintf(stderr, "llama-logits: no CPU backend (libggml-cpu-*.so next to libllama)\n");
+    return 1;
+  }
   llama_model_params mp = llama_model_default_params();
   mp.n_gpu_layers = 0;
   mp.progress_callback = [](float, void*) { return true; };  // no progress dots

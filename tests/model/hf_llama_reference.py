@@ -6,7 +6,7 @@ Standalone: needs only Debian's python3-torch and numpy (no `safetensors` or
 LlamaForCausalLM semantics (RMSNorm, rotate-half RoPE with optional llama3
 rope_scaling, grouped-query attention, SwiGLU MLP), not taken from its code.
 
-  write  --out DIR --seed S [--shape tiny|tinyllama|bench30m]
+  write  --out DIR --seed S [--shape tiny|tinyllama|bench30m|gguf]
          [--dtype bfloat16|float16|float32]
          [--shards K] [--tokenizer PATH] [--arch LlamaForCausalLM|MistralForCausalLM|
           Qwen2ForCausalLM|Qwen3ForCausalLM|Phi3ForCausalLM] [--head_dim D]
@@ -45,6 +45,10 @@ SHAPES = {
     "bench30m": dict(hidden_size=512, intermediate_size=1408, num_attention_heads=8,
                      num_key_value_heads=8, num_hidden_layers=8, vocab_size=4096,
                      rms_norm_eps=1e-5, rope_theta=10000.0, max_position_embeddings=65536),
+    # GGUF import tests: the smallest LLaMA whose rows K-quants (256-element blocks) accept.
+    "gguf": dict(hidden_size=256, intermediate_size=512, num_attention_heads=4,
+                 num_key_value_heads=2, num_hidden_layers=2, vocab_size=4096,
+                 rms_norm_eps=1e-6, rope_theta=10000.0, max_position_embeddings=2048),
 }
 # torch dtype, safetensors dtype tag, bytes per element
 MODEL_TYPES = {"LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral",
