@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace infmem::formats::testing {
@@ -14,6 +15,10 @@ class GgufBuilder {
  public:
   explicit GgufBuilder(uint32_t version = 3, uint64_t alignment = 32)
       : version_(version), alignment_(alignment) {}
+
+  // When set, a key or tensor added again replaces the first (in its place); otherwise the
+  // file holds both (to test duplicates).
+  bool replace = false;
 
   void U32(const std::string& key, uint32_t v) { Kv(key, 4, Raw(v)); }
   void I32(const std::string& key, int32_t v) { Kv(key, 5, Raw(v)); }
@@ -39,6 +44,12 @@ class GgufBuilder {
   // A tensor of ggml type `type` with `dims` innermost first and raw `bytes`.
   void Tensor(const std::string& name, std::vector<uint64_t> dims, uint32_t type,
               const std::string& bytes) {
+    for (T& t : tensors_) {
+      if (replace && t.name == name) {
+        t = {name, std::move(dims), type, bytes};
+        return;
+      }
+    }
     tensors_.push_back({name, std::move(dims), type, bytes});
   }
   // An F32 tensor of the given values.
@@ -51,7 +62,8 @@ class GgufBuilder {
 
   std::string Build() const {
     std::string out = "GGUF" + Raw(version_) + Raw(uint64_t{tensors_.size()}) +
-                      Raw(uint64_t{kv_count_}) + kvs_;
+                      Raw(uint64_t{kvs_.size()});
+    for (const auto& kv : kvs_) out += kv.second;
     uint64_t offset = 0;
     std::vector<uint64_t> offsets;
     for (const auto& t : tensors_) {
@@ -85,14 +97,18 @@ class GgufBuilder {
   }
   static std::string Str(const std::string& s) { return Raw(uint64_t{s.size()}) + s; }
   void Kv(const std::string& key, uint32_t type, const std::string& value) {
-    kvs_ += Str(key) + Raw(type) + value;
-    ++kv_count_;
+    for (auto& kv : kvs_) {
+      if (replace && kv.first == key) {
+        kv.second = Str(key) + Raw(type) + value;
+        return;
+      }
+    }
+    kvs_.push_back({key, Str(key) + Raw(type) + value});
   }
 
   uint32_t version_;
   uint64_t alignment_;
-  std::string kvs_;
-  uint64_t kv_count_ = 0;
+  std::vector<std::pair<std::string, std::string>> kvs_;  // key, encoded entry
   std::vector<T> tensors_;
 };
 
