@@ -155,7 +155,11 @@ void GenerateReactor::OnFinish(engine::JobResult result) {
 void GenerateReactor::Complete() {
   absl::Status status = result_.status;
   if (!options_.dry_run) {
-    if (SessionIsSound(status)) {
+    if (!status.ok() && result_.generated_tokens == 0) {
+      // Nothing reached the client (a deadline or cancel during the prompt, say): the call
+      // leaves no trace and does not consume its client_seq, so its retry does it whole.
+      context_.sessions.Discard(lease_);
+    } else if (SessionIsSound(status)) {
       absl::Status journaled =
           context_.sessions.Commit(lease_, result_.added, request_.client_seq());
       if (status.ok()) status = journaled;

@@ -33,13 +33,11 @@ void PrefillCall::OnFinish(engine::JobResult result) {
 
 void PrefillCall::Complete(const engine::JobResult& result) {
   absl::Status status = result.status;
-  // A call that stopped early (cancel, deadline) keeps what the state consumed: the session
-  // holds all of its tokens either way, so all are journaled.
-  const bool sound = status.ok() || status.code() == absl::StatusCode::kCancelled ||
-                     status.code() == absl::StatusCode::kDeadlineExceeded;
-  if (sound) {
-    absl::Status journaled = context_.sessions.Commit(lease_, result.added, client_seq_);
-    if (status.ok()) status = journaled;
+  // An Append is all or nothing: one that stopped early (cancel, deadline, a model failure)
+  // is dropped from memory (the store still holds the session as it was), so it leaves no
+  // trace and does not consume its client_seq: its retry appends the whole text once.
+  if (status.ok()) {
+    status = context_.sessions.Commit(lease_, result.added, client_seq_);
   } else {
     context_.sessions.Discard(lease_);
   }

@@ -144,6 +144,61 @@ TEST_F(StreamingTest, ADeadlineEndsTheCallAndTheSessionStaysUsable) {
   EXPECT_TRUE(Greedy(*stub_, "s", 3).status.ok());
 }
 
+TEST_F(StreamingTest, ACallThatFailsBeforeItsFirstTokenDoesNotConsumeItsClientSeq) {
+  ASSERT_TRUE(Create(*stub_, "s", "The jury said that").ok());
+  v1::Session before;
+  ASSERT_TRUE(Get(*stub_, "s", &before).ok());
+  std::string prompt;
+  for (int i = 0; i < 300; ++i) prompt += " the county grand jury said on friday";
+  v1::GenerateRequest request;
+  request.set_session_id("s");
+  request.set_text(prompt);
+  request.set_max_tokens(4);
+  request.set_client_seq(7);
+  // A deadline that passes while the prompt is fed: an error and no token.
+  grpc::ClientContext hurried;
+  hurried.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(20));
+  const Generation failed = Generate(*stub_, request, &hurried);
+  EXPECT_EQ(failed.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_TRUE(failed.ids.empty());
+  WaitUntilFree(*stub_, "s");
+  v1::Session after_failure;
+  ASSERT_TRUE(Get(*stub_, "s", &after_failure).ok());
+  EXPECT_EQ(after_failure.tokens(), before.tokens()) << "the failed call left a trace";
+  // The retry with the same number does the whole call: prompt once, then its tokens.
+  const Generation retried = Generate(*stub_, request);
+  ASSERT_TRUE(retried.status.ok()) << retried.status.error_message();
+  EXPECT_EQ(retried.last.finish_reason(), v1::FINISH_REASON_LENGTH);
+  EXPECT_EQ(retried.ids.size(), 4u);
+  v1::Session after_retry;
+  ASSERT_TRUE(Get(*stub_, "s", &after_retry).ok());
+  EXPECT_EQ(after_retry.tokens(),
+            before.tokens() + retried.last.usage().prompt_tokens() + 4);
+  // Now the number is spent: a third send is a duplicate.
+  const Generation again = Generate(*stub_, request);
+  EXPECT_EQ(again.last.finish_reason(), v1::FINISH_REASON_DUPLICATE);
+  EXPECT_TRUE(again.ids.empty());
+
+  // The same for an Append: all or nothing.
+  v1::AppendRequest append;
+  append.set_session_id("s");
+  append.set_text(prompt);
+  append.set_client_seq(8);
+  grpc::ClientContext hurried_append;
+  hurried_append.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(20));
+  v1::AppendResponse appended;
+  EXPECT_EQ(stub_->Append(&hurried_append, append, &appended).error_code(),
+            grpc::StatusCode::DEADLINE_EXCEEDED);
+  WaitUntilFree(*stub_, "s");
+  v1::Session after_append_failure;
+  ASSERT_TRUE(Get(*stub_, "s", &after_append_failure).ok());
+  EXPECT_EQ(after_append_failure.tokens(), after_retry.tokens());
+  auto context = ContextWithin(std::chrono::seconds(60));
+  ASSERT_TRUE(stub_->Append(context.get(), append, &appended).ok());
+  EXPECT_FALSE(appended.duplicate());
+  EXPECT_EQ(appended.session_tokens(), after_retry.tokens() + retried.last.usage().prompt_tokens());
+}
+
 TEST_F(StreamingTest, ASecondCallOnABusySessionIsAborted) {
   ASSERT_TRUE(Create(*stub_, "s", "The jury said that").ok());
   grpc::ClientContext context;
