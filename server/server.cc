@@ -50,6 +50,7 @@ struct Server::Parts {
   std::unique_ptr<grpc::Server> grpc_server;
   // The OpenAI-style HTTP API (--http_port): its own copy of the service context.
   std::unique_ptr<service::ServiceContext> http_context;
+  std::unique_ptr<http::ResponseStore> responses;  // stored /v1/responses records
   std::unique_ptr<http::OpenAiApi> openai;
   std::unique_ptr<http::HttpServer> http;
   int port = 0;
@@ -208,7 +209,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   context.chat_template = p->chat_template.get();
   if (config.http_port >= 0) {
     p->http_context = std::make_unique<service::ServiceContext>(context);
-    p->openai = std::make_unique<http::OpenAiApi>(*p->http_context, http::OpenAiOptions());
+    ASSIGN_OR_RETURN(http::ResponseStore responses,
+                     http::ResponseStore::Open(config.session_dir + "/responses"));
+    p->responses = std::make_unique<http::ResponseStore>(std::move(responses));
+    http::OpenAiOptions openai_options;
+    openai_options.responses = p->responses.get();
+    p->openai = std::make_unique<http::OpenAiApi>(*p->http_context, openai_options);
     http::HttpServer::Options options;
     options.host = config.host;
     options.port = config.http_port;

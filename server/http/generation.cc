@@ -47,6 +47,8 @@ class Generation::Sink : public engine::TokenSink {
     event.reason = result.reason;
     event.status = result.status;
     event.generated = result.generated_tokens;
+    event.prompt_tokens = result.prompt_tokens;
+    event.added = std::move(result.added);
     owner_->events_.push_back(std::move(event));
   }
 
@@ -61,11 +63,13 @@ class Generation::Sink : public engine::TokenSink {
 };
 
 Generation::Generation(const service::ServiceContext& context, const CompletionRequest& request,
-                       std::vector<int32_t> prompt, absl::Time deadline)
+                       std::vector<int32_t> prompt, absl::Time deadline,
+                       session::Session* session)
     : context_(context),
       request_(request),
       prompt_(std::move(prompt)),
       deadline_(deadline),
+      external_session_(session),
       start_(absl::Now()) {}
 
 Generation::~Generation() {
@@ -109,6 +113,13 @@ absl::Status Generation::Start() {
     return status;
   };
   context_.metrics.AddPromptTokens(static_cast<int64_t>(prompt_.size()));
+  if (external_session_ != nullptr) {
+    if (request_.n != 1) return absl::InternalError("a leased session runs one choice");
+    sinks_.push_back(std::make_unique<Sink>(this, 0, false));
+    engine::Job job = make_job(external_session_, sinks_[0].get(), true, request_.sampling.seed);
+    job.prompt = prompt_;
+    return submit(std::move(job));
+  }
   sessions_.push_back(NewSession(request_.sampling.seed));
   if (request_.n == 1) {
     sinks_.push_back(std::make_unique<Sink>(this, 0, false));

@@ -1,5 +1,6 @@
 // Generation: runs one OpenAI-style request's choices through the Scheduler on sessions held
-// in memory only (a stateless call stores nothing): the prompt is fed once, each of the n
+// in memory only (a stateless call stores nothing), or its one choice on a session the caller
+// has leased (a stored response): the prompt is fed once, each of the n
 // choices continues a copy of that state with its own seed, and their text arrives as events
 // that the HTTP handler's thread takes in turn. Owned by that handler; Next/Wait are called
 // from its thread only, the sinks from the Scheduler's. The destructor waits until the
@@ -34,10 +35,15 @@ class Generation {
     engine::FinishReason reason = engine::FinishReason::kLength;
     absl::Status status;
     int64_t generated = 0;
+    int64_t prompt_tokens = 0;   // tokens the job fed before generating (pending ones too)
+    std::vector<int32_t> added;  // every token the job added to its session (to journal)
   };
 
+  // With `session` (leased by the caller, who journals what the job added), the one choice
+  // (request.n must be 1) runs on it; without, on sessions held in memory only.
   Generation(const service::ServiceContext& context, const CompletionRequest& request,
-             std::vector<int32_t> prompt, absl::Time deadline);
+             std::vector<int32_t> prompt, absl::Time deadline,
+             session::Session* session = nullptr);
   ~Generation();
   Generation(const Generation&) = delete;
   Generation& operator=(const Generation&) = delete;
@@ -59,6 +65,7 @@ class Generation {
   const CompletionRequest& request_;
   std::vector<int32_t> prompt_;
   absl::Time deadline_;
+  session::Session* external_session_;
   absl::Time start_;
   std::atomic<bool> cancelled_{false};
   std::vector<std::unique_ptr<session::Session>> sessions_;

@@ -100,7 +100,13 @@ void RespondError(HttpExchange& exchange, const absl::Status& status) {
 }
 
 OpenAiApi::OpenAiApi(const service::ServiceContext& context, OpenAiOptions options)
-    : context_(context), options_(options), nonce_(absl::BitGen()()) {}
+    : context_(context), options_(options), nonce_(absl::BitGen()()) {
+  if (options_.responses != nullptr) {
+    responses_ = std::make_unique<ResponsesApi>(
+        context_, *options_.responses, [this](const char* prefix) { return NewId(prefix); },
+        options_.max_body_bytes);
+  }
+}
 
 std::string OpenAiApi::NewId(const char* prefix) {
   char hex[40];
@@ -113,15 +119,34 @@ void OpenAiApi::Handle(HttpExchange& exchange) {
   const absl::Time start = absl::Now();
   std::string route = exchange.path();
   if (absl::StartsWith(route, "/v1/models/")) route = "/v1/models/{id}";
+  if (absl::StartsWith(route, "/v1/responses/")) {
+    route = absl::EndsWith(route, "/input_items") ? "/v1/responses/{id}/input_items"
+                                                  : "/v1/responses/{id}";
+  }
   if (draining_.load()) {
     RespondError(exchange, absl::UnavailableError("the server is shutting down"));
   } else {
-    Route(exchange, route);
+    service::Caller caller;
+    bool authenticated = true;
+    if (context_.auth != nullptr && route != "/health") {
+      auto tenant = context_.auth->Authenticate(exchange.Header("authorization"));
+      if (tenant.ok()) {
+        caller.tenant = *tenant;
+      } else {
+        authenticated = false;
+        RespondError(exchange,
+                     absl::UnauthenticatedError(
+                         "missing or unknown bearer token (Authorization: Bearer <token>)"));
+      }
+    }
+    if (authenticated) Route(exchange, route, caller);
   }
   // infmem_request_duration_seconds{method="POST /v1/chat/completions", code="200"}; routes
   // outside the API are counted under one name so that a scan cannot grow the label set.
   const bool known = route == "/health" || route == "/v1/models" || route == "/v1/models/{id}" ||
-                     route == "/v1/chat/completions" || route == "/v1/completions";
+                     route == "/v1/chat/completions" || route == "/v1/completions" ||
+                     route == "/v1/responses" || route == "/v1/responses/{id}" ||
+                     route == "/v1/responses/{id}/input_items";
   context_.metrics.ObserveRequest(
       known ? absl::StrCat(exchange.method().size() <= 8 ? exchange.method() : "OTHER", " ", route)
             : "HTTP other",
@@ -129,20 +154,16 @@ void OpenAiApi::Handle(HttpExchange& exchange) {
       absl::ToDoubleSeconds(absl::Now() - start));
 }
 
-void OpenAiApi::Route(HttpExchange& exchange, const std::string& route) {
+void OpenAiApi::Route(HttpExchange& exchange, const std::string& route,
+                      const service::Caller& caller) {
   const std::string& method = exchange.method();
   if (route == "/health") {
     exchange.Respond(200, "application/json", R"({"status":"ok"})");
     return;
   }
-  if (context_.auth != nullptr) {
-    auto tenant = context_.auth->Authenticate(exchange.Header("authorization"));
-    if (!tenant.ok()) {
-      RespondError(exchange,
-                   absl::UnauthenticatedError(
-                       "missing or unknown bearer token (Authorization: Bearer <token>)"));
-      return;
-    }
+  if (absl::StartsWith(route, "/v1/responses") && responses_ != nullptr) {
+    RouteResponses(exchange, caller);
+    return;
   }
   const auto only = [&](const char* allowed) {
     if (method == allowed) return true;
@@ -163,6 +184,47 @@ void OpenAiApi::Route(HttpExchange& exchange, const std::string& route) {
     if (only("POST")) Complete(exchange, false);
   } else {
     RespondError(exchange, absl::NotFoundError(absl::StrCat("no route ", route.substr(0, 128))));
+  }
+}
+
+void OpenAiApi::RouteResponses(HttpExchange& exchange, const service::Caller& caller) {
+  const std::string& method = exchange.method();
+  const std::string& path = exchange.path();
+  const auto allow = [&](const char* allowed) {
+    exchange.Respond(405, "application/json",
+                     ErrorJson(ParamError("", absl::StrCat(method, " is not allowed on ",
+                                                           path.substr(0, 128), "; use ", allowed)))
+                         .dump(),
+                     {{"Allow", allowed}});
+  };
+  if (path == "/v1/responses") {
+    if (method == "POST") {
+      responses_->Create(exchange, caller);
+    } else {
+      allow("POST");
+    }
+    return;
+  }
+  std::string id = path.substr(std::string("/v1/responses/").size());
+  const bool items = absl::EndsWith(id, "/input_items");
+  if (items) id = id.substr(0, id.size() - std::string("/input_items").size());
+  if (absl::Status valid = service::ValidateIdField("response_id", id); !valid.ok()) {
+    RespondError(exchange, absl::NotFoundError(absl::StrCat("no response with id '",
+                                                            id.substr(0, 128), "'")));
+    return;
+  }
+  if (items) {
+    if (method == "GET") {
+      responses_->InputItems(exchange, caller, id);
+    } else {
+      allow("GET");
+    }
+  } else if (method == "GET") {
+    responses_->Get(exchange, caller, id);
+  } else if (method == "DELETE") {
+    responses_->Delete(exchange, caller, id);
+  } else {
+    allow("GET, DELETE");
   }
 }
 

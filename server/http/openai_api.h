@@ -3,6 +3,7 @@
 //   GET  /health, /v1/models, /v1/models/{id}
 //   POST /v1/chat/completions   messages rendered with the model's chat template
 //   POST /v1/completions        a plain prompt
+//   /v1/responses...            the Responses API over durable sessions (responses_api.h)
 // Both POST routes stream as Server-Sent Events with "stream": true, in the shapes the
 // official openai clients parse (chunks, the usage chunk with "choices": [] when
 // stream_options.include_usage is set, then "data: [DONE]"). Errors are
@@ -14,16 +15,20 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "server/http/http_server.h"
+#include "server/http/response_store.h"
+#include "server/http/responses_api.h"
 #include "server/service/service_context.h"
 
 namespace infmem::http {
 
 struct OpenAiOptions {
   size_t max_body_bytes = 4 << 20;  // a request body larger than this is refused (413)
+  const ResponseStore* responses = nullptr;  // stored responses; null: /v1/responses is off
 };
 
 class OpenAiApi {
@@ -37,7 +42,8 @@ class OpenAiApi {
   void Drain() { draining_ = true; }
 
  private:
-  void Route(HttpExchange& exchange, const std::string& route);
+  void Route(HttpExchange& exchange, const std::string& route, const service::Caller& caller);
+  void RouteResponses(HttpExchange& exchange, const service::Caller& caller);
   void Models(HttpExchange& exchange, const std::string& id);
   // Chat completions (`chat`) or completions.
   void Complete(HttpExchange& exchange, bool chat);
@@ -48,6 +54,7 @@ class OpenAiApi {
   std::atomic<uint64_t> counter_{0};
   std::atomic<bool> draining_{false};
   uint64_t nonce_;
+  std::unique_ptr<ResponsesApi> responses_;  // null without a ResponseStore
 };
 
 // Sends `status` as an OpenAI-style error with the HTTP status its code maps to.

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "server/common/status_macros.h"
 #include "server/common/strict_json.h"
+#include "server/service/service_context.h"
 
 namespace infmem::http {
 namespace {
@@ -326,6 +327,173 @@ absl::StatusOr<CompletionRequest> ParseCompletionRequest(absl::string_view body,
   out.prompt = prompt->get<std::string>();
   RETURN_IF_ERROR(service::ValidateText("prompt", out.prompt, limits));
   if (out.prompt.empty()) return ParamError("prompt", "'prompt' must not be empty");
+  return out;
+}
+
+namespace {
+
+// The metadata of a stored object: at most 16 string values (OpenAI's limits).
+absl::Status ParseMetadata(const Json& root, nlohmann::ordered_json* out) {
+  const Json* metadata = Get(root, "metadata");
+  if (metadata == nullptr) return absl::OkStatus();
+  if (!metadata->is_object() || metadata->size() > 16) {
+    return ParamError("metadata", "'metadata' must be an object of at most 16 strings");
+  }
+  for (const auto& [key, value] : metadata->items()) {
+    if (!value.is_string() || key.size() > 64 || value.get<std::string>().size() > 512) {
+      return ParamError("metadata", absl::StrCat("'metadata.", key.substr(0, 64),
+                                                 "' must be a string of at most 512 bytes "
+                                                 "under a key of at most 64"));
+    }
+    (*out)[key] = value;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ResponsesRequest> ParseResponsesRequest(absl::string_view body,
+                                                       const service::RequestLimits& limits,
+                                                       uint64_t default_seed) {
+  ASSIGN_OR_RETURN(const Json root, ParseBody(body));
+  RETURN_IF_ERROR(CheckKnown(
+      root,
+      {"model", "input", "instructions", "previous_response_id", "store", "stream",
+       "max_output_tokens", "temperature", "top_p", "top_k", "min_p", "repetition_penalty",
+       "seed", "metadata", "user", "text", "truncation", "tools", "tool_choice",
+       "parallel_tool_calls", "conversation", "reasoning", "include", "background"},
+      ""));
+  ResponsesRequest out;
+  const Json* model = Get(root, "model");
+  if (model == nullptr || !model->is_string() || model->get<std::string>().empty()) {
+    return ParamError("model", "you must provide a model parameter (a string)");
+  }
+  out.model = model->get<std::string>();
+  ASSIGN_OR_RETURN(out.store, Bool(root, "store", true));
+  ASSIGN_OR_RETURN(out.stream, Bool(root, "stream", false));
+  ASSIGN_OR_RETURN(const int64_t max_tokens,
+                   Integer(root, "max_output_tokens", 0, 1, int64_t{1} << 31));
+  out.max_output_tokens = static_cast<int32_t>(
+      max_tokens == 0 ? limits.default_new_tokens
+                      : std::min<int64_t>(max_tokens, limits.max_new_tokens));
+  model::SamplingParams& s = out.sampling;
+  ASSIGN_OR_RETURN(s.temperature, Number(root, "temperature", 1.0, 0.0, 2.0));
+  ASSIGN_OR_RETURN(s.top_p, Number(root, "top_p", 1.0, 0.0, 1.0));
+  if (s.top_p == 0.0) return ParamError("top_p", "'top_p' must be greater than 0");
+  ASSIGN_OR_RETURN(const int64_t top_k, Integer(root, "top_k", 0, 0, 1 << 20));
+  s.top_k = static_cast<int>(top_k);
+  ASSIGN_OR_RETURN(s.min_p, Number(root, "min_p", 0.0, 0.0, 0.999999));
+  ASSIGN_OR_RETURN(s.repetition_penalty, Number(root, "repetition_penalty", 1.0, 0.0, 100.0));
+  if (s.repetition_penalty == 0.0) s.repetition_penalty = 1.0;
+  ASSIGN_OR_RETURN(const int64_t seed, Integer(root, "seed", 0, INT64_MIN, INT64_MAX));
+  s.seed = seed != 0 ? static_cast<uint64_t>(seed) : default_seed;
+  RETURN_IF_ERROR(model::ValidateSamplingParams(s));
+  RETURN_IF_ERROR(ParseMetadata(root, &out.metadata));
+  if (const Json* user = Get(root, "user"); user != nullptr) {
+    if (!user->is_string()) return ParamError("user", "'user' must be a string");
+    out.user = user->get<std::string>();
+  }
+  if (const Json* previous = Get(root, "previous_response_id"); previous != nullptr) {
+    if (!previous->is_string())
+      return ParamError("previous_response_id", "'previous_response_id' must be a string");
+    out.previous_response_id = previous->get<std::string>();
+    RETURN_IF_ERROR(service::ValidateIdField("previous_response_id", out.previous_response_id));
+  }
+  if (const Json* instructions = Get(root, "instructions"); instructions != nullptr) {
+    if (!instructions->is_string())
+      return ParamError("instructions", "'instructions' must be a string");
+    out.instructions = instructions->get<std::string>();
+    RETURN_IF_ERROR(service::ValidateText("instructions", out.instructions, limits));
+  }
+  // What infmem does not do, refused by name.
+  if (const Json* text = Get(root, "text"); text != nullptr) {
+    const bool plain = text->is_object() && text->size() == 1 && text->contains("format") &&
+                       (*text)["format"] == Json{{"type", "text"}};
+    if (!plain) return Unsupported("text", "other than {\"format\": {\"type\": \"text\"}}");
+  }
+  if (const Json* truncation = Get(root, "truncation");
+      truncation != nullptr && *truncation != Json("disabled")) {
+    return Unsupported("truncation", "other than \"disabled\" (a session's memory never truncates)");
+  }
+  if (const Json* tools = Get(root, "tools"); tools != nullptr && !(tools->is_array() && tools->empty()))
+    return Unsupported("tools", "(tool calls)");
+  if (const Json* choice = Get(root, "tool_choice");
+      choice != nullptr && *choice != Json("none") && *choice != Json("auto"))
+    return Unsupported("tool_choice", "(tool calls)");
+  if (Get(root, "conversation") != nullptr)
+    return Unsupported("conversation", "yet (continue with 'previous_response_id')");
+  if (Get(root, "reasoning") != nullptr) return Unsupported("reasoning", "");
+  if (const Json* include = Get(root, "include"); include != nullptr && !(include->is_array() && include->empty()))
+    return Unsupported("include", "");
+  ASSIGN_OR_RETURN(const bool background, Bool(root, "background", false));
+  if (background) return Unsupported("background", "true");
+  ASSIGN_OR_RETURN(const bool parallel, Bool(root, "parallel_tool_calls", false));
+  (void)parallel;
+
+  if (!out.instructions.empty()) {
+    out.messages.push_back({{"role", "system"}, {"content", out.instructions}});
+  }
+  const Json* input = Get(root, "input");
+  if (input == nullptr) return ParamError("input", "'input' is required");
+  if (input->is_string()) {
+    RETURN_IF_ERROR(service::ValidateText("input", input->get<std::string>(), limits));
+    out.messages.push_back({{"role", "user"}, {"content", input->get<std::string>()}});
+    out.input_items.push_back({{"type", "message"},
+                               {"role", "user"},
+                               {"content", Json::array({{{"type", "input_text"},
+                                                         {"text", input->get<std::string>()}}})}});
+    return out;
+  }
+  if (!input->is_array() || input->empty())
+    return ParamError("input", "'input' must be a string or a non-empty list of messages");
+  for (size_t i = 0; i < input->size(); ++i) {
+    const Json& item = (*input)[i];
+    const std::string path = absl::StrCat("input[", i, "]");
+    if (!item.is_object()) return ParamError(path, absl::StrCat("'", path, "' must be an object"));
+    RETURN_IF_ERROR(CheckKnown(item, {"type", "role", "content", "id", "status"}, path));
+    if (const Json* type = Get(item, "type"); type != nullptr && *type != Json("message")) {
+      return Unsupported(path + ".type", "other than \"message\"");
+    }
+    const Json* role = Get(item, "role");
+    static const std::set<std::string> kRoles = {"user", "system", "developer", "assistant"};
+    if (role == nullptr || !role->is_string() || kRoles.count(role->get<std::string>()) == 0) {
+      return ParamError(path + ".role", absl::StrCat("'", path,
+                                                     ".role' must be one of user, system, "
+                                                     "developer, assistant"));
+    }
+    const Json* content = Get(item, "content");
+    if (content == nullptr) return ParamError(path + ".content", "'content' is required");
+    std::string text;
+    if (content->is_string()) {
+      text = content->get<std::string>();
+    } else if (content->is_array()) {
+      for (size_t j = 0; j < content->size(); ++j) {
+        const Json& part = (*content)[j];
+        const std::string part_path = absl::StrCat(path, ".content[", j, "]");
+        if (!part.is_object() || !part.contains("type") || !part["type"].is_string())
+          return ParamError(part_path, absl::StrCat("'", part_path, "' must be an object with a 'type'"));
+        const std::string type = part["type"].get<std::string>();
+        if (type != "input_text" && type != "output_text")
+          return Unsupported(part_path + ".type",
+                             absl::StrCat("\"", type.substr(0, 32), "\" (only text)"));
+        RETURN_IF_ERROR(CheckKnown(part, {"type", "text", "annotations"}, part_path));
+        if (!part.contains("text") || !part["text"].is_string())
+          return ParamError(part_path + ".text", absl::StrCat("'", part_path, ".text' must be a string"));
+        text += part["text"].get<std::string>();
+      }
+    } else {
+      return ParamError(path + ".content",
+                        absl::StrCat("'", path, ".content' must be a string or a list of parts"));
+    }
+    RETURN_IF_ERROR(service::ValidateText(path + ".content", text, limits));
+    std::string r = role->get<std::string>();
+    out.messages.push_back({{"role", r == "developer" ? "system" : r}, {"content", text}});
+    const char* part_type = r == "assistant" ? "output_text" : "input_text";
+    out.input_items.push_back(
+        {{"type", "message"},
+         {"role", r},
+         {"content", Json::array({{{"type", part_type}, {"text", text}}})}});
+  }
   return out;
 }
 

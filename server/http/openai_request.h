@@ -1,5 +1,5 @@
 // Parsing and validation of OpenAI-style request bodies (/v1/chat/completions,
-// /v1/completions) into what the engine runs. Strict: unknown fields, and known fields infmem
+// /v1/completions, /v1/responses) into what the engine runs. Strict: unknown fields, and known fields infmem
 // does not support (tools, logprobs, non-zero presence/frequency penalties, ...), are refused
 // by name rather than ignored. Errors are InvalidArgument (ResourceExhausted for sizes) whose
 // payload kParamPayload names the offending field. Stateless; thread-safe.
@@ -41,6 +41,28 @@ struct CompletionRequest {
   std::vector<std::string> stop;
   model::SamplingParams sampling;
 };
+
+// A POST /v1/responses body.
+struct ResponsesRequest {
+  std::string model;
+  // The input as chat messages [{role, content}] (a string input is one user message);
+  // `instructions` comes first as a system message.
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  nlohmann::ordered_json input_items = nlohmann::ordered_json::array();  // as the client sent them
+  std::string instructions;
+  std::string previous_response_id;
+  bool store = true;
+  bool stream = false;
+  int32_t max_output_tokens = 0;
+  model::SamplingParams sampling;
+  nlohmann::ordered_json metadata = nlohmann::ordered_json::object();
+  std::string user;
+};
+
+// Parses a /v1/responses body.
+absl::StatusOr<ResponsesRequest> ParseResponsesRequest(absl::string_view body,
+                                                       const service::RequestLimits& limits,
+                                                       uint64_t default_seed);
 
 // Parses a /v1/chat/completions body. `default_seed` is used when none is given.
 absl::StatusOr<CompletionRequest> ParseChatCompletionRequest(absl::string_view body,

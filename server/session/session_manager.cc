@@ -267,6 +267,11 @@ absl::Status SessionManager::Commit(SessionLease& lease, absl::Span<const int32_
   return absl::OkStatus();
 }
 
+absl::Status SessionManager::Snapshot(SessionLease& lease) {
+  Session& s = lease.session();
+  return SnapshotIfBehind(s.record.id, s);
+}
+
 void SessionManager::Discard(SessionLease& lease) {
   absl::MutexLock lock(&mu_);
   entries_[lease.session().record.id].broken = true;

@@ -103,6 +103,10 @@ class SessionManager {
   // disk holds.
   absl::Status Commit(SessionLease& lease, absl::Span<const int32_t> tokens,
                       uint64_t client_seq = 0);
+  // Writes a snapshot of the leased session's state now (when it has advanced past its last),
+  // so that a restart replays none of its journal (stored responses: the next turn then
+  // computes only its new tokens even after a crash).
+  absl::Status Snapshot(SessionLease& lease);
   // Drops the leased session from memory at release, unsaved: its state is suspect (the
   // model failed mid-call), and the next call reloads what the store holds.
   void Discard(SessionLease& lease);

@@ -1,7 +1,8 @@
 // Drives infmem's OpenAI-compatible HTTP API with the official `openai` npm client (6.x) and
 // with raw fetch() for the exact wire shapes. Exits non-zero on the first failed check.
-//   node openai_client_test.js BASE_URL [API_KEY] [WRONG_KEY]
-// BASE_URL is http://127.0.0.1:PORT/v1. With API_KEY the server requires bearer tokens.
+//   node openai_client_test.js BASE_URL [API_KEY] [WRONG_KEY] [OTHER_TENANT_KEY]
+// BASE_URL is http://127.0.0.1:PORT/v1. With API_KEY the server requires bearer tokens;
+// OTHER_TENANT_KEY is a valid key of another tenant (who must not see API_KEY's responses).
 // CommonJS, so that NODE_PATH finds the client installed by scripts/fetch-oracles.sh.
 'use strict';
 const assert = require('node:assert/strict');
@@ -9,7 +10,7 @@ const { OpenAI } = require('openai');
 
 async function main() {
 
-  const [baseURL, apiKey = 'unused', wrongKey] = process.argv.slice(2);
+  const [baseURL, apiKey = 'unused', wrongKey, otherKey] = process.argv.slice(2);
   const client = new OpenAI({ baseURL, apiKey, maxRetries: 0, timeout: 60_000 });
   let checks = 0;
   async function check(name, body) {
@@ -159,6 +160,101 @@ async function main() {
     const health = await fetch(baseURL.replace(/\/v1$/, '') + '/health');
     assert.equal(health.status, 200);
   });
+
+  await check('responses: a 10-turn chain computes only each turn\'s new tokens', async () => {
+    let previous;
+    let expectedCached = 0;
+    for (let turn = 0; turn < 10; ++turn) {
+      const response = await client.responses.create({
+        model, input: `Turn ${turn}: the jury said`, max_output_tokens: 5, temperature: 0,
+        ...(previous ? { previous_response_id: previous.id } : {}),
+      });
+      assert.equal(response.object, 'response');
+      assert.ok(['completed', 'incomplete'].includes(response.status));
+      assert.equal(typeof response.output_text, 'string');  // the SDK's own convenience field
+      assert.equal(response.previous_response_id, previous ? previous.id : null);
+      const usage = response.usage;
+      assert.equal(usage.total_tokens, usage.input_tokens + usage.output_tokens);
+      // Everything before this turn was computed by earlier turns (but the one token a session
+      // keeps pending): only the new input is computed now.
+      assert.equal(usage.input_tokens_details.cached_tokens, expectedCached, `turn ${turn}`);
+      expectedCached = usage.input_tokens + usage.output_tokens - 1;
+      previous = response;
+    }
+    const again = await client.responses.retrieve(previous.id);
+    assert.equal(again.id, previous.id);
+    assert.equal(again.output_text, previous.output_text);
+    const items = await client.responses.inputItems.list(previous.id);
+    assert.equal(items.data.length, 1);
+    assert.equal(items.data[0].content[0].text, 'Turn 9: the jury said');
+  });
+
+  await check('responses: two turns from one response branch, and each continues', async () => {
+    const root = await client.responses.create({ model, input: 'The jury said', max_output_tokens: 4, temperature: 0 });
+    const left = await client.responses.create({ model, input: 'Left?', previous_response_id: root.id, max_output_tokens: 4, temperature: 0 });
+    const right = await client.responses.create({ model, input: 'Right?', previous_response_id: root.id, max_output_tokens: 4, temperature: 0 });
+    assert.notEqual(left.id, right.id);
+    assert.equal(left.usage.input_tokens_details.cached_tokens, right.usage.input_tokens_details.cached_tokens);
+    const leftAgain = await client.responses.create({ model, input: 'Left?', previous_response_id: root.id, max_output_tokens: 4, temperature: 0 });
+    assert.equal(leftAgain.output_text, left.output_text);  // a branch does not see its sibling
+    for (const branch of [left, right]) {
+      const next = await client.responses.create({ model, input: 'More.', previous_response_id: branch.id, max_output_tokens: 3, temperature: 0 });
+      assert.equal(next.previous_response_id, branch.id);
+    }
+    // store: false keeps nothing, but may continue a stored response.
+    const unstored = await client.responses.create({ model, input: 'Left?', previous_response_id: root.id, store: false, max_output_tokens: 4, temperature: 0 });
+    assert.equal(unstored.output_text, left.output_text);
+    await expectError(client.responses.retrieve(unstored.id), 404, 'response_id');
+    const deleted = await client.responses.delete(left.id);
+    await expectError(client.responses.retrieve(left.id), 404, 'response_id');
+    await expectError(client.responses.create({ model, input: 'x', previous_response_id: left.id }), 404, 'previous_response_id');
+    void deleted;
+  });
+
+  await check('responses streamed: events in order, the stream helper\'s final response', async () => {
+    const stream = client.responses.stream({ model, input: 'The jury said', max_output_tokens: 6, temperature: 0, store: false });
+    const types = [];
+    let sequence = 0;
+    for await (const event of stream) {
+      types.push(event.type);
+      assert.equal(event.sequence_number, sequence++);
+    }
+    const final = await stream.finalResponse();
+    const plain = await client.responses.create({ model, input: 'The jury said', max_output_tokens: 6, temperature: 0, store: false });
+    // (The stream helper's final response has no output_text convenience field: read the parts.)
+    const text = final.output.flatMap((o) => o.content ?? []).map((c) => c.text).join('');
+    assert.equal(text, plain.output_text);
+    assert.deepEqual(types.slice(0, 4), ['response.created', 'response.in_progress',
+                                         'response.output_item.added', 'response.content_part.added']);
+    assert.ok(types.includes('response.output_text.delta'));
+    assert.deepEqual(types.slice(-4), ['response.output_text.done', 'response.content_part.done',
+                                       'response.output_item.done',
+                                       final.status === 'completed' ? 'response.completed' : 'response.incomplete']);
+  });
+
+  await check('responses: bad input is a 4xx naming the field', async () => {
+    await expectError(client.responses.create({ model, input: 'x', previous_response_id: 'resp_none' }), 404, 'previous_response_id');
+    await expectError(client.responses.create({ model }), 400, 'input');
+    await expectError(client.responses.create({ model, input: 'x', mystery: 1 }), 400, 'mystery');
+    await expectError(client.responses.create({ model, input: 'x', tools: [{ type: 'function', name: 'f', parameters: {} }] }), 400, 'tools');
+    await expectError(client.responses.create({ model, input: [{ role: 'wizard', content: 'x' }] }), 400, 'input[0].role');
+    await expectError(client.responses.create({ model, input: 'x', temperature: -1 }), 400, 'temperature');
+    await expectError(client.responses.retrieve('resp_none'), 404, 'response_id');
+    await expectError(client.responses.delete('resp_none'), 404, 'response_id');
+    assert.equal((await raw('/responses', { method: 'GET' })).status, 405);
+  });
+
+  if (otherKey !== undefined) {
+    await check('another tenant can neither read, continue nor delete a response (404)', async () => {
+      const mine = await client.responses.create({ model, input: 'Mine.', max_output_tokens: 2, temperature: 0 });
+      const other = new OpenAI({ baseURL, apiKey: otherKey, maxRetries: 0 });
+      await expectError(other.responses.retrieve(mine.id), 404, 'response_id');
+      await expectError(other.responses.inputItems.list(mine.id), 404, 'response_id');
+      await expectError(other.responses.create({ model, input: 'x', previous_response_id: mine.id }), 404, 'previous_response_id');
+      await expectError(other.responses.delete(mine.id), 404, 'response_id');
+      assert.equal((await client.responses.retrieve(mine.id)).id, mine.id);
+    });
+  }
 
   if (wrongKey !== undefined) {
     await check('a wrong or missing bearer token is 401', async () => {

@@ -61,10 +61,11 @@ TEST_F(OpenAiHttpTest, TheOfficialClientDrivesEveryRoute) {
 }
 
 TEST_F(OpenAiHttpTest, BearerTokensGuardTheHttpApiAsTheyGuardGrpc) {
-  std::ofstream(dir_ + "/tokens") << "alice alice-token-0123456789\n";
+  std::ofstream(dir_ + "/tokens") << "alice alice-token-0123456789\nbob bob-token-0123456789x\n";
   auto server = StartServer({"--http_port=0", "--auth_tokens=" + dir_ + "/tokens"});
   ASSERT_NE(server, nullptr);
-  EXPECT_EQ(RunClient(*server, "alice-token-0123456789 alice-token-0123456780"), 0);
+  EXPECT_EQ(RunClient(*server, "alice-token-0123456789 alice-token-0123456780 bob-token-0123456789x"),
+            0);
 }
 
 }  // namespace
