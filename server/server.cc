@@ -210,7 +210,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   if (config.http_port >= 0) {
     p->http_context = std::make_unique<service::ServiceContext>(context);
     ASSIGN_OR_RETURN(http::ResponseStore responses,
-                     http::ResponseStore::Open(config.session_dir + "/responses"));
+                     http::ResponseStore::Open(config.session_dir + "/.responses"));
     p->responses = std::make_unique<http::ResponseStore>(std::move(responses));
     http::OpenAiOptions openai_options;
     openai_options.responses = p->responses.get();

@@ -6,11 +6,13 @@
 
 #include <deque>
 #include <functional>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 
 namespace infmem {
 
@@ -24,6 +26,21 @@ class WorkQueue {
 
   // Queues `task` to run on one of the threads.
   void Schedule(std::function<void()> task);
+
+  // Runs `f` on one of the threads and waits for what it returns. For callers whose own
+  // stack is small (CivetWeb's HTTP workers: a BLAS kernel in a session load overflows it).
+  // Never call it from a queue thread (every thread could end up waiting on itself).
+  template <typename F>
+  auto RunAndWait(F&& f) -> decltype(f()) {
+    std::optional<decltype(f())> result;
+    absl::Notification done;
+    Schedule([&] {
+      result.emplace(f());
+      done.Notify();
+    });
+    done.WaitForNotification();
+    return *std::move(result);
+  }
 
  private:
   void Run();

@@ -4,7 +4,8 @@
 // its input_items return; the conversation itself lives in the response's session, which the
 // SessionManager keeps (and which moves between replicas in cluster mode; the records stay on
 // the replica that wrote them). Keys are SessionManager keys ("<tenant>.<id>" or "<id>"), so
-// one tenant never sees another's records. Thread-safe (one file per key).
+// one tenant never sees another's records. The server keeps them in <session_dir>/.responses,
+// a name no session id can take. Thread-safe (one file per key).
 #ifndef INFMEM_SERVER_HTTP_RESPONSE_STORE_H_
 #define INFMEM_SERVER_HTTP_RESPONSE_STORE_H_
 

@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "glog/logging.h"
 #include "nlohmann/json.hpp"
+#include "server/common/work_queue.h"
 #include "server/http/generation.h"
 #include "server/http/openai_api.h"
 #include "server/http/openai_request.h"
@@ -118,12 +119,23 @@ void ResponsesApi::Create(HttpExchange& exchange, const service::Caller& caller)
   const std::string key = caller.Key(id);
   session::SessionManager& sessions = context_.sessions;
 
+  // Session work (loads, forks, journal syncs, snapshots, releases that may evict) runs on
+  // the work queue: it calls into BLAS, whose kernels overflow an HTTP worker's small stack.
+  WorkQueue& work = context_.work;
+  const auto on_work = [&](auto f) { return work.RunAndWait(f); };
+  const auto release = [&](session::SessionLease& l) {
+    on_work([&] {
+      l.Reset();
+      return 0;
+    });
+  };
+
   // The session the turn runs on: a fork of the previous response's, a new one, or (store:
   // false) a copy in memory.
   session::SessionLease lease;
   std::unique_ptr<session::Session> scratch;
   if (!request->previous_response_id.empty()) {
-    auto previous = sessions.Acquire(caller.Key(request->previous_response_id));
+    auto previous = on_work([&] { return sessions.Acquire(caller.Key(request->previous_response_id)); });
     if (!previous.ok()) {
       RespondError(exchange,
                    previous.status().code() == absl::StatusCode::kNotFound
@@ -131,32 +143,38 @@ void ResponsesApi::Create(HttpExchange& exchange, const service::Caller& caller)
                        : previous.status());
       return;
     }
-    if (request->store) {
-      if (auto forked = sessions.Fork(*previous, key); !forked.ok()) {
-        RespondError(exchange, forked.status());
-        return;
-      }
-    } else {
+    absl::Status copied = on_work([&]() -> absl::Status {
+      if (request->store) return sessions.Fork(*previous, key).status();
       const session::Session& source = previous->session();
       scratch = std::make_unique<session::Session>(source.record,
                                                    context_.model.Clone(*source.state));
       scratch->pending = source.pending;
+      return absl::OkStatus();
+    });
+    release(*previous);
+    if (!copied.ok()) {
+      RespondError(exchange, copied);
+      return;
     }
   } else if (request->store) {
-    auto created = sessions.CreateSession(key, 0);
+    auto created = on_work([&] { return sessions.CreateSession(key, 0); });
     if (!created.ok()) {
       RespondError(exchange, created.status());
       return;
     }
     lease = *std::move(created);
   } else {
-    scratch = std::make_unique<session::Session>(
-        store::SessionRecord{"response", request->sampling.seed, absl::ToUnixMillis(absl::Now())},
-        context_.model.NewSession(request->sampling.seed));
+    on_work([&] {
+      scratch = std::make_unique<session::Session>(
+          store::SessionRecord{"response", request->sampling.seed,
+                               absl::ToUnixMillis(absl::Now())},
+          context_.model.NewSession(request->sampling.seed));
+      return 0;
+    });
     if (context_.tokenizer.bos_id() >= 0) scratch->pending.push_back(context_.tokenizer.bos_id());
   }
   if (request->store && !lease.valid()) {
-    auto acquired = sessions.Acquire(key);
+    auto acquired = on_work([&] { return sessions.Acquire(key); });
     if (!acquired.ok()) {
       RespondError(exchange, acquired.status());
       return;
@@ -168,9 +186,11 @@ void ResponsesApi::Create(HttpExchange& exchange, const service::Caller& caller)
   const auto abandon = [&]() {
     if (!lease.valid()) return;
     sessions.Discard(lease);
-    lease.Reset();
-    absl::Status deleted = sessions.Delete(key);
-    if (!deleted.ok()) LOG(WARNING) << "deleting the session of failed response " << key << ": " << deleted;
+    release(lease);
+    absl::Status deleted = on_work([&] { return sessions.Delete(key); });
+    if (!deleted.ok()) {
+      LOG(WARNING) << "deleting the session of failed response " << key << ": " << deleted;
+    }
   };
 
   v1::ChatTurn turn;
@@ -268,12 +288,15 @@ void ResponsesApi::Create(HttpExchange& exchange, const service::Caller& caller)
   if (failure.ok() && lease.valid()) {
     // Durable before acknowledged: the tokens (journal, synced), then the state (so that the
     // next turn computes only its own tokens, even after a crash), then the record.
-    failure = sessions.Commit(lease, added_tokens);
-    if (failure.ok()) {
-      if (absl::Status snap = sessions.Snapshot(lease); !snap.ok()) {
-        LOG(WARNING) << "snapshot of response " << key << ": " << snap;
+    failure = on_work([&] {
+      absl::Status committed = sessions.Commit(lease, added_tokens);
+      if (committed.ok()) {
+        if (absl::Status snap = sessions.Snapshot(lease); !snap.ok()) {
+          LOG(WARNING) << "snapshot of response " << key << ": " << snap;
+        }
       }
-    }
+      return committed;
+    });
   }
   const Json final_response =
       ResponseObject(id, created, *request, model_name, message_id,
@@ -295,7 +318,7 @@ void ResponsesApi::Create(HttpExchange& exchange, const service::Caller& caller)
     }
     return;
   }
-  lease.Reset();
+  release(lease);
   if (!request->stream) {
     exchange.Respond(200, "application/json",
                      final_response.dump(-1, ' ', false, Json::error_handler_t::replace));
@@ -336,7 +359,7 @@ void ResponsesApi::Delete(HttpExchange& exchange, const service::Caller& caller,
     return;
   }
   if (status.ok()) {
-    status = context_.sessions.Delete(key);
+    status = context_.work.RunAndWait([&] { return context_.sessions.Delete(key); });
     if (status.code() == absl::StatusCode::kNotFound) status = absl::OkStatus();
   }
   if (!status.ok()) {

@@ -10,6 +10,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
 #include "tests/integration/integration_env.h"
 
 namespace infmem::testing {
@@ -40,6 +42,28 @@ class OpenAiHttpTest : public ServerTest {
     std::printf("%s", output.c_str());
     return status;
   }
+  // Runs `count` turns of tests/http/responses_chain.js from turn `first` (continuing
+  // `previous`); returns one JSON object per turn (empty on failure).
+  std::vector<nlohmann::json> Chain(const ServerProcess& server, int first, int count,
+                                    const std::string& previous = "") {
+    const std::string command = absl::StrCat(
+        "NODE_PATH='", kOracles, "' node '", INFMEM_SOURCE_DIR,
+        "/tests/http/responses_chain.js' http://127.0.0.1:", server.http_port(), "/v1 ", first,
+        " ", count, " ", previous, " 2>&1");
+    FILE* pipe = popen(command.c_str(), "r");
+    std::vector<nlohmann::json> turns;
+    char buffer[65536];
+    while (pipe != nullptr && fgets(buffer, sizeof(buffer), pipe) != nullptr) {
+      nlohmann::json line = nlohmann::json::parse(buffer, nullptr, false);
+      if (line.is_object()) {
+        turns.push_back(line);
+      } else {
+        std::printf("%s", buffer);
+      }
+    }
+    if (pipe == nullptr || pclose(pipe) != 0) return {};
+    return turns;
+  }
 };
 
 TEST_F(OpenAiHttpTest, TheOfficialClientDrivesEveryRoute) {
@@ -66,6 +90,42 @@ TEST_F(OpenAiHttpTest, BearerTokensGuardTheHttpApiAsTheyGuardGrpc) {
   ASSERT_NE(server, nullptr);
   EXPECT_EQ(RunClient(*server, "alice-token-0123456789 alice-token-0123456780 bob-token-0123456789x"),
             0);
+}
+
+TEST_F(OpenAiHttpTest, AResponseChainContinuesAfterKillNineAsIfNothingHappened) {
+  // Uninterrupted: ten greedy turns on one server.
+  auto reference_server = StartServer({"--http_port=0"}, dir_ + "/reference");
+  ASSERT_NE(reference_server, nullptr);
+  const std::vector<nlohmann::json> reference = Chain(*reference_server, 0, 10);
+  ASSERT_EQ(reference.size(), 10u);
+  reference_server->Stop();
+
+  // Interrupted: five turns, kill -9, a restart on the same directory, five more.
+  auto server = StartServer({"--http_port=0"});
+  ASSERT_NE(server, nullptr);
+  std::vector<nlohmann::json> turns = Chain(*server, 0, 5);
+  ASSERT_EQ(turns.size(), 5u);
+  server->Kill();
+  server = StartServer({"--http_port=0"});
+  ASSERT_NE(server, nullptr);
+  const std::vector<nlohmann::json> rest = Chain(*server, 5, 5, turns.back()["id"]);
+  ASSERT_EQ(rest.size(), 5u);
+  turns.insert(turns.end(), rest.begin(), rest.end());
+  for (int t = 0; t < 10; ++t) {
+    EXPECT_EQ(turns[t]["text"], reference[t]["text"]) << "turn " << t;
+    EXPECT_EQ(turns[t]["input_tokens"], reference[t]["input_tokens"]) << "turn " << t;
+    // Each turn computed only its new input: everything before it was cached, also in the
+    // first turn after the crash (the previous response's state was snapshotted before it was
+    // acknowledged).
+    if (t > 0) {
+      EXPECT_EQ(turns[t]["cached_tokens"].get<int64_t>(),
+                turns[t - 1]["input_tokens"].get<int64_t>() +
+                    turns[t - 1]["output_tokens"].get<int64_t>() - 1)
+          << "turn " << t;
+    }
+  }
+  // The response acknowledged before the kill is still there.
+  EXPECT_EQ(RunClient(*server, ""), 0);
 }
 
 }  // namespace
