@@ -209,9 +209,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   context.chat_template = p->chat_template.get();
   if (config.http_port >= 0) {
     p->http_context = std::make_unique<service::ServiceContext>(context);
-    ASSIGN_OR_RETURN(http::ResponseStore responses,
-                     http::ResponseStore::Open(config.session_dir + "/.responses"));
-    p->responses = std::make_unique<http::ResponseStore>(std::move(responses));
+    auto responses = http::ResponseStore::Open(config.session_dir + "/.responses");
+    if (responses.ok()) {
+      p->responses = std::make_unique<http::ResponseStore>(*std::move(responses));
+    } else {  // the rest of the API does not need the disk
+      LOG(WARNING) << "the Responses API is off: " << responses.status();
+    }
     http::OpenAiOptions openai_options;
     openai_options.responses = p->responses.get();
     p->openai = std::make_unique<http::OpenAiApi>(*p->http_context, openai_options);
