@@ -1,5 +1,5 @@
 // Fuzzes the OpenAI-style request parsers (server/http/openai_request.h): the input is a
-// request body for /v1/chat/completions and /v1/completions. Every input gets a request or an
+// request body for /v1/chat/completions, /v1/completions and /v1/responses. Every input gets a request or an
 // InvalidArgument/ResourceExhausted error; crashes and sanitizer reports are failures.
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +17,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         request.status().code() != absl::StatusCode::kResourceExhausted) {
       __builtin_trap();
     }
+  }
+  auto responses = infmem::http::ParseResponsesRequest(body, limits, 1);
+  if (responses.ok()) {
+    // Every accepted input becomes chat messages with a role and a string content.
+    for (const auto& m : responses->messages) {
+      if (!m["role"].is_string() || !m["content"].is_string()) __builtin_trap();
+    }
+  } else if (responses.status().code() != absl::StatusCode::kInvalidArgument &&
+             responses.status().code() != absl::StatusCode::kResourceExhausted) {
+    __builtin_trap();
   }
   return 0;
 }
