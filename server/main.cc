@@ -23,6 +23,9 @@ ABSL_FLAG(int, http_port, -1,
           "OpenAI-compatible HTTP API port (/v1/chat/completions, /v1/completions, /v1/models); "
           "0 picks a free one, -1 disables. `make run` and the deploy files use 8080.");
 ABSL_FLAG(int, http_threads, 32, "Concurrent HTTP requests; a streamed one holds its thread.");
+ABSL_FLAG(int, http_prefix_cache, 32,
+          "Conversation states kept for reuse by stateless chat completions and completions "
+          "(durable sessions named pc-*; each the size of a session snapshot); 0 turns reuse off.");
 ABSL_FLAG(std::string, session_dir, "sessions",
           "Directory of the stored sessions (created if missing).");
 ABSL_FLAG(std::string, store, "",
@@ -114,6 +117,7 @@ int main(int argc, char** argv) {
   config.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   config.http_port = absl::GetFlag(FLAGS_http_port);
   config.http_threads = absl::GetFlag(FLAGS_http_threads);
+  config.http_prefix_cache = absl::GetFlag(FLAGS_http_prefix_cache);
   config.session_dir = absl::GetFlag(FLAGS_session_dir);
   config.store_uri = absl::GetFlag(FLAGS_store);
   config.replica_id = absl::GetFlag(FLAGS_replica_id);

@@ -217,6 +217,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
     }
     http::OpenAiOptions openai_options;
     openai_options.responses = p->responses.get();
+    openai_options.prefix_cache = config.http_prefix_cache;
     p->openai = std::make_unique<http::OpenAiApi>(*p->http_context, openai_options);
     http::HttpServer::Options options;
     options.host = config.host;

@@ -23,6 +23,7 @@ struct ServerConfig {
   int metrics_port = 9464;         // 0 = any free port; -1 = no metrics endpoint
   int http_port = -1;              // OpenAI-style HTTP API; 0 = any free port; -1 = off
   int http_threads = 32;           // concurrent HTTP requests (a stream holds one)
+  int http_prefix_cache = 32;      // reusable conversation states of stateless HTTP calls
   std::string session_dir = "sessions";
   // Cluster mode: a PostgreSQL URI for the shared session store (store/pg_session_store.h);
   // empty: the local session_dir. With it, this replica's name, the host:port at which the

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "server/common/status_macros.h"
 
@@ -162,6 +163,39 @@ bool Generation::Next(Event* event) {
   *event = std::move(events_.front());
   events_.pop_front();
   return true;
+}
+
+namespace {
+
+class PrefillSink : public engine::TokenSink {
+ public:
+  bool OnToken(int32_t) override { return true; }
+  void OnFinish(engine::JobResult result) override {
+    status_ = result.status;
+    done_.Notify();
+  }
+  absl::Status Wait() {
+    done_.WaitForNotification();
+    return status_;
+  }
+
+ private:
+  absl::Notification done_;
+  absl::Status status_;
+};
+
+}  // namespace
+
+absl::Status RunPrefill(const service::ServiceContext& context, session::Session* session,
+                        std::vector<int32_t> tokens) {
+  if (tokens.empty()) return absl::OkStatus();
+  PrefillSink sink;
+  engine::Job job;
+  job.session = session;
+  job.prompt = std::move(tokens);
+  job.sink = &sink;
+  RETURN_IF_ERROR(context.scheduler.Submit(std::move(job)));
+  return sink.Wait();
 }
 
 }  // namespace infmem::http

@@ -76,6 +76,11 @@ class Generation {
   bool first_token_ ABSL_GUARDED_BY(mu_) = true;
 };
 
+// Feeds `tokens` to `session` (not leased: a session in memory) through the Scheduler and
+// waits; the session keeps its last token pending. Errors: the scheduler's or the model's.
+absl::Status RunPrefill(const service::ServiceContext& context, session::Session* session,
+                        std::vector<int32_t> tokens);
+
 }  // namespace infmem::http
 
 #endif  // INFMEM_SERVER_HTTP_GENERATION_H_

@@ -100,7 +100,10 @@ void RespondError(HttpExchange& exchange, const absl::Status& status) {
 }
 
 OpenAiApi::OpenAiApi(const service::ServiceContext& context, OpenAiOptions options)
-    : context_(context), options_(options), nonce_(absl::BitGen()()) {
+    : context_(context),
+      options_(options),
+      nonce_(absl::BitGen()()),
+      prefix_cache_(context.sessions, context.model, options.prefix_cache) {
   if (options_.responses != nullptr) {
     responses_ = std::make_unique<ResponsesApi>(
         context_, *options_.responses, [this](const char* prefix) { return NewId(prefix); },
@@ -179,9 +182,9 @@ void OpenAiApi::Route(HttpExchange& exchange, const std::string& route,
   } else if (route == "/v1/models/{id}") {
     if (only("GET")) Models(exchange, exchange.path().substr(std::string("/v1/models/").size()));
   } else if (route == "/v1/chat/completions") {
-    if (only("POST")) Complete(exchange, true);
+    if (only("POST")) Complete(exchange, caller, true);
   } else if (route == "/v1/completions") {
-    if (only("POST")) Complete(exchange, false);
+    if (only("POST")) Complete(exchange, caller, false);
   } else {
     RespondError(exchange, absl::NotFoundError(absl::StrCat("no route ", route.substr(0, 128))));
   }
@@ -255,7 +258,7 @@ void OpenAiApi::Models(HttpExchange& exchange, const std::string& id) {
                    Json{{"object", "list"}, {"data", Json::array({model})}}.dump());
 }
 
-void OpenAiApi::Complete(HttpExchange& exchange, bool chat) {
+void OpenAiApi::Complete(HttpExchange& exchange, const service::Caller& caller, bool chat) {
   auto body = exchange.ReadBody(options_.max_body_bytes);
   if (!body.ok()) {
     absl::Status status = body.status();
@@ -311,11 +314,47 @@ void OpenAiApi::Complete(HttpExchange& exchange, bool chat) {
     return;
   }
 
+  // Reuse (one choice): start from the longest conversation this caller already computed,
+  // feed the rest of the prompt, and keep a copy of that state for the cache.
+  const int32_t bos = context_.tokenizer.bos_id();
+  std::vector<int32_t> sequence;  // the session's whole token sequence: BOS, then the prompt
+  if (bos >= 0) sequence.push_back(bos);
+  sequence.insert(sequence.end(), prompt.begin(), prompt.end());
+  const bool reuse = prefix_cache_.enabled() && request->n == 1;
+  PrefixCache::Start start;
+  std::unique_ptr<session::Session> prompt_state;
+  int64_t cached_tokens = 0;
+  std::vector<int32_t> run_prompt = prompt;
+  const auto copy_of = [this](const session::Session& s) {
+    return context_.work.RunAndWait([&] {
+      auto copy = std::make_unique<session::Session>(s.record, context_.model.Clone(*s.state));
+      copy->pending = s.pending;
+      return copy;
+    });
+  };
+  if (reuse) {
+    start = context_.work.RunAndWait([&] {
+      return prefix_cache_.Begin(caller, sequence, request->sampling.seed, bos >= 0);
+    });
+    cached_tokens = std::max<int64_t>(0, start.session->state->tokens_seen() - (bos >= 0 ? 1 : 0));
+    const absl::Status fed = RunPrefill(
+        context_, start.session.get(),
+        std::vector<int32_t>(sequence.begin() + static_cast<int64_t>(start.held), sequence.end()));
+    if (!fed.ok()) {
+      RespondError(exchange, fed);
+      return;
+    }
+    prompt_state = copy_of(*start.session);
+    run_prompt.clear();
+  }
+  context_.metrics.AddCachedPromptTokens(cached_tokens);
+
   const std::string id = NewId(chat ? "chatcmpl-" : "cmpl-");
   const int64_t created = absl::ToUnixSeconds(absl::Now());
   const std::string& model_name = context_.model.config().name;
   const std::string fingerprint = context_.model.fingerprint().substr(0, 16);
-  Generation generation(context_, *request, prompt, absl::InfiniteFuture());
+  Generation generation(context_, *request, run_prompt, absl::InfiniteFuture(),
+                        reuse ? start.session.get() : nullptr);
   if (absl::Status started = generation.Start(); !started.ok()) {
     RespondError(exchange, started);
     return;
@@ -389,11 +428,57 @@ void OpenAiApi::Complete(HttpExchange& exchange, bool chat) {
       send(chunk);
     }
   }
-  const int64_t prompt_tokens = generation.prompt_tokens();
+  if (reuse && failure.ok() && !client_gone) {
+    // Cache the prompt's state, and the state of the prompt the next turn will send: this
+    // conversation with the reply, rendered and tokenized as a client resending it gets it.
+    context_.work.RunAndWait([&] {
+      prefix_cache_.Put(caller, sequence, *prompt_state);
+      return 0;
+    });
+    absl::StatusOr<std::vector<int32_t>> next;
+    if (chat) {
+      Json messages = request->messages;
+      messages.push_back({{"role", "assistant"}, {"content", texts[0]}});
+      auto turn = context_.chat_template->TurnText(Json::array(), messages, false,
+                                                   request->template_variables, false, bos >= 0,
+                                                   false);
+      next = turn.ok() ? context_.tokenizer.EncodeWithSpecialTokens(turn->text, turn->literal)
+                       : absl::StatusOr<std::vector<int32_t>>(turn.status());
+    } else {
+      next = context_.tokenizer.Encode(request->prompt + texts[0]);
+    }
+    if (next.ok()) {
+      std::vector<int32_t> following;
+      if (bos >= 0) following.push_back(bos);
+      following.insert(following.end(), next->begin(), next->end());
+      if (following.size() > sequence.size() &&
+          std::equal(sequence.begin(), sequence.end(), following.begin())) {
+        std::unique_ptr<session::Session> after = copy_of(*prompt_state);
+        if (RunPrefill(context_, after.get(),
+                       std::vector<int32_t>(following.begin() + static_cast<int64_t>(sequence.size()),
+                                            following.end()))
+                .ok()) {
+          context_.work.RunAndWait([&] {
+            prefix_cache_.Put(caller, following, *after);
+            after.reset();
+            return 0;
+          });
+        }
+      }
+    }
+  }
+  if (prompt_state != nullptr || start.session != nullptr) {
+    context_.work.RunAndWait([&] {  // torch frees, off the HTTP worker's stack
+      prompt_state.reset();
+      start.session.reset();
+      return 0;
+    });
+  }
+  const int64_t prompt_tokens = static_cast<int64_t>(prompt.size());
   const Json usage = {{"prompt_tokens", prompt_tokens},
                       {"completion_tokens", generated},
                       {"total_tokens", prompt_tokens + generated},
-                      {"prompt_tokens_details", {{"cached_tokens", 0}}}};
+                      {"prompt_tokens_details", {{"cached_tokens", cached_tokens}}}};
   if (request->stream) {
     if (!failure.ok()) send(ErrorJson(failure));
     if (request->include_usage) {

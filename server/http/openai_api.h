@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "server/http/http_server.h"
+#include "server/http/prefix_cache.h"
 #include "server/http/response_store.h"
 #include "server/http/responses_api.h"
 #include "server/service/service_context.h"
@@ -29,6 +30,7 @@ namespace infmem::http {
 struct OpenAiOptions {
   size_t max_body_bytes = 4 << 20;  // a request body larger than this is refused (413)
   const ResponseStore* responses = nullptr;  // stored responses; null: /v1/responses is off
+  int prefix_cache = 0;  // reusable conversation states of stateless calls (prefix_cache.h)
 };
 
 class OpenAiApi {
@@ -46,7 +48,7 @@ class OpenAiApi {
   void RouteResponses(HttpExchange& exchange, const service::Caller& caller);
   void Models(HttpExchange& exchange, const std::string& id);
   // Chat completions (`chat`) or completions.
-  void Complete(HttpExchange& exchange, bool chat);
+  void Complete(HttpExchange& exchange, const service::Caller& caller, bool chat);
   std::string NewId(const char* prefix);
 
   const service::ServiceContext& context_;
@@ -55,6 +57,7 @@ class OpenAiApi {
   std::atomic<bool> draining_{false};
   uint64_t nonce_;
   std::unique_ptr<ResponsesApi> responses_;  // null without a ResponseStore
+  PrefixCache prefix_cache_;
 };
 
 // Sends `status` as an OpenAI-style error with the HTTP status its code maps to.

@@ -96,6 +96,10 @@ ServerMetrics::ServerMetrics()
       replayed_tokens_(SingleCounter(*registry_, "infmem_replayed_tokens_total",
                                      "Journal-tail tokens fed into a session's state after a "
                                      "restart or load (each once, ideally).")),
+      cached_prompt_tokens_(SingleCounter(*registry_, "infmem_cached_prompt_tokens_total",
+                                          "Prompt tokens of stateless HTTP calls that started "
+                                          "from an earlier call's state instead of being "
+                                          "computed (--http_prefix_cache).")),
       takeovers_(SingleCounter(*registry_, "infmem_session_takeovers_total",
                                "Sessions this replica took from a replica whose lease had "
                                "expired (cluster mode).")),

@@ -42,6 +42,8 @@ class ServerMetrics {
   // Records journal-tail tokens fed into a session's state (after a restart, a session's
   // state lags its journal; each such token should be fed once).
   void AddReplayedTokens(int64_t n) { replayed_tokens_.Increment(static_cast<double>(n)); }
+  // Prompt tokens of stateless HTTP calls served from an earlier call's state, not computed.
+  void AddCachedPromptTokens(int64_t n) { cached_prompt_tokens_.Increment(static_cast<double>(n)); }
   void AddGeneratedTokens(int64_t n) { generated_tokens_.Increment(static_cast<double>(n)); }
   // Records the number of sessions one decode step advanced together.
   void ObserveDecodeBatchSize(int sessions) { batch_size_.Observe(sessions); }
@@ -81,6 +83,7 @@ class ServerMetrics {
   prometheus::Counter& evictions_;
   prometheus::Counter& ltm_updates_;
   prometheus::Counter& replayed_tokens_;
+  prometheus::Counter& cached_prompt_tokens_;
   prometheus::Counter& takeovers_;
   prometheus::Family<prometheus::Counter>& handoffs_;
   prometheus::Counter& handoffs_in_;

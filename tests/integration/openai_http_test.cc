@@ -42,14 +42,15 @@ class OpenAiHttpTest : public ServerTest {
     std::printf("%s", output.c_str());
     return status;
   }
-  // Runs `count` turns of tests/http/responses_chain.js from turn `first` (continuing
-  // `previous`); returns one JSON object per turn (empty on failure).
+  // Runs `count` turns of tests/http/`script` from turn `first` (continuing `previous`: a
+  // response id, or a history file); returns one JSON object per turn (empty on failure).
   std::vector<nlohmann::json> Chain(const ServerProcess& server, int first, int count,
-                                    const std::string& previous = "") {
+                                    const std::string& previous = "",
+                                    const std::string& script = "responses_chain.js") {
     const std::string command = absl::StrCat(
-        "NODE_PATH='", kOracles, "' node '", INFMEM_SOURCE_DIR,
-        "/tests/http/responses_chain.js' http://127.0.0.1:", server.http_port(), "/v1 ", first,
-        " ", count, " ", previous, " 2>&1");
+        "NODE_PATH='", kOracles, "' node '", INFMEM_SOURCE_DIR, "/tests/http/", script,
+        "' http://127.0.0.1:", server.http_port(), "/v1 ", first, " ", count, " ", previous,
+        " 2>&1");
     FILE* pipe = popen(command.c_str(), "r");
     std::vector<nlohmann::json> turns;
     char buffer[65536];
@@ -126,6 +127,45 @@ TEST_F(OpenAiHttpTest, AResponseChainContinuesAfterKillNineAsIfNothingHappened) 
   }
   // The response acknowledged before the kill is still there.
   EXPECT_EQ(RunClient(*server, ""), 0);
+}
+
+TEST_F(OpenAiHttpTest, StatelessChatReusesTheConversationItComputedAlsoAfterKillNine) {
+  // The same 20-turn conversation (the whole history resent each turn) against a server that
+  // reuses what it computed and one that does not.
+  auto fresh = StartServer({"--http_port=0", "--http_prefix_cache=0"}, dir_ + "/fresh");
+  ASSERT_NE(fresh, nullptr);
+  const std::vector<nlohmann::json> reference = Chain(*fresh, 0, 20, "", "chat_reuse.js");
+  ASSERT_EQ(reference.size(), 20u);
+  fresh->Stop();
+
+  const std::string history = dir_ + "/history.json";
+  auto server = StartServer({"--http_port=0"});
+  ASSERT_NE(server, nullptr);
+  std::vector<nlohmann::json> turns = Chain(*server, 0, 10, history, "chat_reuse.js");
+  ASSERT_EQ(turns.size(), 10u);
+  server->Kill();  // the cached states are sessions: they survive
+  server = StartServer({"--http_port=0"});
+  ASSERT_NE(server, nullptr);
+  const std::vector<nlohmann::json> rest = Chain(*server, 10, 10, history, "chat_reuse.js");
+  ASSERT_EQ(rest.size(), 10u);
+  turns.insert(turns.end(), rest.begin(), rest.end());
+
+  const auto computed = [](const nlohmann::json& turn) {
+    return turn["prompt_tokens"].get<int64_t>() - turn["cached_tokens"].get<int64_t>();
+  };
+  EXPECT_EQ(turns[0]["cached_tokens"], 0);
+  for (int t = 0; t < 20; ++t) {
+    EXPECT_EQ(turns[t]["reply"], reference[t]["reply"]) << "turn " << t;
+    EXPECT_EQ(turns[t]["prompt_tokens"], reference[t]["prompt_tokens"]) << "turn " << t;
+    EXPECT_EQ(reference[t]["cached_tokens"], 0) << "turn " << t;
+    if (t == 0) continue;
+    // Everything the previous call sent and got back is reused; only this turn's message is
+    // computed (the same few tokens each turn, whatever the length of the history).
+    EXPECT_GE(turns[t]["cached_tokens"].get<int64_t>(), turns[t - 1]["prompt_tokens"].get<int64_t>())
+        << "turn " << t;
+    EXPECT_LE(computed(turns[t]), computed(turns[0]) + 2) << "turn " << t;
+  }
+  EXPECT_GT(ScrapeMetric(server->metrics_port(), "infmem_cached_prompt_tokens_total"), 0);
 }
 
 }  // namespace
