@@ -1,6 +1,7 @@
 // Fuzzes the OpenAI-style request parsers (server/http/openai_request.h): the input is a
-// request body for /v1/chat/completions, /v1/completions and /v1/responses. Every input gets a request or an
-// InvalidArgument/ResourceExhausted error; crashes and sanitizer reports are failures.
+// request body for /v1/chat/completions, /v1/completions and /v1/responses. Every input gets a
+// request or an InvalidArgument/ResourceExhausted error; crashes and sanitizer reports are
+// failures.
 #include <cstddef>
 #include <cstdint>
 #include <string>

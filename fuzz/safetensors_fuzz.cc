@@ -8,8 +8,8 @@
 #include "server/formats/safetensors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  auto file =
-      infmem::formats::SafetensorsFile::Parse(std::string(reinterpret_cast<const char*>(data), size));
+  auto file = infmem::formats::SafetensorsFile::Parse(
+      std::string(reinterpret_cast<const char*>(data), size));
   if (!file.ok()) return 0;
   volatile uint8_t sink = 0;
   for (const std::string& name : file->Names()) {

@@ -18,9 +18,9 @@
 #include "absl/strings/str_format.h"
 #include "server/common/flags_help.h"
 #include "server/common/status_macros.h"
-#include "server/model/config.h"
 #include "server/formats/gguf_import.h"
 #include "server/formats/hf_checkpoint.h"
+#include "server/model/config.h"
 #include "server/tokenizer/tokenizer.h"
 
 ABSL_FLAG(std::string, hf_dir, "", "Import: the Hugging Face model directory to read.");

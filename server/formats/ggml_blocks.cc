@@ -187,8 +187,8 @@ float BFloat16ToFloat(uint16_t h) {
 absl::Status Dequantize(GgmlType type, const uint8_t* src, int64_t n, float* dst) {
   const int64_t block = GgmlBlockSize(type);
   if (n < 0 || n % block != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(n, " elements are not whole ", GgmlTypeName(type),
-                                                   " blocks of ", block));
+    return absl::InvalidArgumentError(
+        absl::StrCat(n, " elements are not whole ", GgmlTypeName(type), " blocks of ", block));
   }
   const int64_t bytes = GgmlBlockBytes(type);
   for (int64_t b = 0; b < n / block; ++b) {

@@ -53,8 +53,8 @@ class Reader {
 
   absl::Status Truncated(absl::string_view what, uint64_t need) const {
     return absl::DataLossError(absl::StrCat(path_, ": truncated: ", what, " at byte ", pos_,
-                                            " needs ", need, " bytes, the file has ",
-                                            size_ - pos_, " left"));
+                                            " needs ", need, " bytes, the file has ", size_ - pos_,
+                                            " left"));
   }
   absl::Status Invalid(absl::string_view message) const {
     return absl::InvalidArgumentError(absl::StrCat(path_, ": ", message));
@@ -144,8 +144,8 @@ class Reader {
       }
       case GgufType::kArray: {
         if (depth >= kMaxArrayDepth) {
-          return Invalid(absl::StrCat("key '", key, "': arrays nested deeper than ",
-                                      kMaxArrayDepth));
+          return Invalid(
+              absl::StrCat("key '", key, "': arrays nested deeper than ", kMaxArrayDepth));
         }
         ASSIGN_OR_RETURN(const uint32_t elem, Read<uint32_t>(key));
         if (elem > static_cast<uint32_t>(GgufType::kF64)) {
@@ -156,8 +156,7 @@ class Reader {
         // Every element takes at least one byte: a count beyond the bytes left is a lie, and
         // checking it first keeps a hostile count from reserving memory.
         if (count > size_ - pos_) {
-          return Truncated(absl::StrCat("array of key '", key, "' (", count, " elements)"),
-                           count);
+          return Truncated(absl::StrCat("array of key '", key, "' (", count, " elements)"), count);
         }
         v.array.reserve(count);
         for (uint64_t i = 0; i < count; ++i) {
@@ -167,8 +166,8 @@ class Reader {
         break;
       }
       default:
-        return Invalid(absl::StrCat("key '", key, "': unknown value type ",
-                                    static_cast<uint32_t>(type)));
+        return Invalid(
+            absl::StrCat("key '", key, "': unknown value type ", static_cast<uint32_t>(type)));
     }
     return v;
   }
@@ -182,8 +181,8 @@ class Reader {
 
 absl::Status WrongType(const std::string& path, absl::string_view key, absl::string_view want,
                        const GgufValue& got) {
-  return absl::InvalidArgumentError(absl::StrCat(path, ": key '", key, "' must be ", want,
-                                                 ", got ", GgufTypeName(got.type)));
+  return absl::InvalidArgumentError(
+      absl::StrCat(path, ": key '", key, "' must be ", want, ", got ", GgufTypeName(got.type)));
 }
 
 // The mapping of a file, unmapped when the last GgufFile sharing it goes.
@@ -280,8 +279,7 @@ absl::StatusOr<GgufFile> GgufFile::Read(const std::string& path) {
     return absl::InternalError(absl::StrCat(path, ": cannot map: ", std::strerror(errno)));
   }
   static const uint8_t kEmpty = 0;
-  const uint8_t* data =
-      mapping->size > 0 ? static_cast<const uint8_t*>(mapping->address) : &kEmpty;
+  const uint8_t* data = mapping->size > 0 ? static_cast<const uint8_t*>(mapping->address) : &kEmpty;
   return ParseBytes(mapping, data, mapping->size, path);
 }
 
@@ -299,12 +297,12 @@ absl::StatusOr<GgufFile> GgufFile::ParseBytes(std::shared_ptr<const void> owner,
   ASSIGN_OR_RETURN(const uint64_t kv_count, in.Read<uint64_t>("the metadata count"));
   // A key takes at least 12 bytes, a tensor info at least 24: bound the counts by the file.
   if (kv_count > size / 12) {
-    return in.Invalid(absl::StrCat("metadata count ", kv_count, " is impossible in ", size,
-                                   " bytes"));
+    return in.Invalid(
+        absl::StrCat("metadata count ", kv_count, " is impossible in ", size, " bytes"));
   }
   if (tensor_count > size / 24) {
-    return in.Invalid(absl::StrCat("tensor count ", tensor_count, " is impossible in ", size,
-                                   " bytes"));
+    return in.Invalid(
+        absl::StrCat("tensor count ", tensor_count, " is impossible in ", size, " bytes"));
   }
 
   std::map<std::string, GgufValue> metadata;
@@ -341,8 +339,8 @@ absl::StatusOr<GgufFile> GgufFile::ParseBytes(std::shared_ptr<const void> owner,
     }
     ASSIGN_OR_RETURN(const uint32_t n_dims, in.Read<uint32_t>(t.name));
     if (n_dims < 1 || n_dims > kMaxDims) {
-      return in.Invalid(absl::StrCat("tensor '", t.name, "' has ", n_dims,
-                                     " dimensions (1 to 4 allowed)"));
+      return in.Invalid(
+          absl::StrCat("tensor '", t.name, "' has ", n_dims, " dimensions (1 to 4 allowed)"));
     }
     uint64_t numel = 1;
     for (uint32_t d = 0; d < n_dims; ++d) {
@@ -383,10 +381,9 @@ absl::StatusOr<GgufFile> GgufFile::ParseBytes(std::shared_ptr<const void> owner,
   std::map<uint64_t, const GgufTensor*> by_offset;
   for (GgufTensor& t : tensors) {
     if (t.offset > size - data_start || t.size_bytes > size - data_start - t.offset) {
-      return absl::DataLossError(absl::StrCat(path, ": tensor '", t.name, "' (", t.size_bytes,
-                                              " bytes at data offset ", t.offset,
-                                              ") runs past the end of the file (", size,
-                                              " bytes)"));
+      return absl::DataLossError(
+          absl::StrCat(path, ": tensor '", t.name, "' (", t.size_bytes, " bytes at data offset ",
+                       t.offset, ") runs past the end of the file (", size, " bytes)"));
     }
     t.data = data + data_start + t.offset;
     if (!by_offset.emplace(t.offset, &t).second) {
@@ -397,8 +394,7 @@ absl::StatusOr<GgufFile> GgufFile::ParseBytes(std::shared_ptr<const void> owner,
   const GgufTensor* previous = nullptr;
   for (const auto& [offset, t] : by_offset) {
     if (previous != nullptr && offset < end) {
-      return in.Invalid(absl::StrCat("tensors '", previous->name, "' and '", t->name,
-                                     "' overlap"));
+      return in.Invalid(absl::StrCat("tensors '", previous->name, "' and '", t->name, "' overlap"));
     }
     end = offset + t->size_bytes;
     previous = t;
@@ -428,13 +424,15 @@ const GgufTensor* GgufFile::FindTensor(absl::string_view name) const {
 
 absl::StatusOr<std::string> GgufFile::GetString(absl::string_view key) const {
   ASSIGN_OR_RETURN(std::optional<std::string> s, OptionalString(key));
-  if (!s.has_value()) return absl::InvalidArgumentError(absl::StrCat(path_, ": missing key '", key, "'"));
+  if (!s.has_value())
+    return absl::InvalidArgumentError(absl::StrCat(path_, ": missing key '", key, "'"));
   return *s;
 }
 
 absl::StatusOr<int64_t> GgufFile::GetInt(absl::string_view key) const {
   ASSIGN_OR_RETURN(std::optional<int64_t> v, OptionalInt(key));
-  if (!v.has_value()) return absl::InvalidArgumentError(absl::StrCat(path_, ": missing key '", key, "'"));
+  if (!v.has_value())
+    return absl::InvalidArgumentError(absl::StrCat(path_, ": missing key '", key, "'"));
   return *v;
 }
 
@@ -448,7 +446,8 @@ absl::StatusOr<std::optional<int64_t>> GgufFile::OptionalInt(absl::string_view k
 absl::StatusOr<std::optional<double>> GgufFile::OptionalNumber(absl::string_view key) const {
   const GgufValue* v = Find(key);
   if (v == nullptr) return std::optional<double>();
-  if (v->type == GgufType::kF32 || v->type == GgufType::kF64) return std::optional<double>(v->number);
+  if (v->type == GgufType::kF32 || v->type == GgufType::kF64)
+    return std::optional<double>(v->number);
   if (v->is_integer()) return std::optional<double>(static_cast<double>(v->integer));
   return WrongType(path_, key, "a number", *v);
 }
@@ -474,7 +473,8 @@ absl::StatusOr<const GgufValue*> ArrayOf(const GgufFile& file, absl::string_view
                                          bool (*accept)(const GgufValue&), absl::string_view want,
                                          int64_t count) {
   const GgufValue* v = file.Find(key);
-  if (v == nullptr) return absl::InvalidArgumentError(absl::StrCat(file.path(), ": missing key '", key, "'"));
+  if (v == nullptr)
+    return absl::InvalidArgumentError(absl::StrCat(file.path(), ": missing key '", key, "'"));
   GgufValue probe;
   probe.type = v->elem_type;
   if (v->type != GgufType::kArray || !accept(probe)) {
@@ -485,8 +485,7 @@ absl::StatusOr<const GgufValue*> ArrayOf(const GgufFile& file, absl::string_view
   }
   if (count >= 0 && static_cast<int64_t>(v->array.size()) != count) {
     return absl::InvalidArgumentError(absl::StrCat(file.path(), ": key '", key, "' has ",
-                                                   v->array.size(), " elements, expected ",
-                                                   count));
+                                                   v->array.size(), " elements, expected ", count));
   }
   return v;
 }
@@ -495,21 +494,21 @@ absl::StatusOr<const GgufValue*> ArrayOf(const GgufFile& file, absl::string_view
 
 absl::StatusOr<std::vector<std::string>> GgufFile::GetStrings(absl::string_view key,
                                                               int64_t count) const {
-  ASSIGN_OR_RETURN(
-      const GgufValue* v,
-      ArrayOf(*this, key, [](const GgufValue& e) { return e.type == GgufType::kString; },
-              "strings", count));
+  ASSIGN_OR_RETURN(const GgufValue* v,
+                   ArrayOf(
+                       *this, key, [](const GgufValue& e) { return e.type == GgufType::kString; },
+                       "strings", count));
   std::vector<std::string> out;
   out.reserve(v->array.size());
   for (const GgufValue& e : v->array) out.push_back(e.string);
   return out;
 }
 
-absl::StatusOr<std::vector<int64_t>> GgufFile::GetInts(absl::string_view key,
-                                                       int64_t count) const {
-  ASSIGN_OR_RETURN(const GgufValue* v,
-                   ArrayOf(*this, key, [](const GgufValue& e) { return e.is_integer(); },
-                           "integers", count));
+absl::StatusOr<std::vector<int64_t>> GgufFile::GetInts(absl::string_view key, int64_t count) const {
+  ASSIGN_OR_RETURN(
+      const GgufValue* v,
+      ArrayOf(
+          *this, key, [](const GgufValue& e) { return e.is_integer(); }, "integers", count));
   std::vector<int64_t> out;
   out.reserve(v->array.size());
   for (const GgufValue& e : v->array) out.push_back(e.integer);
@@ -520,11 +519,10 @@ absl::StatusOr<std::vector<double>> GgufFile::GetNumbers(absl::string_view key,
                                                          int64_t count) const {
   ASSIGN_OR_RETURN(
       const GgufValue* v,
-      ArrayOf(*this, key,
-              [](const GgufValue& e) {
-                return e.type == GgufType::kF32 || e.type == GgufType::kF64;
-              },
-              "floats", count));
+      ArrayOf(
+          *this, key,
+          [](const GgufValue& e) { return e.type == GgufType::kF32 || e.type == GgufType::kF64; },
+          "floats", count));
   std::vector<double> out;
   out.reserve(v->array.size());
   for (const GgufValue& e : v->array) out.push_back(e.number);

@@ -105,9 +105,8 @@ class GgufFile {
   absl::StatusOr<std::vector<double>> GetNumbers(absl::string_view key, int64_t count = -1) const;
 
  private:
-  static absl::StatusOr<GgufFile> ParseBytes(std::shared_ptr<const void> owner,
-                                             const uint8_t* data, size_t size,
-                                             const std::string& path);
+  static absl::StatusOr<GgufFile> ParseBytes(std::shared_ptr<const void> owner, const uint8_t* data,
+                                             size_t size, const std::string& path);
 
   std::shared_ptr<const void> owner_;  // keeps the bytes (string or mapping) alive
   std::string path_;

@@ -53,7 +53,8 @@ absl::StatusOr<ModelConfig> ReadGgufConfig(const GgufFile& gguf, std::string* ar
   }
   const std::string a = *arch + ".";
   if (gguf.Find(a + "expert_count") != nullptr) {
-    return Error(path, absl::StrCat("key '", a, "expert_count': mixtures of experts are not "
+    return Error(path, absl::StrCat("key '", a,
+                                    "expert_count': mixtures of experts are not "
                                     "supported"));
   }
   ModelConfig c;
@@ -68,10 +69,10 @@ absl::StatusOr<ModelConfig> ReadGgufConfig(const GgufFile& gguf, std::string* ar
                                     ") must divide the head count (", c.n_heads, ")"));
   }
   const int default_head_dim = c.dim % c.n_heads == 0 ? c.dim / c.n_heads : 0;
-  ASSIGN_OR_RETURN(const int key_length,
-                   PositiveInt(gguf, a + "attention.key_length",
-                               default_head_dim > 0 ? std::optional<int>(default_head_dim)
-                                                    : std::nullopt));
+  ASSIGN_OR_RETURN(
+      const int key_length,
+      PositiveInt(gguf, a + "attention.key_length",
+                  default_head_dim > 0 ? std::optional<int>(default_head_dim) : std::nullopt));
   ASSIGN_OR_RETURN(const int value_length,
                    PositiveInt(gguf, a + "attention.value_length", key_length));
   if (value_length != key_length) {
@@ -94,10 +95,12 @@ absl::StatusOr<ModelConfig> ReadGgufConfig(const GgufFile& gguf, std::string* ar
     return Error(path, absl::StrCat("key '", a, "rope.scaling.type' is \"", *scaling,
                                     "\"; RoPE scaling is not supported for GGUF files yet"));
   }
-  ASSIGN_OR_RETURN(std::optional<double> eps, gguf.OptionalNumber(a + "attention.layer_norm_rms_epsilon"));
+  ASSIGN_OR_RETURN(std::optional<double> eps,
+                   gguf.OptionalNumber(a + "attention.layer_norm_rms_epsilon"));
   ASSIGN_OR_RETURN(std::optional<double> theta, gguf.OptionalNumber(a + "rope.freq_base"));
   if (!eps.has_value() || !(*eps > 0)) {
-    return Error(path, absl::StrCat("key '", a, "attention.layer_norm_rms_epsilon' must be a "
+    return Error(path, absl::StrCat("key '", a,
+                                    "attention.layer_norm_rms_epsilon' must be a "
                                     "positive number"));
   }
   if (theta.has_value() && !(*theta > 0)) {
@@ -165,7 +168,9 @@ bool IsPlain(GgmlType type) {
 }
 
 DType PlainDType(GgmlType type) {
-  return type == GgmlType::kF16 ? DType::kF16 : type == GgmlType::kBF16 ? DType::kBF16 : DType::kF32;
+  return type == GgmlType::kF16    ? DType::kF16
+         : type == GgmlType::kBF16 ? DType::kBF16
+                                   : DType::kF32;
 }
 
 std::string DefaultName(const GgufFile& gguf) {
@@ -187,15 +192,17 @@ absl::StatusOr<ConversionSummary> ImportGguf(const GgufImportOptions& options) {
   ASSIGN_OR_RETURN(ModelConfig config, ReadGgufConfig(gguf, &arch, &sliding_window));
   if (sliding_window.has_value() &&
       (options.memory == MemoryMode::kFull || 2 * options.segment_length > *sliding_window)) {
-    return Error(path, absl::StrCat("key '", arch, ".attention.sliding_window' is ",
-                                    *sliding_window, ": import in window or infinite mode with a "
-                                    "segment_length of at most ", *sliding_window / 2));
+    return Error(path,
+                 absl::StrCat("key '", arch, ".attention.sliding_window' is ", *sliding_window,
+                              ": import in window or infinite mode with a "
+                              "segment_length of at most ",
+                              *sliding_window / 2));
   }
   ASSIGN_OR_RETURN(GgufTokenizerFiles tokenizer, ConvertGgufTokenizer(gguf));
   if (tokenizer.vocab_size > config.vocab_size) {
-    return Error(path, absl::StrCat("the tokenizer has ", tokenizer.vocab_size,
-                                    " tokens, more than the ", config.vocab_size,
-                                    " rows of token_embd.weight"));
+    return Error(path,
+                 absl::StrCat("the tokenizer has ", tokenizer.vocab_size, " tokens, more than the ",
+                              config.vocab_size, " rows of token_embd.weight"));
   }
   config.name = options.name.empty() ? DefaultName(gguf) : options.name;
   config.memory = options.memory;
@@ -206,8 +213,8 @@ absl::StatusOr<ConversionSummary> ImportGguf(const GgufImportOptions& options) {
   config.eos_id = tokenizer.eos_id;
   absl::StatusOr<ModelConfig> checked = model::ParseModelConfig(model::ModelConfigToJson(config));
   if (!checked.ok()) {
-    return Error(path, absl::StrCat("converts to an invalid infmem config: ",
-                                    checked.status().message()));
+    return Error(
+        path, absl::StrCat("converts to an invalid infmem config: ", checked.status().message()));
   }
 
   // Check every tensor before writing anything; refuse tensors this import would drop.
@@ -222,13 +229,13 @@ absl::StatusOr<ConversionSummary> ImportGguf(const GgufImportOptions& options) {
     if (t == nullptr) return Error(path, absl::StrCat("missing tensor '", m.gguf, "'"));
     const std::vector<int64_t> shape(t->dims.rbegin(), t->dims.rend());
     if (shape != m.shape) {
-      return Error(path, absl::StrCat("tensor '", m.gguf, "' has shape [",
-                                      absl::StrJoin(shape, ", "), "], the metadata implies [",
-                                      absl::StrJoin(m.shape, ", "), "]"));
+      return Error(path,
+                   absl::StrCat("tensor '", m.gguf, "' has shape [", absl::StrJoin(shape, ", "),
+                                "], the metadata implies [", absl::StrJoin(m.shape, ", "), "]"));
     }
     const DType dtype = IsPlain(t->type) ? PlainDType(t->type) : DType::kF32;
-    headers.push_back({m.name, dtype, m.shape, nullptr,
-                       static_cast<size_t>(t->numel()) * DTypeSize(dtype)});
+    headers.push_back(
+        {m.name, dtype, m.shape, nullptr, static_cast<size_t>(t->numel()) * DTypeSize(dtype)});
     sources.push_back(t);
     total_bytes += headers.back().size_bytes;
   }
@@ -259,8 +266,8 @@ absl::StatusOr<ConversionSummary> ImportGguf(const GgufImportOptions& options) {
                                                   config.tokenizer.file, config.vocab_size);
     if (!status.ok()) {
       return absl::Status(status.code(),
-                          absl::StrCat(path, ": its tokenizer, written as ",
-                                       config.tokenizer.file, ": ", status.message()));
+                          absl::StrCat(path, ": its tokenizer, written as ", config.tokenizer.file,
+                                       ": ", status.message()));
     }
   }
 
@@ -276,15 +283,12 @@ absl::StatusOr<ConversionSummary> ImportGguf(const GgufImportOptions& options) {
     } else {
       buffer.resize(static_cast<size_t>(t.numel()));
       RETURN_IF_ERROR(Dequantize(t.type, t.data, t.numel(), buffer.data()));
-      RETURN_IF_ERROR(writer->Append(headers[i].name, buffer.data(), buffer.size() * sizeof(float)));
+      RETURN_IF_ERROR(
+          writer->Append(headers[i].name, buffer.data(), buffer.size() * sizeof(float)));
     }
     meter.Add(headers[i].size_bytes);
   }
-  for (const LtmTensor& t : ltm) {
-    const std::string bytes = GenerateLtmTensor(t, options.seed);
-    RETURN_IF_ERROR(writer->Append(t.header.name, bytes.data(), bytes.size()));
-    meter.Add(bytes.size());
-  }
+  RETURN_IF_ERROR(AppendLtmTensors(ltm, options.seed, *writer, meter));
   RETURN_IF_ERROR(writer->Finish());
   summary.bytes_written = writer->bytes_written();
   RETURN_IF_ERROR(WriteTextFile((fs::path(options.out_dir) / "config.json").string(),

@@ -17,8 +17,7 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 // GGUF token types (llama.cpp's llama_token_type), which SentencePiece shares.
-constexpr int64_t kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5,
-                  kByte = 6;
+constexpr int64_t kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6;
 
 absl::Status Error(const GgufFile& gguf, absl::string_view message) {
   return absl::InvalidArgumentError(absl::StrCat(gguf.path(), ": ", message));
@@ -55,9 +54,8 @@ void Float(std::string* out, int field, float f) {
 // bos_id = 41, eos_id = 42, pad_id = 43}; NormalizerSpec{name = 1, add_dummy_prefix = 3,
 // remove_extra_whitespaces = 4, escape_whitespaces = 5}.
 std::string SentencePieceModel(const std::vector<std::string>& tokens,
-                               const std::vector<double>& scores,
-                               const std::vector<int64_t>& types, int64_t unk, int64_t bos,
-                               int64_t eos, bool add_space_prefix) {
+                               const std::vector<double>& scores, const std::vector<int64_t>& types,
+                               int64_t unk, int64_t bos, int64_t eos, bool add_space_prefix) {
   std::string model;
   bool has_bytes = false;
   for (size_t i = 0; i < tokens.size(); ++i) {
@@ -87,15 +85,14 @@ std::string SentencePieceModel(const std::vector<std::string>& tokens,
 
 Json SplitThenByteLevel(const std::string& regex) {
   return Json{{"type", "Sequence"},
-              {"pretokenizers",
-               Json::array({Json{{"type", "Split"},
-                                 {"pattern", {{"Regex", regex}}},
-                                 {"behavior", "Isolated"},
-                                 {"invert", false}},
-                            Json{{"type", "ByteLevel"},
-                                 {"add_prefix_space", false},
-                                 {"trim_offsets", false},
-                                 {"use_regex", false}}})}};
+              {"pretokenizers", Json::array({Json{{"type", "Split"},
+                                                  {"pattern", {{"Regex", regex}}},
+                                                  {"behavior", "Isolated"},
+                                                  {"invert", false}},
+                                             Json{{"type", "ByteLevel"},
+                                                  {"add_prefix_space", false},
+                                                  {"trim_offsets", false},
+                                                  {"use_regex", false}}})}};
 }
 
 constexpr char kLlama3Regex[] =
@@ -166,7 +163,8 @@ absl::StatusOr<GgufTokenizerFiles> ConvertGgufTokenizer(const GgufFile& gguf) {
   ASSIGN_OR_RETURN(const int eot, special("tokenizer.ggml.eot_token_id"));
   ASSIGN_OR_RETURN(const int eom, special("tokenizer.ggml.eom_token_id"));
   ASSIGN_OR_RETURN(const int unk, special("tokenizer.ggml.unknown_token_id"));
-  ASSIGN_OR_RETURN(const std::optional<bool> add_bos, gguf.OptionalBool("tokenizer.ggml.add_bos_token"));
+  ASSIGN_OR_RETURN(const std::optional<bool> add_bos,
+                   gguf.OptionalBool("tokenizer.ggml.add_bos_token"));
 
   Json generation = Json::object();
   if (out.bos_id >= 0) generation["bos_token_id"] = out.bos_id;
@@ -193,8 +191,9 @@ absl::StatusOr<GgufTokenizerFiles> ConvertGgufTokenizer(const GgufFile& gguf) {
       }
     }
     if (unk_id < 0 || types[unk_id] != kUnknown) {
-      return Error(gguf, "a SentencePiece (\"llama\") vocabulary needs one token of type 2 "
-                         "(unknown)");
+      return Error(gguf,
+                   "a SentencePiece (\"llama\") vocabulary needs one token of type 2 "
+                   "(unknown)");
     }
     ASSIGN_OR_RETURN(const std::optional<bool> prefix,
                      gguf.OptionalBool("tokenizer.ggml.add_space_prefix"));
@@ -239,11 +238,16 @@ absl::StatusOr<GgufTokenizerFiles> ConvertGgufTokenizer(const GgufFile& gguf) {
                                       " is not two tokens separated by a space"));
     }
   }
-  Json model = {{"type", "BPE"},          {"dropout", nullptr},
-                {"unk_token", nullptr},   {"continuing_subword_prefix", nullptr},
-                {"end_of_word_suffix", nullptr}, {"fuse_unk", false},
-                {"byte_fallback", false}, {"ignore_merges", pre->ignore_merges},
-                {"vocab", vocab},         {"merges", merges}};
+  Json model = {{"type", "BPE"},
+                {"dropout", nullptr},
+                {"unk_token", nullptr},
+                {"continuing_subword_prefix", nullptr},
+                {"end_of_word_suffix", nullptr},
+                {"fuse_unk", false},
+                {"byte_fallback", false},
+                {"ignore_merges", pre->ignore_merges},
+                {"vocab", vocab},
+                {"merges", merges}};
   Json root = {{"version", "1.0"},
                {"truncation", nullptr},
                {"padding", nullptr},
@@ -264,7 +268,8 @@ absl::StatusOr<GgufTokenizerFiles> ConvertGgufTokenizer(const GgufFile& gguf) {
   if (out.eos_id >= 0) config["eos_token"] = tokens[out.eos_id];
   // llama.cpp's default where the file does not say: BOS for the Llama 3 family.
   config["add_bos_token"] = add_bos.value_or(pre->ignore_merges) && out.bos_id >= 0;
-  out.files["tokenizer_config.json"] = config.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+  out.files["tokenizer_config.json"] =
+      config.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
   return out;
 }
 

@@ -22,8 +22,8 @@
 namespace infmem::formats {
 
 struct GgufTokenizerFiles {
-  model::TokenizerConfig config;               // kind and file for config.json
-  std::map<std::string, std::string> files;    // model-directory file name -> content
+  model::TokenizerConfig config;             // kind and file for config.json
+  std::map<std::string, std::string> files;  // model-directory file name -> content
   int bos_id = -1;
   int eos_id = -1;
   int vocab_size = 0;  // tokens in the vocabulary

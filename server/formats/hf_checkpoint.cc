@@ -40,12 +40,12 @@ namespace infmem::formats {
 namespace {
 
 using model::ModelConfig;
-using model::RopeLayout;
-using model::RopeScaling;
-using model::TokenizerConfig;
 using model::ModelConfigToJson;
 using model::ParseModelConfig;
 using model::ReadModelConfig;
+using model::RopeLayout;
+using model::RopeScaling;
+using model::TokenizerConfig;
 
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
@@ -68,8 +68,8 @@ struct SupportedArchitecture {
   HfArch arch;
 };
 constexpr SupportedArchitecture kSupportedArchitectures[] = {
-    {"LlamaForCausalLM", HfArch::kLlama},  {"MistralForCausalLM", HfArch::kLlama},
-    {"Qwen2ForCausalLM", HfArch::kQwen2},  {"Qwen3ForCausalLM", HfArch::kQwen3},
+    {"LlamaForCausalLM", HfArch::kLlama}, {"MistralForCausalLM", HfArch::kLlama},
+    {"Qwen2ForCausalLM", HfArch::kQwen2}, {"Qwen3ForCausalLM", HfArch::kQwen3},
     {"Phi3ForCausalLM", HfArch::kPhi3},
 };
 
@@ -291,10 +291,9 @@ absl::StatusOr<HfModel> ReadHfConfig(const std::string& hf_dir) {
   ASSIGN_OR_RETURN(const int64_t vocab, ReadPositiveInt(path, root, "vocab_size"));
   const bool has_head_dim = Field(root, "head_dim") != nullptr;
   if (!has_head_dim && dim % heads != 0) {
-    return FileError(path,
-                     absl::StrCat("field 'hidden_size' (", dim,
-                                  ") must be divisible by 'num_attention_heads' (", heads,
-                                  ") when there is no field 'head_dim'"));
+    return FileError(path, absl::StrCat("field 'hidden_size' (", dim,
+                                        ") must be divisible by 'num_attention_heads' (", heads,
+                                        ") when there is no field 'head_dim'"));
   }
   ASSIGN_OR_RETURN(const int64_t head_dim,
                    ReadPositiveInt(path, root, "head_dim", dim / std::max<int64_t>(heads, 1)));
@@ -392,8 +391,8 @@ std::vector<BackboneTensor> BackboneTensors(const ModelConfig& config, HfArch ar
   std::vector<BackboneTensor> tensors;
   auto add = [&](std::string hf_name, std::string name, std::vector<int64_t> shape,
                  std::vector<int64_t> hf_shape = {}, int64_t first_row = 0) {
-    tensors.push_back({std::move(hf_name), std::move(name), std::move(shape),
-                       std::move(hf_shape), first_row});
+    tensors.push_back(
+        {std::move(hf_name), std::move(name), std::move(shape), std::move(hf_shape), first_row});
   };
   add("model.embed_tokens.weight", "tok_embeddings.weight", {v, e});
   for (int i = 0; i < config.n_layers; ++i) {
@@ -555,12 +554,12 @@ absl::StatusOr<ConversionSummary> ImportHfCheckpoint(const ImportOptions& option
                                     "(its attention never saw further); use window or infinite"));
     }
     if (2 * static_cast<int64_t>(options.segment_length) > *hf.sliding_window) {
-      return FileError(config_path,
-                       absl::StrCat("field 'sliding_window' is ", *hf.sliding_window,
-                                    ": segment_length ", options.segment_length,
-                                    " lets attention reach ", 2 * options.segment_length - 1,
-                                    " tokens back; use a segment_length of at most ",
-                                    *hf.sliding_window / 2));
+      return FileError(
+          config_path,
+          absl::StrCat("field 'sliding_window' is ", *hf.sliding_window, ": segment_length ",
+                       options.segment_length, " lets attention reach ",
+                       2 * options.segment_length - 1,
+                       " tokens back; use a segment_length of at most ", *hf.sliding_window / 2));
     }
   }
   config.name = options.name.empty() ? DefaultName(options.hf_dir) : options.name;
@@ -675,11 +674,7 @@ absl::StatusOr<ConversionSummary> ImportHfCheckpoint(const ImportOptions& option
   if (!ltm.empty() && options.progress != nullptr) {
     *options.progress << "initialising the long-term memory (seed " << options.seed << ")\n";
   }
-  for (const LtmTensor& t : ltm) {
-    const std::string bytes = GenerateLtmTensor(t, options.seed);
-    RETURN_IF_ERROR(writer->Append(t.header.name, bytes.data(), bytes.size()));
-    meter.Add(bytes.size());
-  }
+  RETURN_IF_ERROR(AppendLtmTensors(ltm, options.seed, *writer, meter));
   RETURN_IF_ERROR(writer->Finish());
   summary.bytes_written = writer->bytes_written();
 
@@ -706,8 +701,9 @@ absl::StatusOr<ConversionSummary> ExportHfCheckpoint(const ExportOptions& option
                                                       "\"; only SentencePiece tokenizers export"));
   }
   if (config.attention_bias || config.qk_norm || config.explicit_head_dim > 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        config_path, ": fields 'attention_bias', 'qk_norm' or 'head_dim' are set; only "
+    return absl::FailedPreconditionError(
+        absl::StrCat(config_path,
+                     ": fields 'attention_bias', 'qk_norm' or 'head_dim' are set; only "
                      "LLaMA-shaped models export (as LlamaForCausalLM)"));
   }
   const std::string weights_path = Join(options.model_dir, kWeights);

@@ -210,4 +210,14 @@ std::string GenerateLtmTensor(const LtmTensor& tensor, uint64_t seed) {
   return bytes;
 }
 
+absl::Status AppendLtmTensors(const std::vector<LtmTensor>& tensors, uint64_t seed,
+                              SafetensorsStreamWriter& writer, ProgressMeter& meter) {
+  for (const LtmTensor& t : tensors) {
+    const std::string bytes = GenerateLtmTensor(t, seed);
+    RETURN_IF_ERROR(writer.Append(t.header.name, bytes.data(), bytes.size()));
+    meter.Add(bytes.size());
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace infmem::formats

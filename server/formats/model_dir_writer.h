@@ -93,6 +93,10 @@ std::vector<LtmTensor> LtmTensors(const model::ModelConfig& config);
 // tensor's name, so each tensor's values depend on nothing but the seed.
 std::string GenerateLtmTensor(const LtmTensor& tensor, uint64_t seed);
 
+// Generates each of `tensors` and appends it to `writer`, counting it in `meter`.
+absl::Status AppendLtmTensors(const std::vector<LtmTensor>& tensors, uint64_t seed,
+                              SafetensorsStreamWriter& writer, ProgressMeter& meter);
+
 }  // namespace infmem::formats
 
 #endif  // INFMEM_SERVER_FORMATS_MODEL_DIR_WRITER_H_

@@ -64,8 +64,7 @@ class Generation::Sink : public engine::TokenSink {
 };
 
 Generation::Generation(const service::ServiceContext& context, const CompletionRequest& request,
-                       std::vector<int32_t> prompt, absl::Time deadline,
-                       session::Session* session)
+                       std::vector<int32_t> prompt, absl::Time deadline, session::Session* session)
     : context_(context),
       request_(request),
       prompt_(std::move(prompt)),
@@ -121,7 +120,9 @@ absl::Status Generation::Start() {
     job.prompt = prompt_;
     return submit(std::move(job));
   }
-  sessions_.push_back(NewSession(request_.sampling.seed));
+  // Torch work runs on the work queue, off the HTTP worker's small stack.
+  sessions_.push_back(
+      context_.work.RunAndWait([&] { return NewSession(request_.sampling.seed); }));
   if (request_.n == 1) {
     sinks_.push_back(std::make_unique<Sink>(this, 0, false));
     engine::Job job = make_job(sessions_[0].get(), sinks_[0].get(), true, request_.sampling.seed);
@@ -144,7 +145,9 @@ absl::Status Generation::Start() {
   const session::Session& base = *sessions_[0];
   for (int i = 0; i < request_.n; ++i) {
     const uint64_t seed = request_.sampling.seed + static_cast<uint64_t>(i);
-    auto copy = std::make_unique<session::Session>(base.record, context_.model.Clone(*base.state));
+    auto copy = context_.work.RunAndWait([&] {
+      return std::make_unique<session::Session>(base.record, context_.model.Clone(*base.state));
+    });
     copy->pending = base.pending;
     sessions_.push_back(std::move(copy));
     sinks_.push_back(std::make_unique<Sink>(this, i, false));

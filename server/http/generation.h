@@ -42,8 +42,7 @@ class Generation {
   // With `session` (leased by the caller, who journals what the job added), the one choice
   // (request.n must be 1) runs on it; without, on sessions held in memory only.
   Generation(const service::ServiceContext& context, const CompletionRequest& request,
-             std::vector<int32_t> prompt, absl::Time deadline,
-             session::Session* session = nullptr);
+             std::vector<int32_t> prompt, absl::Time deadline, session::Session* session = nullptr);
   ~Generation();
   Generation(const Generation&) = delete;
   Generation& operator=(const Generation&) = delete;

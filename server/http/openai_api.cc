@@ -212,8 +212,8 @@ void OpenAiApi::RouteResponses(HttpExchange& exchange, const service::Caller& ca
   const bool items = absl::EndsWith(id, "/input_items");
   if (items) id = id.substr(0, id.size() - std::string("/input_items").size());
   if (absl::Status valid = service::ValidateIdField("response_id", id); !valid.ok()) {
-    RespondError(exchange, absl::NotFoundError(absl::StrCat("no response with id '",
-                                                            id.substr(0, 128), "'")));
+    RespondError(exchange, absl::NotFoundError(
+                               absl::StrCat("no response with id '", id.substr(0, 128), "'")));
     return;
   }
   if (items) {
@@ -258,16 +258,20 @@ void OpenAiApi::Models(HttpExchange& exchange, const std::string& id) {
                    Json{{"object", "list"}, {"data", Json::array({model})}}.dump());
 }
 
-void OpenAiApi::Complete(HttpExchange& exchange, const service::Caller& caller, bool chat) {
-  auto body = exchange.ReadBody(options_.max_body_bytes);
-  if (!body.ok()) {
-    absl::Status status = body.status();
-    if (status.code() == absl::StatusCode::kResourceExhausted) {
-      status.SetPayload(kCodePayload, absl::Cord("request_too_large"));
-    }
-    RespondError(exchange, status);
-    return;
+std::optional<std::string> ReadBodyOrRespond(HttpExchange& exchange, size_t max_bytes) {
+  auto body = exchange.ReadBody(max_bytes);
+  if (body.ok()) return *std::move(body);
+  absl::Status status = body.status();
+  if (status.code() == absl::StatusCode::kResourceExhausted) {
+    status.SetPayload(kCodePayload, absl::Cord("request_too_large"));
   }
+  RespondError(exchange, status);
+  return std::nullopt;
+}
+
+void OpenAiApi::Complete(HttpExchange& exchange, const service::Caller& caller, bool chat) {
+  const std::optional<std::string> body = ReadBodyOrRespond(exchange, options_.max_body_bytes);
+  if (!body.has_value()) return;
   const uint64_t default_seed = absl::BitGen()() | 1;
   auto request = chat ? ParseChatCompletionRequest(*body, context_.limits, default_seed)
                       : ParseCompletionRequest(*body, context_.limits, default_seed);
@@ -333,9 +337,8 @@ void OpenAiApi::Complete(HttpExchange& exchange, const service::Caller& caller, 
     });
   };
   if (reuse) {
-    start = context_.work.RunAndWait([&] {
-      return prefix_cache_.Begin(caller, sequence, request->sampling.seed, bos >= 0);
-    });
+    start = context_.work.RunAndWait(
+        [&] { return prefix_cache_.Begin(caller, sequence, request->sampling.seed, bos >= 0); });
     cached_tokens = std::max<int64_t>(0, start.session->state->tokens_seen() - (bos >= 0 ? 1 : 0));
     const absl::Status fed = RunPrefill(
         context_, start.session.get(),
@@ -439,9 +442,8 @@ void OpenAiApi::Complete(HttpExchange& exchange, const service::Caller& caller, 
     if (chat) {
       Json messages = request->messages;
       messages.push_back({{"role", "assistant"}, {"content", texts[0]}});
-      auto turn = context_.chat_template->TurnText(Json::array(), messages, false,
-                                                   request->template_variables, false, bos >= 0,
-                                                   false);
+      auto turn = context_.chat_template->TurnText(
+          Json::array(), messages, false, request->template_variables, false, bos >= 0, false);
       next = turn.ok() ? context_.tokenizer.EncodeWithSpecialTokens(turn->text, turn->literal)
                        : absl::StatusOr<std::vector<int32_t>>(turn.status());
     } else {
@@ -454,9 +456,10 @@ void OpenAiApi::Complete(HttpExchange& exchange, const service::Caller& caller, 
       if (following.size() > sequence.size() &&
           std::equal(sequence.begin(), sequence.end(), following.begin())) {
         std::unique_ptr<session::Session> after = copy_of(*prompt_state);
-        if (RunPrefill(context_, after.get(),
-                       std::vector<int32_t>(following.begin() + static_cast<int64_t>(sequence.size()),
-                                            following.end()))
+        if (RunPrefill(
+                context_, after.get(),
+                std::vector<int32_t>(following.begin() + static_cast<int64_t>(sequence.size()),
+                                     following.end()))
                 .ok()) {
           context_.work.RunAndWait([&] {
             prefix_cache_.Put(caller, following, *after);

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -28,7 +29,7 @@
 namespace infmem::http {
 
 struct OpenAiOptions {
-  size_t max_body_bytes = 4 << 20;  // a request body larger than this is refused (413)
+  size_t max_body_bytes = 4 << 20;           // a request body larger than this is refused (413)
   const ResponseStore* responses = nullptr;  // stored responses; null: /v1/responses is off
   int prefix_cache = 0;  // reusable conversation states of stateless calls (prefix_cache.h)
 };
@@ -60,6 +61,9 @@ class OpenAiApi {
   PrefixCache prefix_cache_;
 };
 
+// Reads the request body (at most `max_bytes`); on failure sends the error (413 for a body
+// too large) and returns nullopt.
+std::optional<std::string> ReadBodyOrRespond(HttpExchange& exchange, size_t max_bytes);
 // Sends `status` as an OpenAI-style error with the HTTP status its code maps to.
 void RespondError(HttpExchange& exchange, const absl::Status& status);
 // Returns the HTTP status an absl::Status maps to (bad input is 4xx, never 5xx).

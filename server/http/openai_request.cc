@@ -104,6 +104,22 @@ absl::StatusOr<bool> Bool(const Json& root, const char* key, bool fallback) {
   return v->get<bool>();
 }
 
+// temperature, top_p, top_k, min_p, repetition_penalty and seed (`default_seed` when absent
+// or 0), into `s`.
+absl::Status ParseSampling(const Json& root, uint64_t default_seed, model::SamplingParams* s) {
+  ASSIGN_OR_RETURN(s->temperature, Number(root, "temperature", 1.0, 0.0, 2.0));
+  ASSIGN_OR_RETURN(s->top_p, Number(root, "top_p", 1.0, 0.0, 1.0));
+  if (s->top_p == 0.0) return ParamError("top_p", "'top_p' must be greater than 0");
+  ASSIGN_OR_RETURN(const int64_t top_k, Integer(root, "top_k", 0, 0, 1 << 20));
+  s->top_k = static_cast<int>(top_k);
+  ASSIGN_OR_RETURN(s->min_p, Number(root, "min_p", 0.0, 0.0, 0.999999));
+  ASSIGN_OR_RETURN(s->repetition_penalty, Number(root, "repetition_penalty", 1.0, 0.0, 100.0));
+  if (s->repetition_penalty == 0.0) s->repetition_penalty = 1.0;
+  ASSIGN_OR_RETURN(const int64_t seed, Integer(root, "seed", 0, INT64_MIN, INT64_MAX));
+  s->seed = seed != 0 ? static_cast<uint64_t>(seed) : default_seed;
+  return absl::OkStatus();
+}
+
 // The fields both endpoints share: model, n, stream, sampling, stop, penalties, extras.
 absl::Status ParseCommon(const Json& root, const service::RequestLimits& limits,
                          uint64_t default_seed, CompletionRequest* out) {
@@ -133,16 +149,7 @@ absl::Status ParseCommon(const Json& root, const service::RequestLimits& limits,
       static_cast<int32_t>(max_tokens == 0 ? limits.default_new_tokens
                                            : std::min<int64_t>(max_tokens, limits.max_new_tokens));
   model::SamplingParams& s = out->sampling;
-  ASSIGN_OR_RETURN(s.temperature, Number(root, "temperature", 1.0, 0.0, 2.0));
-  ASSIGN_OR_RETURN(s.top_p, Number(root, "top_p", 1.0, 0.0, 1.0));
-  if (s.top_p == 0.0) return ParamError("top_p", "'top_p' must be greater than 0");
-  ASSIGN_OR_RETURN(const int64_t top_k, Integer(root, "top_k", 0, 0, 1 << 20));
-  s.top_k = static_cast<int>(top_k);
-  ASSIGN_OR_RETURN(s.min_p, Number(root, "min_p", 0.0, 0.0, 0.999999));
-  ASSIGN_OR_RETURN(s.repetition_penalty, Number(root, "repetition_penalty", 1.0, 0.0, 100.0));
-  if (s.repetition_penalty == 0.0) s.repetition_penalty = 1.0;
-  ASSIGN_OR_RETURN(const int64_t seed, Integer(root, "seed", 0, INT64_MIN, INT64_MAX));
-  s.seed = seed != 0 ? static_cast<uint64_t>(seed) : default_seed;
+  RETURN_IF_ERROR(ParseSampling(root, default_seed, &s));
   for (const char* key : {"frequency_penalty", "presence_penalty"}) {
     ASSIGN_OR_RETURN(const double value, Number(root, key, 0.0, -2.0, 2.0));
     if (value != 0.0) return Unsupported(key, "other than 0 (use 'repetition_penalty')");
@@ -356,13 +363,32 @@ absl::StatusOr<ResponsesRequest> ParseResponsesRequest(absl::string_view body,
                                                        const service::RequestLimits& limits,
                                                        uint64_t default_seed) {
   ASSIGN_OR_RETURN(const Json root, ParseBody(body));
-  RETURN_IF_ERROR(CheckKnown(
-      root,
-      {"model", "input", "instructions", "previous_response_id", "store", "stream",
-       "max_output_tokens", "temperature", "top_p", "top_k", "min_p", "repetition_penalty",
-       "seed", "metadata", "user", "text", "truncation", "tools", "tool_choice",
-       "parallel_tool_calls", "conversation", "reasoning", "include", "background"},
-      ""));
+  RETURN_IF_ERROR(CheckKnown(root,
+                             {"model",
+                              "input",
+                              "instructions",
+                              "previous_response_id",
+                              "store",
+                              "stream",
+                              "max_output_tokens",
+                              "temperature",
+                              "top_p",
+                              "top_k",
+                              "min_p",
+                              "repetition_penalty",
+                              "seed",
+                              "metadata",
+                              "user",
+                              "text",
+                              "truncation",
+                              "tools",
+                              "tool_choice",
+                              "parallel_tool_calls",
+                              "conversation",
+                              "reasoning",
+                              "include",
+                              "background"},
+                             ""));
   ResponsesRequest out;
   const Json* model = Get(root, "model");
   if (model == nullptr || !model->is_string() || model->get<std::string>().empty()) {
@@ -373,21 +399,11 @@ absl::StatusOr<ResponsesRequest> ParseResponsesRequest(absl::string_view body,
   ASSIGN_OR_RETURN(out.stream, Bool(root, "stream", false));
   ASSIGN_OR_RETURN(const int64_t max_tokens,
                    Integer(root, "max_output_tokens", 0, 1, int64_t{1} << 31));
-  out.max_output_tokens = static_cast<int32_t>(
-      max_tokens == 0 ? limits.default_new_tokens
-                      : std::min<int64_t>(max_tokens, limits.max_new_tokens));
-  model::SamplingParams& s = out.sampling;
-  ASSIGN_OR_RETURN(s.temperature, Number(root, "temperature", 1.0, 0.0, 2.0));
-  ASSIGN_OR_RETURN(s.top_p, Number(root, "top_p", 1.0, 0.0, 1.0));
-  if (s.top_p == 0.0) return ParamError("top_p", "'top_p' must be greater than 0");
-  ASSIGN_OR_RETURN(const int64_t top_k, Integer(root, "top_k", 0, 0, 1 << 20));
-  s.top_k = static_cast<int>(top_k);
-  ASSIGN_OR_RETURN(s.min_p, Number(root, "min_p", 0.0, 0.0, 0.999999));
-  ASSIGN_OR_RETURN(s.repetition_penalty, Number(root, "repetition_penalty", 1.0, 0.0, 100.0));
-  if (s.repetition_penalty == 0.0) s.repetition_penalty = 1.0;
-  ASSIGN_OR_RETURN(const int64_t seed, Integer(root, "seed", 0, INT64_MIN, INT64_MAX));
-  s.seed = seed != 0 ? static_cast<uint64_t>(seed) : default_seed;
-  RETURN_IF_ERROR(model::ValidateSamplingParams(s));
+  out.max_output_tokens =
+      static_cast<int32_t>(max_tokens == 0 ? limits.default_new_tokens
+                                           : std::min<int64_t>(max_tokens, limits.max_new_tokens));
+  RETURN_IF_ERROR(ParseSampling(root, default_seed, &out.sampling));
+  RETURN_IF_ERROR(model::ValidateSamplingParams(out.sampling));
   RETURN_IF_ERROR(ParseMetadata(root, &out.metadata));
   if (const Json* user = Get(root, "user"); user != nullptr) {
     if (!user->is_string()) return ParamError("user", "'user' must be a string");
@@ -413,9 +429,11 @@ absl::StatusOr<ResponsesRequest> ParseResponsesRequest(absl::string_view body,
   }
   if (const Json* truncation = Get(root, "truncation");
       truncation != nullptr && *truncation != Json("disabled")) {
-    return Unsupported("truncation", "other than \"disabled\" (a session's memory never truncates)");
+    return Unsupported("truncation",
+                       "other than \"disabled\" (a session's memory never truncates)");
   }
-  if (const Json* tools = Get(root, "tools"); tools != nullptr && !(tools->is_array() && tools->empty()))
+  if (const Json* tools = Get(root, "tools");
+      tools != nullptr && !(tools->is_array() && tools->empty()))
     return Unsupported("tools", "(tool calls)");
   if (const Json* choice = Get(root, "tool_choice");
       choice != nullptr && *choice != Json("none") && *choice != Json("auto"))
@@ -423,7 +441,8 @@ absl::StatusOr<ResponsesRequest> ParseResponsesRequest(absl::string_view body,
   if (Get(root, "conversation") != nullptr)
     return Unsupported("conversation", "yet (continue with 'previous_response_id')");
   if (Get(root, "reasoning") != nullptr) return Unsupported("reasoning", "");
-  if (const Json* include = Get(root, "include"); include != nullptr && !(include->is_array() && include->empty()))
+  if (const Json* include = Get(root, "include");
+      include != nullptr && !(include->is_array() && include->empty()))
     return Unsupported("include", "");
   ASSIGN_OR_RETURN(const bool background, Bool(root, "background", false));
   if (background) return Unsupported("background", "true");
@@ -471,14 +490,16 @@ absl::StatusOr<ResponsesRequest> ParseResponsesRequest(absl::string_view body,
         const Json& part = (*content)[j];
         const std::string part_path = absl::StrCat(path, ".content[", j, "]");
         if (!part.is_object() || !part.contains("type") || !part["type"].is_string())
-          return ParamError(part_path, absl::StrCat("'", part_path, "' must be an object with a 'type'"));
+          return ParamError(part_path,
+                            absl::StrCat("'", part_path, "' must be an object with a 'type'"));
         const std::string type = part["type"].get<std::string>();
         if (type != "input_text" && type != "output_text")
           return Unsupported(part_path + ".type",
                              absl::StrCat("\"", type.substr(0, 32), "\" (only text)"));
         RETURN_IF_ERROR(CheckKnown(part, {"type", "text", "annotations"}, part_path));
         if (!part.contains("text") || !part["text"].is_string())
-          return ParamError(part_path + ".text", absl::StrCat("'", part_path, ".text' must be a string"));
+          return ParamError(part_path + ".text",
+                            absl::StrCat("'", part_path, ".text' must be a string"));
         text += part["text"].get<std::string>();
       }
     } else {
@@ -489,10 +510,9 @@ absl::StatusOr<ResponsesRequest> ParseResponsesRequest(absl::string_view body,
     std::string r = role->get<std::string>();
     out.messages.push_back({{"role", r == "developer" ? "system" : r}, {"content", text}});
     const char* part_type = r == "assistant" ? "output_text" : "input_text";
-    out.input_items.push_back(
-        {{"type", "message"},
-         {"role", r},
-         {"content", Json::array({{{"type", part_type}, {"text", text}}})}});
+    out.input_items.push_back({{"type", "message"},
+                               {"role", r},
+                               {"content", Json::array({{{"type", part_type}, {"text", text}}})}});
   }
   return out;
 }

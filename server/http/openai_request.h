@@ -1,8 +1,8 @@
 // Parsing and validation of OpenAI-style request bodies (/v1/chat/completions,
-// /v1/completions, /v1/responses) into what the engine runs. Strict: unknown fields, and known fields infmem
-// does not support (tools, logprobs, non-zero presence/frequency penalties, ...), are refused
-// by name rather than ignored. Errors are InvalidArgument (ResourceExhausted for sizes) whose
-// payload kParamPayload names the offending field. Stateless; thread-safe.
+// /v1/completions, /v1/responses) into what the engine runs. Strict: unknown fields, and known
+// fields infmem does not support (tools, logprobs, non-zero presence/frequency penalties, ...), are
+// refused by name rather than ignored. Errors are InvalidArgument (ResourceExhausted for sizes)
+// whose payload kParamPayload names the offending field. Stateless; thread-safe.
 #ifndef INFMEM_SERVER_HTTP_OPENAI_REQUEST_H_
 #define INFMEM_SERVER_HTTP_OPENAI_REQUEST_H_
 

@@ -62,7 +62,7 @@ class PrefixCache {
   const int capacity_;
   absl::Mutex mu_;
   std::map<std::string, uint64_t> last_used_ ABSL_GUARDED_BY(mu_);  // key -> use counter
-  std::set<std::string> loaded_ ABSL_GUARDED_BY(mu_);                // namespaces indexed
+  std::set<std::string> loaded_ ABSL_GUARDED_BY(mu_);               // namespaces indexed
   uint64_t clock_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

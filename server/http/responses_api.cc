@@ -42,32 +42,31 @@ absl::Status NoSuchResponse(absl::string_view param, absl::string_view id) {
 Json ResponseObject(const std::string& id, int64_t created, const ResponsesRequest& request,
                     const std::string& model, const std::string& message_id,
                     const std::string& status, const Outcome* outcome) {
-  Json response = {{"id", id},
-                   {"object", "response"},
-                   {"created_at", created},
-                   {"status", status},
-                   {"error", nullptr},
-                   {"incomplete_details", nullptr},
-                   {"instructions", request.instructions.empty() ? Json(nullptr)
-                                                                 : Json(request.instructions)},
-                   {"max_output_tokens", request.max_output_tokens},
-                   {"model", model},
-                   {"output", Json::array()},
-                   {"parallel_tool_calls", false},
-                   {"previous_response_id", request.previous_response_id.empty()
-                                                ? Json(nullptr)
-                                                : Json(request.previous_response_id)},
-                   {"reasoning", {{"effort", nullptr}, {"summary", nullptr}}},
-                   {"store", request.store},
-                   {"temperature", request.sampling.temperature},
-                   {"text", {{"format", {{"type", "text"}}}}},
-                   {"tool_choice", "auto"},
-                   {"tools", Json::array()},
-                   {"top_p", request.sampling.top_p},
-                   {"truncation", "disabled"},
-                   {"usage", nullptr},
-                   {"user", request.user.empty() ? Json(nullptr) : Json(request.user)},
-                   {"metadata", request.metadata}};
+  Json response = {
+      {"id", id},
+      {"object", "response"},
+      {"created_at", created},
+      {"status", status},
+      {"error", nullptr},
+      {"incomplete_details", nullptr},
+      {"instructions", request.instructions.empty() ? Json(nullptr) : Json(request.instructions)},
+      {"max_output_tokens", request.max_output_tokens},
+      {"model", model},
+      {"output", Json::array()},
+      {"parallel_tool_calls", false},
+      {"previous_response_id",
+       request.previous_response_id.empty() ? Json(nullptr) : Json(request.previous_response_id)},
+      {"reasoning", {{"effort", nullptr}, {"summary", nullptr}}},
+      {"store", request.store},
+      {"temperature", request.sampling.temperature},
+      {"text", {{"format", {{"type", "text"}}}}},
+      {"tool_choice", "auto"},
+      {"tools", Json::array()},
+      {"top_p", request.sampling.top_p},
+      {"truncation", "disabled"},
+      {"usage", nullptr},
+      {"user", request.user.empty() ? Json(nullptr) : Json(request.user)},
+      {"metadata", request.metadata}};
   if (outcome == nullptr) return response;
   const bool incomplete = outcome->reason == engine::FinishReason::kLength;
   if (incomplete) response["incomplete_details"] = {{"reason", "max_output_tokens"}};
@@ -90,22 +89,16 @@ Json ResponseObject(const std::string& id, int64_t created, const ResponsesReque
 std::string SseEvent(const std::string& type, Json data, int* sequence) {
   data["type"] = type;
   data["sequence_number"] = (*sequence)++;
-  return absl::StrCat("event: ", type, "\ndata: ",
-                      data.dump(-1, ' ', false, Json::error_handler_t::replace), "\n\n");
+  return absl::StrCat("event: ", type,
+                      "\ndata: ", data.dump(-1, ' ', false, Json::error_handler_t::replace),
+                      "\n\n");
 }
 
 }  // namespace
 
 void ResponsesApi::Create(HttpExchange& exchange, const service::Caller& caller) {
-  auto body = exchange.ReadBody(max_body_bytes_);
-  if (!body.ok()) {
-    absl::Status status = body.status();
-    if (status.code() == absl::StatusCode::kResourceExhausted) {
-      status.SetPayload(kCodePayload, absl::Cord("request_too_large"));
-    }
-    RespondError(exchange, status);
-    return;
-  }
+  const std::optional<std::string> body = ReadBodyOrRespond(exchange, max_body_bytes_);
+  if (!body.has_value()) return;
   auto request = ParseResponsesRequest(*body, context_.limits, absl::BitGen()() | 1);
   if (!request.ok()) {
     RespondError(exchange, request.status());
@@ -135,7 +128,8 @@ void ResponsesApi::Create(HttpExchange& exchange, const service::Caller& caller)
   session::SessionLease lease;
   std::unique_ptr<session::Session> scratch;
   if (!request->previous_response_id.empty()) {
-    auto previous = on_work([&] { return sessions.Acquire(caller.Key(request->previous_response_id)); });
+    auto previous =
+        on_work([&] { return sessions.Acquire(caller.Key(request->previous_response_id)); });
     if (!previous.ok()) {
       RespondError(exchange,
                    previous.status().code() == absl::StatusCode::kNotFound
@@ -146,8 +140,8 @@ void ResponsesApi::Create(HttpExchange& exchange, const service::Caller& caller)
     absl::Status copied = on_work([&]() -> absl::Status {
       if (request->store) return sessions.Fork(*previous, key).status();
       const session::Session& source = previous->session();
-      scratch = std::make_unique<session::Session>(source.record,
-                                                   context_.model.Clone(*source.state));
+      scratch =
+          std::make_unique<session::Session>(source.record, context_.model.Clone(*source.state));
       scratch->pending = source.pending;
       return absl::OkStatus();
     });
@@ -166,8 +160,7 @@ void ResponsesApi::Create(HttpExchange& exchange, const service::Caller& caller)
   } else {
     on_work([&] {
       scratch = std::make_unique<session::Session>(
-          store::SessionRecord{"response", request->sampling.seed,
-                               absl::ToUnixMillis(absl::Now())},
+          store::SessionRecord{"response", request->sampling.seed, absl::ToUnixMillis(absl::Now())},
           context_.model.NewSession(request->sampling.seed));
       return 0;
     });
@@ -220,8 +213,8 @@ void ResponsesApi::Create(HttpExchange& exchange, const service::Caller& caller)
 
   Outcome outcome;
   outcome.cached_tokens = session.state->tokens_seen();
-  outcome.input_tokens = session.state->tokens_seen() +
-                         static_cast<int64_t>(session.pending.size() + prompt->size());
+  outcome.input_tokens =
+      session.state->tokens_seen() + static_cast<int64_t>(session.pending.size() + prompt->size());
   CompletionRequest run;
   run.model = request->model;
   run.max_tokens = request->max_output_tokens;
@@ -251,14 +244,13 @@ void ResponsesApi::Create(HttpExchange& exchange, const service::Caller& caller)
         ResponseObject(id, created, *request, model_name, message_id, "in_progress", nullptr);
     send("response.created", {{"response", pending}});
     send("response.in_progress", {{"response", pending}});
-    send("response.output_item.added",
-         {{"output_index", 0},
-          {"item",
-           {{"type", "message"},
-            {"id", message_id},
-            {"status", "in_progress"},
-            {"role", "assistant"},
-            {"content", Json::array()}}}});
+    send("response.output_item.added", {{"output_index", 0},
+                                        {"item",
+                                         {{"type", "message"},
+                                          {"id", message_id},
+                                          {"status", "in_progress"},
+                                          {"role", "assistant"},
+                                          {"content", Json::array()}}}});
     Json added = item_ref;
     added["part"] = {{"type", "output_text"},
                      {"text", ""},
@@ -298,13 +290,12 @@ void ResponsesApi::Create(HttpExchange& exchange, const service::Caller& caller)
       return committed;
     });
   }
-  const Json final_response =
-      ResponseObject(id, created, *request, model_name, message_id,
-                     outcome.reason == engine::FinishReason::kLength ? "incomplete" : "completed",
-                     &outcome);
+  const Json final_response = ResponseObject(
+      id, created, *request, model_name, message_id,
+      outcome.reason == engine::FinishReason::kLength ? "incomplete" : "completed", &outcome);
   if (failure.ok() && request->store) {
-    failure = store_.Put(key, Json{{"response", final_response},
-                                   {"input_items", request->input_items}});
+    failure =
+        store_.Put(key, Json{{"response", final_response}, {"input_items", request->input_items}});
   }
   if (!failure.ok()) {
     abandon();
@@ -337,17 +328,24 @@ void ResponsesApi::Create(HttpExchange& exchange, const service::Caller& caller)
        {{"response", final_response}});
 }
 
+std::optional<Json> ResponsesApi::RecordOrRespond(HttpExchange& exchange,
+                                                  const service::Caller& caller,
+                                                  const std::string& id) const {
+  auto record = store_.Get(caller.Key(id));
+  if (record.ok()) return *std::move(record);
+  RespondError(exchange, record.status().code() == absl::StatusCode::kNotFound
+                             ? NoSuchResponse("response_id", id)
+                             : record.status());
+  return std::nullopt;
+}
+
 void ResponsesApi::Get(HttpExchange& exchange, const service::Caller& caller,
                        const std::string& id) {
-  auto record = store_.Get(caller.Key(id));
-  if (!record.ok()) {
-    RespondError(exchange, record.status().code() == absl::StatusCode::kNotFound
-                               ? NoSuchResponse("response_id", id)
-                               : record.status());
-    return;
-  }
+  const std::optional<Json> record = RecordOrRespond(exchange, caller, id);
+  if (!record.has_value()) return;
   exchange.Respond(200, "application/json",
-                   (*record)["response"].dump(-1, ' ', false, Json::error_handler_t::replace));
+                   record->value("response", Json::object())
+                       .dump(-1, ' ', false, Json::error_handler_t::replace));
 }
 
 void ResponsesApi::Delete(HttpExchange& exchange, const service::Caller& caller,
@@ -372,16 +370,11 @@ void ResponsesApi::Delete(HttpExchange& exchange, const service::Caller& caller,
 
 void ResponsesApi::InputItems(HttpExchange& exchange, const service::Caller& caller,
                               const std::string& id) {
-  auto record = store_.Get(caller.Key(id));
-  if (!record.ok()) {
-    RespondError(exchange, record.status().code() == absl::StatusCode::kNotFound
-                               ? NoSuchResponse("response_id", id)
-                               : record.status());
-    return;
-  }
+  const std::optional<Json> record = RecordOrRespond(exchange, caller, id);
+  if (!record.has_value()) return;
   Json items = Json::array();
   int n = 0;
-  for (const Json& item : (*record)["input_items"]) {
+  for (const Json& item : record->value("input_items", Json::array())) {
     Json copy = item;
     copy["id"] = absl::StrCat("msg_", id.size() > 5 ? id.substr(5) : id, "_", n++);
     items.push_back(std::move(copy));

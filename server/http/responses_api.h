@@ -16,8 +16,10 @@
 #define INFMEM_SERVER_HTTP_RESPONSES_API_H_
 
 #include <functional>
+#include <optional>
 #include <string>
 
+#include "nlohmann/json.hpp"
 #include "server/http/http_server.h"
 #include "server/http/response_store.h"
 #include "server/service/service_context.h"
@@ -29,7 +31,9 @@ class ResponsesApi {
   // `context` and `store` must outlive this object. `new_id` makes unique ids.
   ResponsesApi(const service::ServiceContext& context, const ResponseStore& store,
                std::function<std::string(const char*)> new_id, size_t max_body_bytes)
-      : context_(context), store_(store), new_id_(std::move(new_id)),
+      : context_(context),
+        store_(store),
+        new_id_(std::move(new_id)),
         max_body_bytes_(max_body_bytes) {}
 
   void Create(HttpExchange& exchange, const service::Caller& caller);
@@ -38,6 +42,11 @@ class ResponsesApi {
   void InputItems(HttpExchange& exchange, const service::Caller& caller, const std::string& id);
 
  private:
+  // The stored record of `id`, or nullopt after sending the error (404 when there is none).
+  std::optional<nlohmann::ordered_json> RecordOrRespond(HttpExchange& exchange,
+                                                        const service::Caller& caller,
+                                                        const std::string& id) const;
+
   const service::ServiceContext& context_;
   const ResponseStore& store_;
   std::function<std::string(const char*)> new_id_;

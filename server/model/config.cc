@@ -356,11 +356,11 @@ absl::StatusOr<ModelConfig> ParseModelConfigImpl(absl::string_view json_text) {
                                     "' (this server implements '", kArchitecture, "')"));
   }
   RETURN_IF_ERROR(CheckKnownKeys(
-      root, "",
-      {"architecture", "name", "vocab_size", "dim", "n_layers", "n_heads", "ffn_dim",
-       "segment_length", "norm_eps", "rope_theta", "tie_embeddings", "memory", "bos_id", "eos_id",
-       "ltm", "tokenizer", "n_kv_heads", "rope_layout", "rope_scaling", "head_dim",
-       "attention_bias", "qk_norm"}));
+      root, "", {"architecture",   "name",       "vocab_size",     "dim",          "n_layers",
+                 "n_heads",        "ffn_dim",    "segment_length", "norm_eps",     "rope_theta",
+                 "tie_embeddings", "memory",     "bos_id",         "eos_id",       "ltm",
+                 "tokenizer",      "n_kv_heads", "rope_layout",    "rope_scaling", "head_dim",
+                 "attention_bias", "qk_norm"}));
 
   RETURN_IF_ERROR(ReadString(root, "", "name", false, &config.name));
   RETURN_IF_ERROR(ReadInt(root, "", "vocab_size", true, &config.vocab_size));
@@ -434,8 +434,9 @@ absl::StatusOr<ModelConfig> ParseModelConfigImpl(absl::string_view json_text) {
                                     ")"));
   }
   if (config.head_dim() % 2 != 0) {
-    return ConfigError(absl::StrCat("head dimension ", config.head_dim(),
-                                    " (field 'head_dim', or 'dim' / 'n_heads') must be even (RoPE)"));
+    return ConfigError(
+        absl::StrCat("head dimension ", config.head_dim(),
+                     " (field 'head_dim', or 'dim' / 'n_heads') must be even (RoPE)"));
   }
   RETURN_IF_ERROR(CheckPositive("norm_eps", config.norm_eps));
   RETURN_IF_ERROR(CheckPositive("rope_theta", config.rope_theta));

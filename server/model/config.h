@@ -58,13 +58,13 @@ struct ModelConfig {
   int vocab_size = 0;  // V
   int dim = 0;         // e
   int n_layers = 0;
-  int n_heads = 0;         // h; dim % n_heads == 0
-  int n_kv_heads = 0;      // key/value heads (grouped-query attention); 0 = n_heads
-  int explicit_head_dim = 0;  // per-head width; 0 = dim / n_heads (Qwen3 sets its own)
+  int n_heads = 0;              // h; dim % n_heads == 0
+  int n_kv_heads = 0;           // key/value heads (grouped-query attention); 0 = n_heads
+  int explicit_head_dim = 0;    // per-head width; 0 = dim / n_heads (Qwen3 sets its own)
   bool attention_bias = false;  // q/k/v projections have biases (Qwen2)
   bool qk_norm = false;         // RMSNorm over each head of q and k before RoPE (Qwen3)
-  int ffn_dim = 0;         // SwiGLU hidden width
-  int segment_length = 0;  // L
+  int ffn_dim = 0;              // SwiGLU hidden width
+  int segment_length = 0;       // L
   double norm_eps = 1e-5;
   double rope_theta = 10000.0;
   RopeLayout rope_layout = RopeLayout::kInterleaved;

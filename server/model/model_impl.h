@@ -45,8 +45,8 @@ struct Param : torch::nn::Module {
   DecodeWeight reduced;  // ModelOptions::weights bfloat16/int8: the copy decode reads
 };
 
-// x · Wᵀ (+ bias, when `p` has one): a few rows without autograd on the CPU through DecodeLinear (the reduced copy
-// when `p` has one), anything else through torch::linear.
+// x · Wᵀ (+ bias, when `p` has one): a few rows without autograd on the CPU through DecodeLinear
+// (the reduced copy when `p` has one), anything else through torch::linear.
 torch::Tensor Linear(const torch::Tensor& x, const std::shared_ptr<Param>& p);
 
 struct Attention : torch::nn::Module {

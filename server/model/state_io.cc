@@ -12,8 +12,8 @@
 #include "absl/strings/str_format.h"
 #include "server/common/hash.h"
 #include "server/common/status_macros.h"
-#include "server/model/model_impl.h"
 #include "server/formats/safetensors.h"
+#include "server/model/model_impl.h"
 
 namespace infmem::model {
 

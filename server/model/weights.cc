@@ -9,8 +9,8 @@
 #include "absl/strings/str_join.h"
 #include "server/common/hash.h"
 #include "server/common/status_macros.h"
-#include "server/model/model_impl.h"
 #include "server/formats/safetensors.h"
+#include "server/model/model_impl.h"
 
 namespace infmem::model {
 

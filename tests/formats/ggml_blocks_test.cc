@@ -39,18 +39,18 @@ TEST(GgmlBlocksTest, HandComputedBlocks) {
     std::string block = {'\x00', '\x38'};
     for (int j = 0; j < 32; ++j) block.push_back(static_cast<char>(j - 16));
     std::vector<float> y(32);
-    ASSERT_TRUE(Dequantize(GgmlType::kQ8_0, reinterpret_cast<const uint8_t*>(block.data()), 32,
-                           y.data())
-                    .ok());
+    ASSERT_TRUE(
+        Dequantize(GgmlType::kQ8_0, reinterpret_cast<const uint8_t*>(block.data()), 32, y.data())
+            .ok());
     for (int j = 0; j < 32; ++j) EXPECT_EQ(y[j], 0.5f * (j - 16)) << j;
   }
   {  // Q4_0: d = 2 (0x4000); byte j holds element j (low nibble) and j + 16 (high)
     std::string block = {'\x00', '\x40'};
     for (int j = 0; j < 16; ++j) block.push_back(static_cast<char>((15 - j) << 4 | j));
     std::vector<float> y(32);
-    ASSERT_TRUE(Dequantize(GgmlType::kQ4_0, reinterpret_cast<const uint8_t*>(block.data()), 32,
-                           y.data())
-                    .ok());
+    ASSERT_TRUE(
+        Dequantize(GgmlType::kQ4_0, reinterpret_cast<const uint8_t*>(block.data()), 32, y.data())
+            .ok());
     for (int j = 0; j < 16; ++j) {
       EXPECT_EQ(y[j], 2.0f * (j - 8)) << j;
       EXPECT_EQ(y[j + 16], 2.0f * (15 - j - 8)) << j;
@@ -58,18 +58,18 @@ TEST(GgmlBlocksTest, HandComputedBlocks) {
   }
   {  // Q4_K: d = 1, dmin = 0.5; sub-block 0 scale 3 min 2, sub-block 5 scale 33 min 17
     std::string block(144, '\0');
-    block[1] = '\x3C';                          // d = 1
-    block[3] = '\x38';                          // dmin = 0.5
-    block[4 + 0] = 3;                           // scale of sub-block 0
-    block[4 + 4] = 2;                           // min of sub-block 0
-    block[4 + 9] = static_cast<char>(0x11);     // sub-block 5: low nibble of scale 1, of min 1
-    block[4 + 1] = static_cast<char>(2 << 6);   // scale 5's top bits: 2 -> 32 + 1 = 33
-    block[4 + 5] = static_cast<char>(1 << 6);   // min 5's top bits: 1 -> 16 + 1 = 17
-    block[16 + 0] = static_cast<char>(0x97);    // value 0: nibble 7; value 32: nibble 9
+    block[1] = '\x3C';                         // d = 1
+    block[3] = '\x38';                         // dmin = 0.5
+    block[4 + 0] = 3;                          // scale of sub-block 0
+    block[4 + 4] = 2;                          // min of sub-block 0
+    block[4 + 9] = static_cast<char>(0x11);    // sub-block 5: low nibble of scale 1, of min 1
+    block[4 + 1] = static_cast<char>(2 << 6);  // scale 5's top bits: 2 -> 32 + 1 = 33
+    block[4 + 5] = static_cast<char>(1 << 6);  // min 5's top bits: 1 -> 16 + 1 = 17
+    block[16 + 0] = static_cast<char>(0x97);   // value 0: nibble 7; value 32: nibble 9
     std::vector<float> y(256);
-    ASSERT_TRUE(Dequantize(GgmlType::kQ4_K, reinterpret_cast<const uint8_t*>(block.data()), 256,
-                           y.data())
-                    .ok());
+    ASSERT_TRUE(
+        Dequantize(GgmlType::kQ4_K, reinterpret_cast<const uint8_t*>(block.data()), 256, y.data())
+            .ok());
     EXPECT_EQ(y[0], 1.0f * 3 * 7 - 0.5f * 2);
     EXPECT_EQ(y[1], -1.0f);  // nibble 0: only the min
     // Sub-block 5 is the high nibbles of bytes 64-95: value 160 + l.
@@ -90,16 +90,15 @@ void ExpectBitIdenticalToGgufPy(const std::string& type) {
   }
   const std::string dir = ::testing::TempDir() + "/ggml_blocks_" + type;
   std::filesystem::create_directories(dir);
-  const std::string script =
-      absl::StrCat("/usr/bin/python3 ", INFMEM_SOURCE_DIR, "/tests/formats/gguf_oracle.py --gguf_py ",
-                   gguf_py);
+  const std::string script = absl::StrCat("/usr/bin/python3 ", INFMEM_SOURCE_DIR,
+                                          "/tests/formats/gguf_oracle.py --gguf_py ", gguf_py);
   const int count = 200;
   ASSERT_EQ(std::system(absl::StrCat(script, " blocks --type ", type, " --count ", count,
                                      " --seed 7 --out ", dir, "/raw")
                             .c_str()),
             0);
-  ASSERT_EQ(std::system(absl::StrCat(script, " dequant --type ", type,
-                                     " --in ", dir, "/raw --out ", dir, "/ref")
+  ASSERT_EQ(std::system(absl::StrCat(script, " dequant --type ", type, " --in ", dir, "/raw --out ",
+                                     dir, "/ref")
                             .c_str()),
             0);
   const std::optional<GgmlType> t = [&]() -> std::optional<GgmlType> {

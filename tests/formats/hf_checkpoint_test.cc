@@ -18,8 +18,8 @@
 #include "nlohmann/json.hpp"
 #include "server/common/file_io.h"
 #include "server/common/hash.h"
-#include "server/model/config.h"
 #include "server/formats/safetensors.h"
+#include "server/model/config.h"
 #include "server/tokenizer/tokenizer.h"
 
 namespace infmem::formats {
@@ -577,7 +577,8 @@ TEST(ImportErrorTest, HeadDimMismatchAndBiases) {
   EXPECT_THAT(ImportBroken("partial", ConfigChange([](Json* c) {
                              (*c)["architectures"] = {"Phi3ForCausalLM"};
                              (*c)["partial_rotary_factor"] = 0.75;
-                           })).message(),
+                           }))
+                  .message(),
               AllOf(HasSubstr("config.json"), HasSubstr("'partial_rotary_factor' is 0.75")));
   EXPECT_THAT(
       ImportBroken("bias", ConfigChange([](Json* c) { (*c)["attention_bias"] = true; })).message(),

@@ -47,10 +47,10 @@ class OpenAiHttpTest : public ServerTest {
   std::vector<nlohmann::json> Chain(const ServerProcess& server, int first, int count,
                                     const std::string& previous = "",
                                     const std::string& script = "responses_chain.js") {
-    const std::string command = absl::StrCat(
-        "NODE_PATH='", kOracles, "' node '", INFMEM_SOURCE_DIR, "/tests/http/", script,
-        "' http://127.0.0.1:", server.http_port(), "/v1 ", first, " ", count, " ", previous,
-        " 2>&1");
+    const std::string command =
+        absl::StrCat("NODE_PATH='", kOracles, "' node '", INFMEM_SOURCE_DIR, "/tests/http/", script,
+                     "' http://127.0.0.1:", server.http_port(), "/v1 ", first, " ", count, " ",
+                     previous, " 2>&1");
     FILE* pipe = popen(command.c_str(), "r");
     std::vector<nlohmann::json> turns;
     char buffer[65536];
@@ -89,8 +89,8 @@ TEST_F(OpenAiHttpTest, BearerTokensGuardTheHttpApiAsTheyGuardGrpc) {
   std::ofstream(dir_ + "/tokens") << "alice alice-token-0123456789\nbob bob-token-0123456789x\n";
   auto server = StartServer({"--http_port=0", "--auth_tokens=" + dir_ + "/tokens"});
   ASSERT_NE(server, nullptr);
-  EXPECT_EQ(RunClient(*server, "alice-token-0123456789 alice-token-0123456780 bob-token-0123456789x"),
-            0);
+  EXPECT_EQ(
+      RunClient(*server, "alice-token-0123456789 alice-token-0123456780 bob-token-0123456789x"), 0);
 }
 
 TEST_F(OpenAiHttpTest, AResponseChainContinuesAfterKillNineAsIfNothingHappened) {
@@ -161,7 +161,8 @@ TEST_F(OpenAiHttpTest, StatelessChatReusesTheConversationItComputedAlsoAfterKill
     if (t == 0) continue;
     // Everything the previous call sent and got back is reused; only this turn's message is
     // computed (the same few tokens each turn, whatever the length of the history).
-    EXPECT_GE(turns[t]["cached_tokens"].get<int64_t>(), turns[t - 1]["prompt_tokens"].get<int64_t>())
+    EXPECT_GE(turns[t]["cached_tokens"].get<int64_t>(),
+              turns[t - 1]["prompt_tokens"].get<int64_t>())
         << "turn " << t;
     EXPECT_LE(computed(turns[t]), computed(turns[0]) + 2) << "turn " << t;
   }

@@ -172,8 +172,7 @@ TEST_F(StreamingTest, ACallThatFailsBeforeItsFirstTokenDoesNotConsumeItsClientSe
   EXPECT_EQ(retried.ids.size(), 4u);
   v1::Session after_retry;
   ASSERT_TRUE(Get(*stub_, "s", &after_retry).ok());
-  EXPECT_EQ(after_retry.tokens(),
-            before.tokens() + retried.last.usage().prompt_tokens() + 4);
+  EXPECT_EQ(after_retry.tokens(), before.tokens() + retried.last.usage().prompt_tokens() + 4);
   // Now the number is spent: a third send is a duplicate.
   const Generation again = Generate(*stub_, request);
   EXPECT_EQ(again.last.finish_reason(), v1::FINISH_REASON_DUPLICATE);

@@ -1,5 +1,5 @@
-// The fused decode operations (server/model/kernels/decode_ops.h) against the tensor operations they
-// replace: float32 through the fused loops, float64 through the tensor path.
+// The fused decode operations (server/model/kernels/decode_ops.h) against the tensor operations
+// they replace: float32 through the fused loops, float64 through the tensor path.
 #include "server/model/kernels/decode_ops.h"
 
 #include <gtest/gtest.h>

@@ -20,8 +20,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "server/model/model.h"
 #include "server/formats/safetensors.h"
+#include "server/model/model.h"
 
 namespace infmem::model {
 
@@ -217,8 +217,8 @@ TEST_P(HfArchitectureTest, MatchesTheReferenceByPrefillAndDecodeAndInfiniteEqual
   const std::string tokens_file = Dir(arch.name + "_tokens.txt");
   std::ofstream(tokens_file) << absl::StrJoin(tokens, " ") << "\n";
   const std::string ref_file = Dir(arch.name + "_ref.safetensors");
-  ASSERT_EQ(RunCommand(absl::StrCat("/usr/bin/python3 ", ReferenceScript(), " logits --model ",
-                                    hf, " --tokens ", tokens_file, " --out ", ref_file)),
+  ASSERT_EQ(RunCommand(absl::StrCat("/usr/bin/python3 ", ReferenceScript(), " logits --model ", hf,
+                                    " --tokens ", tokens_file, " --out ", ref_file)),
             0);
   const std::vector<float> reference =
       Floats(SafetensorsFile::Read(ref_file).value().Get("logits").value());
