@@ -1,5 +1,6 @@
 // Fuzzes the OpenAI-style request parsers (server/http/openai_request.h): the input is a
-// request body for /v1/chat/completions, /v1/completions and /v1/responses. Every input gets a
+// request body for /v1/chat/completions, /v1/completions, /v1/responses and
+// /v1/conversations. Every input gets a
 // request or an InvalidArgument/ResourceExhausted error; crashes and sanitizer reports are
 // failures.
 #include <cstddef>
@@ -28,6 +29,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else if (responses.status().code() != absl::StatusCode::kInvalidArgument &&
              responses.status().code() != absl::StatusCode::kResourceExhausted) {
     __builtin_trap();
+  }
+  for (const bool items_required : {true, false}) {
+    auto conversation = infmem::http::ParseConversationRequest(body, limits, items_required);
+    if (conversation.ok() ? conversation->messages.size() != conversation->items.size()
+                          : conversation.status().code() != absl::StatusCode::kInvalidArgument &&
+                                conversation.status().code() !=
+                                    absl::StatusCode::kResourceExhausted) {
+      __builtin_trap();
+    }
   }
   return 0;
 }

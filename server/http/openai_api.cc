@@ -99,15 +99,26 @@ void RespondError(HttpExchange& exchange, const absl::Status& status) {
   exchange.Respond(HttpStatusOf(status), "application/json", ErrorJson(status).dump());
 }
 
+void RespondMethodNotAllowed(HttpExchange& exchange, absl::string_view allowed) {
+  exchange.Respond(
+      405, "application/json",
+      ErrorJson(ParamError("", absl::StrCat(exchange.method(), " is not allowed on ",
+                                            exchange.path().substr(0, 128), "; use ", allowed)))
+          .dump(),
+      {{"Allow", std::string(allowed)}});
+}
+
 OpenAiApi::OpenAiApi(const service::ServiceContext& context, OpenAiOptions options)
     : context_(context),
       options_(options),
       nonce_(absl::BitGen()()),
       prefix_cache_(context.sessions, context.model, options.prefix_cache) {
   if (options_.responses != nullptr) {
-    responses_ = std::make_unique<ResponsesApi>(
-        context_, *options_.responses, [this](const char* prefix) { return NewId(prefix); },
-        options_.max_body_bytes);
+    const auto new_id = [this](const char* prefix) { return NewId(prefix); };
+    conversations_ = std::make_unique<ConversationsApi>(context_, *options_.responses, new_id,
+                                                        options_.max_body_bytes);
+    responses_ = std::make_unique<ResponsesApi>(context_, *options_.responses, new_id,
+                                                options_.max_body_bytes, conversations_.get());
   }
 }
 
@@ -125,6 +136,10 @@ void OpenAiApi::Handle(HttpExchange& exchange) {
   if (absl::StartsWith(route, "/v1/responses/")) {
     route = absl::EndsWith(route, "/input_items") ? "/v1/responses/{id}/input_items"
                                                   : "/v1/responses/{id}";
+  }
+  if (absl::StartsWith(route, "/v1/conversations/")) {
+    route =
+        absl::EndsWith(route, "/items") ? "/v1/conversations/{id}/items" : "/v1/conversations/{id}";
   }
   if (draining_.load()) {
     RespondError(exchange, absl::UnavailableError("the server is shutting down"));
@@ -149,7 +164,8 @@ void OpenAiApi::Handle(HttpExchange& exchange) {
   const bool known = route == "/health" || route == "/v1/models" || route == "/v1/models/{id}" ||
                      route == "/v1/chat/completions" || route == "/v1/completions" ||
                      route == "/v1/responses" || route == "/v1/responses/{id}" ||
-                     route == "/v1/responses/{id}/input_items";
+                     route == "/v1/responses/{id}/input_items" || route == "/v1/conversations" ||
+                     route == "/v1/conversations/{id}" || route == "/v1/conversations/{id}/items";
   context_.metrics.ObserveRequest(
       known ? absl::StrCat(exchange.method().size() <= 8 ? exchange.method() : "OTHER", " ", route)
             : "HTTP other",
@@ -168,13 +184,13 @@ void OpenAiApi::Route(HttpExchange& exchange, const std::string& route,
     RouteResponses(exchange, caller);
     return;
   }
+  if (absl::StartsWith(route, "/v1/conversations") && conversations_ != nullptr) {
+    conversations_->Route(exchange, caller);
+    return;
+  }
   const auto only = [&](const char* allowed) {
     if (method == allowed) return true;
-    exchange.Respond(405, "application/json",
-                     ErrorJson(ParamError("", absl::StrCat(method, " is not allowed on ", route,
-                                                           "; use ", allowed)))
-                         .dump(),
-                     {{"Allow", allowed}});
+    RespondMethodNotAllowed(exchange, allowed);
     return false;
   };
   if (route == "/v1/models") {
@@ -193,13 +209,7 @@ void OpenAiApi::Route(HttpExchange& exchange, const std::string& route,
 void OpenAiApi::RouteResponses(HttpExchange& exchange, const service::Caller& caller) {
   const std::string& method = exchange.method();
   const std::string& path = exchange.path();
-  const auto allow = [&](const char* allowed) {
-    exchange.Respond(405, "application/json",
-                     ErrorJson(ParamError("", absl::StrCat(method, " is not allowed on ",
-                                                           path.substr(0, 128), "; use ", allowed)))
-                         .dump(),
-                     {{"Allow", allowed}});
-  };
+  const auto allow = [&](const char* allowed) { RespondMethodNotAllowed(exchange, allowed); };
   if (path == "/v1/responses") {
     if (method == "POST") {
       responses_->Create(exchange, caller);

@@ -4,6 +4,7 @@
 //   POST /v1/chat/completions   messages rendered with the model's chat template
 //   POST /v1/completions        a plain prompt
 //   /v1/responses...            the Responses API over durable sessions (responses_api.h)
+//   /v1/conversations...        conversations of items on a session (conversations_api.h)
 // Both POST routes stream as Server-Sent Events with "stream": true, in the shapes the
 // official openai clients parse (chunks, the usage chunk with "choices": [] when
 // stream_options.include_usage is set, then "data: [DONE]"). Errors are
@@ -20,6 +21,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "server/http/conversations_api.h"
 #include "server/http/http_server.h"
 #include "server/http/prefix_cache.h"
 #include "server/http/response_store.h"
@@ -57,13 +59,16 @@ class OpenAiApi {
   std::atomic<uint64_t> counter_{0};
   std::atomic<bool> draining_{false};
   uint64_t nonce_;
-  std::unique_ptr<ResponsesApi> responses_;  // null without a ResponseStore
+  std::unique_ptr<ConversationsApi> conversations_;  // null without a ResponseStore
+  std::unique_ptr<ResponsesApi> responses_;          // null without a ResponseStore
   PrefixCache prefix_cache_;
 };
 
 // Reads the request body (at most `max_bytes`); on failure sends the error (413 for a body
 // too large) and returns nullopt.
 std::optional<std::string> ReadBodyOrRespond(HttpExchange& exchange, size_t max_bytes);
+// Sends 405 naming the method and path, with an Allow header of `allowed`.
+void RespondMethodNotAllowed(HttpExchange& exchange, absl::string_view allowed);
 // Sends `status` as an OpenAI-style error with the HTTP status its code maps to.
 void RespondError(HttpExchange& exchange, const absl::Status& status);
 // Returns the HTTP status an absl::Status maps to (bad input is 4xx, never 5xx).

@@ -359,6 +359,96 @@ absl::Status ParseMetadata(const Json& root, nlohmann::ordered_json* out) {
 
 }  // namespace
 
+absl::Status ParseItems(const nlohmann::json& input, const std::string& param,
+                        const service::RequestLimits& limits, nlohmann::ordered_json* messages,
+                        nlohmann::ordered_json* items) {
+  if (input.is_string()) {
+    RETURN_IF_ERROR(service::ValidateText(param, input.get<std::string>(), limits));
+    messages->push_back({{"role", "user"}, {"content", input.get<std::string>()}});
+    items->push_back(
+        {{"type", "message"},
+         {"role", "user"},
+         {"content", Json::array({{{"type", "input_text"}, {"text", input.get<std::string>()}}})}});
+    return absl::OkStatus();
+  }
+  if (!input.is_array() || input.empty()) {
+    return ParamError(
+        param, absl::StrCat("'", param, "' must be a string or a non-empty list of messages"));
+  }
+  for (size_t i = 0; i < input.size(); ++i) {
+    const Json& item = input[i];
+    const std::string path = absl::StrCat(param, "[", i, "]");
+    if (!item.is_object()) return ParamError(path, absl::StrCat("'", path, "' must be an object"));
+    RETURN_IF_ERROR(CheckKnown(item, {"type", "role", "content", "id", "status"}, path));
+    if (const Json* type = Get(item, "type"); type != nullptr && *type != Json("message")) {
+      return Unsupported(path + ".type", "other than \"message\"");
+    }
+    const Json* role = Get(item, "role");
+    static const std::set<std::string> kRoles = {"user", "system", "developer", "assistant"};
+    if (role == nullptr || !role->is_string() || kRoles.count(role->get<std::string>()) == 0) {
+      return ParamError(path + ".role", absl::StrCat("'", path,
+                                                     ".role' must be one of user, system, "
+                                                     "developer, assistant"));
+    }
+    const Json* content = Get(item, "content");
+    if (content == nullptr) return ParamError(path + ".content", "'content' is required");
+    std::string text;
+    if (content->is_string()) {
+      text = content->get<std::string>();
+    } else if (content->is_array()) {
+      for (size_t j = 0; j < content->size(); ++j) {
+        const Json& part = (*content)[j];
+        const std::string part_path = absl::StrCat(path, ".content[", j, "]");
+        if (!part.is_object() || !part.contains("type") || !part["type"].is_string())
+          return ParamError(part_path,
+                            absl::StrCat("'", part_path, "' must be an object with a 'type'"));
+        const std::string type = part["type"].get<std::string>();
+        if (type != "input_text" && type != "output_text")
+          return Unsupported(part_path + ".type",
+                             absl::StrCat("\"", type.substr(0, 32), "\" (only text)"));
+        RETURN_IF_ERROR(CheckKnown(part, {"type", "text", "annotations"}, part_path));
+        if (!part.contains("text") || !part["text"].is_string())
+          return ParamError(part_path + ".text",
+                            absl::StrCat("'", part_path, ".text' must be a string"));
+        text += part["text"].get<std::string>();
+      }
+    } else {
+      return ParamError(path + ".content",
+                        absl::StrCat("'", path, ".content' must be a string or a list of parts"));
+    }
+    RETURN_IF_ERROR(service::ValidateText(path + ".content", text, limits));
+    std::string r = role->get<std::string>();
+    messages->push_back({{"role", r == "developer" ? "system" : r}, {"content", text}});
+    const char* part_type = r == "assistant" ? "output_text" : "input_text";
+    items->push_back({{"type", "message"},
+                      {"role", r},
+                      {"content", Json::array({{{"type", part_type}, {"text", text}}})}});
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ConversationRequest> ParseConversationRequest(absl::string_view body,
+                                                             const service::RequestLimits& limits,
+                                                             bool items_required) {
+  ASSIGN_OR_RETURN(const Json root, ParseBody(body));
+  RETURN_IF_ERROR(CheckKnown(root, {"items", "metadata"}, ""));
+  ConversationRequest out;
+  RETURN_IF_ERROR(ParseMetadata(root, &out.metadata));
+  out.has_metadata = Get(root, "metadata") != nullptr;
+  const Json* items = Get(root, "items");
+  if (items == nullptr) {
+    if (items_required) return ParamError("items", "'items' is required");
+    return out;
+  }
+  if (!items->is_array()) return ParamError("items", "'items' must be a list of messages");
+  if (!items->empty()) {
+    RETURN_IF_ERROR(ParseItems(*items, "items", limits, &out.messages, &out.items));
+  } else if (items_required) {
+    return ParamError("items", "'items' must not be empty");
+  }
+  return out;
+}
+
 absl::StatusOr<ResponsesRequest> ParseResponsesRequest(absl::string_view body,
                                                        const service::RequestLimits& limits,
                                                        uint64_t default_seed) {
@@ -438,8 +528,18 @@ absl::StatusOr<ResponsesRequest> ParseResponsesRequest(absl::string_view body,
   if (const Json* choice = Get(root, "tool_choice");
       choice != nullptr && *choice != Json("none") && *choice != Json("auto"))
     return Unsupported("tool_choice", "(tool calls)");
-  if (Get(root, "conversation") != nullptr)
-    return Unsupported("conversation", "yet (continue with 'previous_response_id')");
+  if (const Json* conversation = Get(root, "conversation"); conversation != nullptr) {
+    const Json* id = conversation->is_object() ? Get(*conversation, "id") : conversation;
+    if (id == nullptr || !id->is_string()) {
+      return ParamError("conversation",
+                        "'conversation' must be a conversation id or an object with an 'id'");
+    }
+    out.conversation = id->get<std::string>();
+    RETURN_IF_ERROR(service::ValidateIdField("conversation", out.conversation));
+    if (!out.previous_response_id.empty()) {
+      return ParamError("conversation", "give 'conversation' or 'previous_response_id', not both");
+    }
+  }
   if (Get(root, "reasoning") != nullptr) return Unsupported("reasoning", "");
   if (const Json* include = Get(root, "include");
       include != nullptr && !(include->is_array() && include->empty()))
@@ -454,66 +554,7 @@ absl::StatusOr<ResponsesRequest> ParseResponsesRequest(absl::string_view body,
   }
   const Json* input = Get(root, "input");
   if (input == nullptr) return ParamError("input", "'input' is required");
-  if (input->is_string()) {
-    RETURN_IF_ERROR(service::ValidateText("input", input->get<std::string>(), limits));
-    out.messages.push_back({{"role", "user"}, {"content", input->get<std::string>()}});
-    out.input_items.push_back({{"type", "message"},
-                               {"role", "user"},
-                               {"content", Json::array({{{"type", "input_text"},
-                                                         {"text", input->get<std::string>()}}})}});
-    return out;
-  }
-  if (!input->is_array() || input->empty())
-    return ParamError("input", "'input' must be a string or a non-empty list of messages");
-  for (size_t i = 0; i < input->size(); ++i) {
-    const Json& item = (*input)[i];
-    const std::string path = absl::StrCat("input[", i, "]");
-    if (!item.is_object()) return ParamError(path, absl::StrCat("'", path, "' must be an object"));
-    RETURN_IF_ERROR(CheckKnown(item, {"type", "role", "content", "id", "status"}, path));
-    if (const Json* type = Get(item, "type"); type != nullptr && *type != Json("message")) {
-      return Unsupported(path + ".type", "other than \"message\"");
-    }
-    const Json* role = Get(item, "role");
-    static const std::set<std::string> kRoles = {"user", "system", "developer", "assistant"};
-    if (role == nullptr || !role->is_string() || kRoles.count(role->get<std::string>()) == 0) {
-      return ParamError(path + ".role", absl::StrCat("'", path,
-                                                     ".role' must be one of user, system, "
-                                                     "developer, assistant"));
-    }
-    const Json* content = Get(item, "content");
-    if (content == nullptr) return ParamError(path + ".content", "'content' is required");
-    std::string text;
-    if (content->is_string()) {
-      text = content->get<std::string>();
-    } else if (content->is_array()) {
-      for (size_t j = 0; j < content->size(); ++j) {
-        const Json& part = (*content)[j];
-        const std::string part_path = absl::StrCat(path, ".content[", j, "]");
-        if (!part.is_object() || !part.contains("type") || !part["type"].is_string())
-          return ParamError(part_path,
-                            absl::StrCat("'", part_path, "' must be an object with a 'type'"));
-        const std::string type = part["type"].get<std::string>();
-        if (type != "input_text" && type != "output_text")
-          return Unsupported(part_path + ".type",
-                             absl::StrCat("\"", type.substr(0, 32), "\" (only text)"));
-        RETURN_IF_ERROR(CheckKnown(part, {"type", "text", "annotations"}, part_path));
-        if (!part.contains("text") || !part["text"].is_string())
-          return ParamError(part_path + ".text",
-                            absl::StrCat("'", part_path, ".text' must be a string"));
-        text += part["text"].get<std::string>();
-      }
-    } else {
-      return ParamError(path + ".content",
-                        absl::StrCat("'", path, ".content' must be a string or a list of parts"));
-    }
-    RETURN_IF_ERROR(service::ValidateText(path + ".content", text, limits));
-    std::string r = role->get<std::string>();
-    out.messages.push_back({{"role", r == "developer" ? "system" : r}, {"content", text}});
-    const char* part_type = r == "assistant" ? "output_text" : "input_text";
-    out.input_items.push_back({{"type", "message"},
-                               {"role", r},
-                               {"content", Json::array({{{"type", part_type}, {"text", text}}})}});
-  }
+  RETURN_IF_ERROR(ParseItems(*input, "input", limits, &out.messages, &out.input_items));
   return out;
 }
 

@@ -51,6 +51,7 @@ struct ResponsesRequest {
   nlohmann::ordered_json input_items = nlohmann::ordered_json::array();  // as the client sent them
   std::string instructions;
   std::string previous_response_id;
+  std::string conversation;  // a conversation the turn joins (instead of previous_response_id)
   bool store = true;
   bool stream = false;
   int32_t max_output_tokens = 0;
@@ -58,6 +59,26 @@ struct ResponsesRequest {
   nlohmann::ordered_json metadata = nlohmann::ordered_json::object();
   std::string user;
 };
+
+// A POST /v1/conversations or /v1/conversations/{id}[/items] body: messages to append
+// (`items`) and, for a conversation, its `metadata`.
+struct ConversationRequest {
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();  // [{role, content}]
+  nlohmann::ordered_json items = nlohmann::ordered_json::array();     // as stored and listed
+  nlohmann::ordered_json metadata = nlohmann::ordered_json::object();
+  bool has_metadata = false;
+};
+
+// Parses such a body; `items_required` for /items.
+absl::StatusOr<ConversationRequest> ParseConversationRequest(absl::string_view body,
+                                                             const service::RequestLimits& limits,
+                                                             bool items_required);
+
+// Parses `input` (a string, or a list of messages; `param` names it in errors) into chat
+// messages [{role, content}] and the items as the API lists them.
+absl::Status ParseItems(const nlohmann::json& input, const std::string& param,
+                        const service::RequestLimits& limits, nlohmann::ordered_json* messages,
+                        nlohmann::ordered_json* items);
 
 // Parses a /v1/responses body.
 absl::StatusOr<ResponsesRequest> ParseResponsesRequest(absl::string_view body,

@@ -67,6 +67,7 @@ Json ResponseObject(const std::string& id, int64_t created, const ResponsesReque
       {"usage", nullptr},
       {"user", request.user.empty() ? Json(nullptr) : Json(request.user)},
       {"metadata", request.metadata}};
+  if (!request.conversation.empty()) response["conversation"] = {{"id", request.conversation}};
   if (outcome == nullptr) return response;
   const bool incomplete = outcome->reason == engine::FinishReason::kLength;
   if (incomplete) response["incomplete_details"] = {{"reason", "max_output_tokens"}};
@@ -127,7 +128,21 @@ void ResponsesApi::Create(HttpExchange& exchange, const service::Caller& caller)
   // false) a copy in memory.
   session::SessionLease lease;
   std::unique_ptr<session::Session> scratch;
-  if (!request->previous_response_id.empty()) {
+  const bool in_conversation = !request->conversation.empty();
+  if (in_conversation) {  // the turn runs on the conversation's own session
+    auto acquired = on_work([&] { return sessions.Acquire(caller.Key(request->conversation)); });
+    if (!acquired.ok()) {
+      absl::Status status = acquired.status();
+      if (absl::IsNotFound(status)) {
+        status = absl::NotFoundError(
+            absl::StrCat("no conversation with id '", request->conversation.substr(0, 128), "'"));
+        status.SetPayload(kParamPayload, absl::Cord("conversation"));
+      }
+      RespondError(exchange, status);
+      return;
+    }
+    lease = *std::move(acquired);
+  } else if (!request->previous_response_id.empty()) {
     auto previous =
         on_work([&] { return sessions.Acquire(caller.Key(request->previous_response_id)); });
     if (!previous.ok()) {
@@ -175,11 +190,13 @@ void ResponsesApi::Create(HttpExchange& exchange, const service::Caller& caller)
     lease = *std::move(acquired);
   }
   session::Session& session = lease.valid() ? lease.session() : *scratch;
-  // A stored turn that fails leaves nothing: its session is dropped and deleted.
+  // A stored turn that fails leaves nothing: its session is dropped and deleted (a
+  // conversation's is only dropped from memory: the store still holds it as it was).
   const auto abandon = [&]() {
     if (!lease.valid()) return;
     sessions.Discard(lease);
     release(lease);
+    if (in_conversation) return;
     absl::Status deleted = on_work([&] { return sessions.Delete(key); });
     if (!deleted.ok()) {
       LOG(WARNING) << "deleting the session of failed response " << key << ": " << deleted;
@@ -293,6 +310,11 @@ void ResponsesApi::Create(HttpExchange& exchange, const service::Caller& caller)
   const Json final_response = ResponseObject(
       id, created, *request, model_name, message_id,
       outcome.reason == engine::FinishReason::kLength ? "incomplete" : "completed", &outcome);
+  if (failure.ok() && in_conversation) {  // the input and the answer join its items
+    Json items = request->input_items;
+    items.push_back(final_response["output"][0]);
+    failure = conversations_->AppendItems(caller, request->conversation, std::move(items));
+  }
   if (failure.ok() && request->store) {
     failure =
         store_.Put(key, Json{{"response", final_response}, {"input_items", request->input_items}});

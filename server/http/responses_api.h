@@ -20,6 +20,7 @@
 #include <string>
 
 #include "nlohmann/json.hpp"
+#include "server/http/conversations_api.h"
 #include "server/http/http_server.h"
 #include "server/http/response_store.h"
 #include "server/service/service_context.h"
@@ -28,13 +29,16 @@ namespace infmem::http {
 
 class ResponsesApi {
  public:
-  // `context` and `store` must outlive this object. `new_id` makes unique ids.
+  // `context`, `store` and `conversations` (which receives the items of turns in a
+  // conversation) must outlive this object. `new_id` makes unique ids.
   ResponsesApi(const service::ServiceContext& context, const ResponseStore& store,
-               std::function<std::string(const char*)> new_id, size_t max_body_bytes)
+               std::function<std::string(const char*)> new_id, size_t max_body_bytes,
+               const ConversationsApi* conversations)
       : context_(context),
         store_(store),
         new_id_(std::move(new_id)),
-        max_body_bytes_(max_body_bytes) {}
+        max_body_bytes_(max_body_bytes),
+        conversations_(conversations) {}
 
   void Create(HttpExchange& exchange, const service::Caller& caller);
   void Get(HttpExchange& exchange, const service::Caller& caller, const std::string& id);
@@ -51,6 +55,7 @@ class ResponsesApi {
   const ResponseStore& store_;
   std::function<std::string(const char*)> new_id_;
   size_t max_body_bytes_;
+  const ConversationsApi* conversations_;
 };
 
 }  // namespace infmem::http

@@ -232,6 +232,37 @@ async function main() {
                                        final.status === 'completed' ? 'response.completed' : 'response.incomplete']);
   });
 
+  await check('conversations: items in order, responses join them, metadata, delete', async () => {
+    const conv = await client.conversations.create({
+      items: [{ type: 'message', role: 'user', content: 'The jury said' }], metadata: { topic: 'jury' } });
+    assert.equal(conv.object, 'conversation');
+    assert.deepEqual(conv.metadata, { topic: 'jury' });
+    const first = await client.responses.create({ model, conversation: conv.id, input: 'And then?', max_output_tokens: 4, temperature: 0 });
+    const second = await client.responses.create({ model, conversation: { id: conv.id }, input: 'Again?', max_output_tokens: 4, temperature: 0 });
+    // The conversation's session grows: each turn computes only its own input.
+    assert.equal(second.usage.input_tokens_details.cached_tokens,
+                 first.usage.input_tokens + first.usage.output_tokens - 1);
+    const added = await client.conversations.items.create(conv.id, { items: [{ type: 'message', role: 'user', content: 'More.' }] });
+    assert.equal(added.data.length, 1);
+    const items = await client.conversations.items.list(conv.id);
+    const texts = items.data.map((item) => item.content.map((c) => c.text).join(''));
+    assert.deepEqual(texts, ['The jury said', 'And then?', first.output_text, 'Again?', second.output_text, 'More.']);
+    assert.deepEqual(items.data.map((item) => item.role), ['user', 'user', 'assistant', 'user', 'assistant', 'user']);
+    const third = await client.responses.create({ model, conversation: conv.id, input: 'Last.', max_output_tokens: 2, temperature: 0 });
+    assert.ok(third.usage.input_tokens_details.cached_tokens > second.usage.input_tokens + second.usage.output_tokens);
+    const updated = await client.conversations.update(conv.id, { metadata: { topic: 'court' } });
+    assert.deepEqual(updated.metadata, { topic: 'court' });
+    assert.deepEqual((await client.conversations.retrieve(conv.id)).metadata, { topic: 'court' });
+    await expectError(client.responses.create({ model, conversation: 'conv_none', input: 'x' }), 404, 'conversation');
+    await expectError(client.responses.create({ model, conversation: conv.id, previous_response_id: first.id, input: 'x' }), 400, 'conversation');
+    await expectError(client.conversations.items.create(conv.id, { items: [] }), 400, 'items');
+    await expectError(client.conversations.create({ items: [{ role: 'wizard', content: 'x' }] }), 400, 'items[0].role');
+    const deleted = await client.conversations.delete(conv.id);
+    assert.equal(deleted.deleted, true);
+    await expectError(client.conversations.retrieve(conv.id), 404, 'conversation_id');
+    await expectError(client.conversations.items.list(conv.id), 404, 'conversation_id');
+  });
+
   await check('responses: bad input is a 4xx naming the field', async () => {
     await expectError(client.responses.create({ model, input: 'x', previous_response_id: 'resp_none' }), 404, 'previous_response_id');
     await expectError(client.responses.create({ model }), 400, 'input');
@@ -252,6 +283,11 @@ async function main() {
       await expectError(other.responses.inputItems.list(mine.id), 404, 'response_id');
       await expectError(other.responses.create({ model, input: 'x', previous_response_id: mine.id }), 404, 'previous_response_id');
       await expectError(other.responses.delete(mine.id), 404, 'response_id');
+      const conv = await client.conversations.create({ items: [{ role: 'user', content: 'Mine.' }] });
+      await expectError(other.conversations.retrieve(conv.id), 404, 'conversation_id');
+      await expectError(other.conversations.items.list(conv.id), 404, 'conversation_id');
+      await expectError(other.responses.create({ model, conversation: conv.id, input: 'x' }), 404, 'conversation');
+      await expectError(other.conversations.delete(conv.id), 404, 'conversation_id');
       assert.equal((await client.responses.retrieve(mine.id)).id, mine.id);
     });
   }
