@@ -18,7 +18,8 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 export NODE_PATH=$PWD/data/oracles/node_modules
 
-# Starts a server with extra flags; prints its HTTP base URL.
+# Starts a server with extra flags and sets `url` to its HTTP base URL. (Not in a command
+# substitution: that would run it in a subshell, whose pids the cleanup never sees.)
 start() {
   local name=$1; shift
   "$server" --model_dir="$model" --threads="$threads" --session_dir="$work/$name" --host=127.0.0.1 \
@@ -26,15 +27,17 @@ start() {
   pids+=($!)
   for _ in $(seq 600); do
     port=$(sed -n 's/.*http on port \([0-9]*\).*/\1/p' "$work/$name.log" | head -1)
-    if [ -n "$port" ]; then echo "http://127.0.0.1:$port/v1"; return; fi
+    if [ -n "$port" ]; then url="http://127.0.0.1:$port/v1"; return; fi
     sleep 0.1
   done
   echo "bench-http: $name did not start:" >&2; cat "$work/$name.log" >&2; exit 1
 }
 
 echo "bench-http: $model, $threads model threads, $(nproc) cores"
-reuse=$(start reuse)
-plain=$(start plain --http_prefix_cache=0)
+start reuse
+reuse=$url
+start plain --http_prefix_cache=0
+plain=$url
 echo
 node bench/http_bench.js turns "$reuse" "$plain" 20
 echo
