@@ -32,10 +32,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   for (const bool items_required : {true, false}) {
     auto conversation = infmem::http::ParseConversationRequest(body, limits, items_required);
-    if (conversation.ok() ? conversation->messages.size() != conversation->items.size()
-                          : conversation.status().code() != absl::StatusCode::kInvalidArgument &&
-                                conversation.status().code() !=
-                                    absl::StatusCode::kResourceExhausted) {
+    if (conversation.ok()
+            ? conversation->messages.size() != conversation->items.size()
+            : conversation.status().code() != absl::StatusCode::kInvalidArgument &&
+                  conversation.status().code() != absl::StatusCode::kResourceExhausted) {
       __builtin_trap();
     }
   }

@@ -121,8 +121,7 @@ absl::Status Generation::Start() {
     return submit(std::move(job));
   }
   // Torch work runs on the work queue, off the HTTP worker's small stack.
-  sessions_.push_back(
-      context_.work.RunAndWait([&] { return NewSession(request_.sampling.seed); }));
+  sessions_.push_back(context_.work.RunAndWait([&] { return NewSession(request_.sampling.seed); }));
   if (request_.n == 1) {
     sinks_.push_back(std::make_unique<Sink>(this, 0, false));
     engine::Job job = make_job(sessions_[0].get(), sinks_[0].get(), true, request_.sampling.seed);

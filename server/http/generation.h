@@ -54,7 +54,6 @@ class Generation {
   bool Next(Event* event);
   // Stops every choice (the client has gone).
   void Cancel() { cancelled_ = true; }
-  int64_t prompt_tokens() const { return static_cast<int64_t>(prompt_.size()); }
 
  private:
   class Sink;
