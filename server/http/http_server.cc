@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -145,10 +146,17 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const Options& opt
 }
 
 int HttpServer::Dispatch(mg_connection* connection, void* self) {
-  HttpExchange exchange(connection);
-  static_cast<HttpServer*>(self)->handler_(exchange);
-  if (!exchange.responded()) exchange.Respond(500, "application/json", "{}");
-  exchange.End();
+  // The handler runs on a thread of the default (8 MiB) stack while CivetWeb's worker waits:
+  // CivetWeb's workers have small stacks, and a handler reaches torch and BLAS (session loads,
+  // forks, prefill), whose kernels overflowed them. A thread per request costs tens of
+  // microseconds, nothing beside a model call.
+  std::thread worker([connection, self] {
+    HttpExchange exchange(connection);
+    static_cast<HttpServer*>(self)->handler_(exchange);
+    if (!exchange.responded()) exchange.Respond(500, "application/json", "{}");
+    exchange.End();
+  });
+  worker.join();
   return 200;
 }
 
