@@ -87,7 +87,8 @@ torch::Tensor RopeFrequencies(const ModelConfig& c) {
 }  // namespace
 
 torch::Tensor Linear(const torch::Tensor& x, const std::shared_ptr<Param>& p) {
-  if (x.numel() <= kMaxDecodeRows * x.size(-1) && !torch::GradMode::is_enabled()) {
+  if (x.dim() >= 1 && x.size(-1) > 0 && FusedRows(x.numel() / x.size(-1)) &&
+      !torch::GradMode::is_enabled()) {
     torch::Tensor y;
     if (p->reduced.defined()) {
       y = DecodeLinear(x, p->reduced);
@@ -589,6 +590,7 @@ absl::StatusOr<std::vector<float>> Model::DecodeStep(absl::Span<SessionState* co
                                       torch::dtype(torch::kInt64))
                             .to(impl_->device)
                             .unsqueeze(1);
+    DecodeStepScope every_row_alone(static_cast<int64_t>(rows.size()));
     return ToVector(impl_->Forward(rows, ids, false).logits);
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("decode step failed: ", e.what_without_backtrace()));

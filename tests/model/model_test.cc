@@ -119,11 +119,16 @@ INSTANTIATE_TEST_SUITE_P(Modes, ChunkInvarianceTest,
                                            MemoryMode::kFull),
                          [](const auto& info) { return std::string(MemoryModeName(info.param)); });
 
-TEST(ModelTest, BatchedDecodeEqualsSeparateDecodes) {
+// A session's result must not depend on which sessions shared its decode steps: a journal
+// replayed one session at a time (takeover, restart) must rebuild the state bit for bit.
+TEST(ModelTest, BatchedDecodeIsBitIdenticalToSeparateDecodes) {
   auto model = MakeModel();
-  const int lengths[] = {1, 15, 16, 57, 300};  // different segment offsets and LTM states
+  // Different segment offsets and LTM states; more rows than the fused kernels take outside a
+  // decode step (kMaxDecodeRows), so a GEMM path would show.
+  const int lengths[] = {1, 15, 16, 57, 300, 3, 255, 256, 511};
+  const int n = static_cast<int>(std::size(lengths));
   std::vector<std::unique_ptr<SessionState>> batched, alone;
-  for (int i = 0; i < 5; ++i) {
+  for (int i = 0; i < n; ++i) {
     const auto t = RandomTokens(lengths[i], model->config().vocab_size, 100 + i);
     batched.push_back(model->NewSession(i));
     alone.push_back(model->NewSession(i));
@@ -134,18 +139,23 @@ TEST(ModelTest, BatchedDecodeEqualsSeparateDecodes) {
   for (int step = 0; step < 40; ++step) {  // crosses segment boundaries for every session
     std::vector<SessionState*> rows;
     std::vector<int32_t> next;
-    for (int i = 0; i < 5; ++i) {
+    for (int i = 0; i < n; ++i) {
       rows.push_back(batched[i].get());
       next.push_back((step * 7 + i * 13) % vocab);
     }
     const auto logits = model->DecodeStep(rows, next).value();
-    ASSERT_EQ(logits.size(), size_t(5 * vocab));
-    for (int i = 0; i < 5; ++i) {
+    ASSERT_EQ(logits.size(), size_t(n * vocab));
+    for (int i = 0; i < n; ++i) {
       SessionState* one[] = {alone[i].get()};
       const auto expect = model->DecodeStep(one, {next[i]}).value();
       const std::vector<float> got(logits.begin() + i * vocab, logits.begin() + (i + 1) * vocab);
-      ASSERT_LT(RelError(got, expect), 1e-4) << "session " << i << " step " << step;
+      ASSERT_EQ(got, expect) << "session " << i << " step " << step;
     }
+  }
+  for (int i = 0; i < n; ++i) {
+    EXPECT_GT(batched[i]->ltm_updates(), 0) << "session " << i;
+    EXPECT_EQ(model->SerializeState(*batched[i]).value(), model->SerializeState(*alone[i]).value())
+        << "session " << i;
   }
 }
 

@@ -130,14 +130,26 @@ void Channels(const T* w, const Problem& p, int64_t begin, int64_t end) {
 
 template <typename T>
 void Run(const T* w, const Problem& p) {
-  // Output channels split across the intra-op threads (when each share is worth a thread);
-  // each reads its weight rows once.
+  // Output channels split across the intra-op threads (when each share is worth a thread) in
+  // whole blocks of four, so a channel takes the same path whatever the split; each share
+  // reads its weight rows once.
   const int64_t row_bytes = std::max<int64_t>(p.in * int64_t(sizeof(T)), 1);
-  at::parallel_for(0, p.out, /*grain_size=*/std::max<int64_t>(16, kMinParallelBytes / row_bytes),
-                   [&](int64_t begin, int64_t end) { Channels(w, p, begin, end); });
+  const int64_t blocks = (p.out + 3) / 4;
+  at::parallel_for(
+      0, blocks, /*grain_size=*/std::max<int64_t>(4, kMinParallelBytes / row_bytes / 4),
+      [&](int64_t begin, int64_t end) { Channels(w, p, begin * 4, std::min(end * 4, p.out)); });
 }
 
+thread_local int64_t decode_step_rows = 0;  // the rows of this thread's decode step (0: none)
+
 }  // namespace
+
+bool FusedRows(int64_t rows) { return rows <= std::max(kMaxDecodeRows, decode_step_rows); }
+
+DecodeStepScope::DecodeStepScope(int64_t rows) : outer_(decode_step_rows) {
+  decode_step_rows = rows;
+}
+DecodeStepScope::~DecodeStepScope() { decode_step_rows = outer_; }
 
 DecodeWeight PrepareDecodeWeight(torch::Tensor& w, DecodeFormat format) {
   torch::NoGradGuard no_grad;

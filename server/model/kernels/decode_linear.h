@@ -39,12 +39,33 @@ DecodeWeight PrepareDecodeWeight(torch::Tensor& w, DecodeFormat format);
 // decoded one session at 0.88 ms per step split, 0.49 ms unsplit).
 inline constexpr int64_t kMinParallelBytes = 512 << 10;
 
-// The most activation rows DecodeLinear takes; more (batched decode of many sessions,
-// prefill) go to BLAS's GEMM, which at 8 rows beat the int8 kernel (348 against 205
-// tokens/s, measured).
+// The most activation rows the fused kernels take outside a decode step (a prefill chunk of
+// more goes to BLAS's GEMM). Inside one they take every row: brown-lm decoded 4 sessions per
+// step in 0.54 ms through the kernel and 5 in 2.06 ms through GEMM; 32 in 4.4 ms through GEMM.
 inline constexpr int64_t kMaxDecodeRows = 4;
 
-// x [..., in] float32 on the CPU (at most kMaxDecodeRows rows) · Wᵀ → [..., out].
+// Whether the fused CPU kernels (this file's and decode_ops.h's) take `rows` activation rows
+// on this thread: at most kMaxDecodeRows, or as many as the decode step in progress has.
+bool FusedRows(int64_t rows);
+
+// Marks a decode step of `rows` sessions on this thread: while one lives, the fused kernels
+// take that many rows (the step's LTM updates, N rows per session, still go to GEMM). They
+// compute each row alone, in the same order whatever the batch, so a session's logits and
+// state never depend on which sessions shared its steps (a journal replayed one session at a
+// time rebuilds the state bit for bit); BLAS's GEMM at 5 rows and more does not guarantee that.
+class DecodeStepScope {
+ public:
+  explicit DecodeStepScope(int64_t rows);
+  ~DecodeStepScope();
+  DecodeStepScope(const DecodeStepScope&) = delete;
+  DecodeStepScope& operator=(const DecodeStepScope&) = delete;
+
+ private:
+  int64_t outer_;
+};
+
+// x [..., in] float32 on the CPU · Wᵀ → [..., out], each row and each output channel computed
+// the same way whatever the number of rows and threads.
 torch::Tensor DecodeLinear(const torch::Tensor& x, const DecodeWeight& w);
 
 }  // namespace infmem::model

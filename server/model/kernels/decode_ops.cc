@@ -8,10 +8,10 @@
 namespace infmem::model {
 namespace {
 
-// True when `x` takes the fused path: float32 on the CPU, few rows, no autograd.
+// True when `x` takes the fused path: float32 on the CPU, no autograd, rows FusedRows takes.
 bool Fused(const torch::Tensor& x) {
   return x.is_cpu() && x.scalar_type() == torch::kFloat32 && !torch::GradMode::is_enabled() &&
-         x.dim() >= 1 && x.numel() <= kMaxDecodeRows * x.size(-1);
+         x.dim() >= 1 && x.size(-1) > 0 && FusedRows(x.numel() / x.size(-1));
 }
 
 }  // namespace
@@ -38,7 +38,7 @@ torch::Tensor RmsNorm(const torch::Tensor& x, const torch::Tensor& w, double eps
 torch::Tensor Rope(const torch::Tensor& x, const RopeTables& rope, RopeLayout layout) {
   const bool fused = x.dim() == 4 && x.is_cpu() && x.scalar_type() == torch::kFloat32 &&
                      rope.cos.scalar_type() == torch::kFloat32 && !torch::GradMode::is_enabled() &&
-                     x.size(0) * x.size(1) <= kMaxDecodeRows;
+                     FusedRows(x.size(0) * x.size(1));
   if (!fused) {
     if (layout == RopeLayout::kHalf) {
       const int64_t half = x.size(-1) / 2;
