@@ -219,14 +219,17 @@ wait_replica() {  # $1 = i, $2 = port, $3 = pid
 
 # Writes $HAPROXY_CFG: deploy/haproxy/haproxy.cfg with its addresses set at the top of global
 # (setenv, which the lines after it expand) and its server block replaced by the replicas
-# (server rI 127.0.0.1:PORT id I). Self-contained: `haproxy -db -f $HAPROXY_CFG` restarts it.
+# (server rI 127.0.0.1:PORT id I), its HTTP server block emptied (these replicas serve gRPC
+# only). Self-contained: `haproxy -db -f $HAPROXY_CFG` restarts it.
 render_haproxy() {
   awk -v bind="$HAPROXY_ADDR" -v admin="127.0.0.1:$HAPROXY_ADMIN_PORT" \
+      -v http="127.0.0.1:$HAPROXY_HTTP_PORT" \
       -v sock="$HAPROXY_SOCKET" -v ids="$REPLICA_IDS" -v ports="$REPLICA_PORTS" '
     /^global[ \t]*$/ {
       print; print "    # Set by scripts/cluster-up.sh."
       print "    setenv INFMEM_LB_BIND " bind
       print "    setenv INFMEM_LB_ADMIN_BIND " admin
+      print "    setenv INFMEM_LB_HTTP_BIND " http
       print "    setenv INFMEM_LB_SOCKET " sock
       next
     }
@@ -236,6 +239,8 @@ render_haproxy() {
       skip = 1; next
     }
     /^[ \t]*# <<< servers/ { skip = 0 }
+    /^[ \t]*# >>> http servers/ { print; skip = 1; next }
+    /^[ \t]*# <<< http servers/ { skip = 0 }
     !skip { print }' "$REPO/deploy/haproxy/haproxy.cfg" >"$HAPROXY_CFG.tmp"
   grep -q "^    server r" "$HAPROXY_CFG.tmp" ||
     die "deploy/haproxy/haproxy.cfg has no '# >>> servers' ... '# <<< servers' block"
@@ -389,7 +394,7 @@ fi
 chmod 755 "$WORKDIR"
 
 REPLICA_IDS="" REPLICA_PORTS="" REPLICA_METRICS_PORTS="" REPLICA_PIDS="" HAPROXY_PID=""
-read -r PGPORT HAPROXY_PORT HAPROXY_ADMIN_PORT <<<"$(free_ports 3)"
+read -r PGPORT HAPROXY_PORT HAPROXY_ADMIN_PORT HAPROXY_HTTP_PORT <<<"$(free_ports 4)"
 PG_URI=postgresql://postgres@127.0.0.1:$PGPORT/infmem
 PGDATA=$WORKDIR/pgdata
 HAPROXY_ADDR=127.0.0.1:$HAPROXY_PORT

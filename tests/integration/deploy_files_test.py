@@ -378,7 +378,10 @@ class ClusterComposeTest(unittest.TestCase):
     for replica in self.replicas:
       self.assertIn("%s:50051" % replica, servers,
                     "haproxy.cfg has no server %s:50051" % replica)
-    # HTTP/2 to the replicas, on every server line or on the default-server line before it.
+      self.assertIn("%s:8080" % replica, servers,
+                    "haproxy.cfg has no server %s:8080 (the HTTP API)" % replica)
+    # HTTP/2 to the replicas' gRPC ports, on every server line or on the default-server line
+    # before it; HTTP/1.1 to their HTTP API.
     h2 = False
     for l in lines:
       if l[0] == "backend":
@@ -386,11 +389,16 @@ class ClusterComposeTest(unittest.TestCase):
       elif l[0] == "default-server":
         h2 = "h2" in l[l.index("proto") + 1:l.index("proto") + 2] if "proto" in l else False
       elif l[0] == "server":
-        self.assertTrue(h2 or ("proto" in l and l[l.index("proto") + 1] == "h2"),
-                        "server %s is not HTTP/2" % l[1])
+        this_h2 = h2 or ("proto" in l and l[l.index("proto") + 1] == "h2")
+        self.assertEqual(this_h2, l[2].endswith(":50051"),
+                         "server %s %s speaks the wrong protocol" % (l[1], l[2]))
     # HAProxy listens on 50051 (or "${VAR-:50051}"), the port the compose file publishes.
     binds = [l[1].strip('"') for l in lines if l[0] == "bind"]
     self.assertTrue(any(re.search(r":50051}?$", b) for b in binds), binds)
+    self.assertTrue(any(re.search(r":8080}?$", b) for b in binds), binds)
+    published = [p if isinstance(p, str) else "%s:%s" % (p.get("published"), p.get("target"))
+                 for p in self.services["haproxy"]["ports"]]
+    self.assertTrue(any(re.search(r":8080(/tcp)?$", p) for p in published), published)
     self.assertTrue(any(l[0] == "http-request" and "deny" in l and "/infmem.internal." in l
                         for l in lines), "clients could call the replicas' internal service")
 

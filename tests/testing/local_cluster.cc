@@ -75,17 +75,26 @@ absl::Status LocalCluster::StartHaproxy() {
     absl::StrAppend(&servers, "    server r", i, " 127.0.0.1:", ports_[i], " id ", i + 1, "\n");
   }
   cfg = cfg.substr(0, cfg.find('\n', begin) + 1) + servers + cfg.substr(cfg.rfind('\n', end) + 1);
+  // The replicas here serve no HTTP API: the HTTP backend keeps no servers.
+  const size_t http_begin = cfg.find("# >>> http servers");
+  const size_t http_end = cfg.find("# <<< http servers");
+  if (http_begin == std::string::npos || http_end == std::string::npos) {
+    return absl::FailedPreconditionError("deploy/haproxy/haproxy.cfg lost its http server markers");
+  }
+  cfg = cfg.substr(0, cfg.find('\n', http_begin) + 1) + cfg.substr(cfg.rfind('\n', http_end) + 1);
   const std::string path = options_.work_dir + "/haproxy.cfg";
   std::ofstream(path) << cfg;
   haproxy_port_ = FreePort();
   const std::string bind = absl::StrCat("127.0.0.1:", haproxy_port_);
   const std::string admin = absl::StrCat("127.0.0.1:", FreePort());
+  const std::string http = absl::StrCat("127.0.0.1:", FreePort());
   const std::string socket = options_.work_dir + "/haproxy.sock";
   const std::string log = options_.work_dir + "/haproxy.log";
   haproxy_pid_ = fork();
   if (haproxy_pid_ == 0) {
     setenv("INFMEM_LB_BIND", bind.c_str(), 1);
     setenv("INFMEM_LB_ADMIN_BIND", admin.c_str(), 1);
+    setenv("INFMEM_LB_HTTP_BIND", http.c_str(), 1);
     setenv("INFMEM_LB_SOCKET", socket.c_str(), 1);
     if (freopen(log.c_str(), "w", stdout) == nullptr || dup2(1, 2) < 0) _exit(126);
     execlp("haproxy", "haproxy", "-db", "-f", path.c_str(), nullptr);
