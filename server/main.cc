@@ -103,6 +103,9 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
+  // A crash (SIGSEGV, SIGABRT, ...) prints its signal and stack to stderr before the process
+  // dies, so that a crash in production or CI says where it happened.
+  google::InstallFailureSignalHandler();
 
   // Block the stop signals in every thread (threads inherit the mask); main waits for them.
   sigset_t stop_signals;
