@@ -67,6 +67,11 @@ void Scheduler::Finish(Running& r, absl::Status status) {
   } else {
     s.pending.assign(r.input.begin() + static_cast<std::ptrdiff_t>(r.fed), r.input.end());
   }
+  if (!r.result.added.empty()) {
+    s.unjournaled_calls.push_back({static_cast<int64_t>(r.result.added.size()),
+                                   {static_cast<int32_t>(r.result.generated_tokens),
+                                    static_cast<int32_t>(options_.prefill_chunk)}});
+  }
   r.result.status = std::move(status);
   if (r.result.status.code() == absl::StatusCode::kCancelled) {
     r.result.reason = FinishReason::kCancelled;

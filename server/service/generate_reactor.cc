@@ -122,6 +122,11 @@ void GenerateReactor::AfterCatchUp(const absl::Status& status) {
   if (absl::Status submitted = SubmitGeneration(); !submitted.ok()) Fail(submitted);
 }
 
+std::string GenerateReactor::TextOf(int32_t id) const {
+  if (id == context_.tokenizer.bos_id() || id == context_.tokenizer.eos_id()) return "";
+  return context_.tokenizer.TokenText(id).value_or("");
+}
+
 bool GenerateReactor::OnToken(int32_t id) {
   const absl::Time now = absl::Now();
   const double wait = absl::ToDoubleSeconds(now - last_token_time_);
@@ -131,10 +136,7 @@ bool GenerateReactor::OnToken(int32_t id) {
     context_.metrics.ObserveInterTokenLatency(wait);
   }
   last_token_time_ = now;
-  std::string bytes;
-  if (id != context_.tokenizer.bos_id() && id != context_.tokenizer.eos_id()) {
-    bytes = context_.tokenizer.TokenText(id).value_or("");
-  }
+  const std::string bytes = TextOf(id);
   absl::MutexLock lock(&mu_);
   const bool stopped = text_.Add(bytes);
   unsent_ids_.push_back(id);
@@ -182,12 +184,22 @@ void GenerateReactor::Complete() {
 }
 
 void GenerateReactor::FinishDuplicate() {
+  const session::Session& session = lease_.session();
   v1::GenerateResponse last;
   last.set_finish_reason(v1::FINISH_REASON_DUPLICATE);
-  last.mutable_usage()->set_session_tokens(lease_.session().journaled_tokens);
+  last.mutable_usage()->set_session_tokens(session.journaled_tokens);
+  // A retry of the session's last call (its answer was lost: a deadline that passed on the
+  // client's side only, a broken connection) gets the tokens that call generated again.
+  std::vector<int32_t> ids;
+  if (request_.client_seq() == session.last_call_seq) ids = session.last_call_generated;
+  last.mutable_usage()->set_generated_tokens(static_cast<int64_t>(ids.size()));
   lease_.Reset();
   Completed(context_, "Generate", start_, absl::OkStatus());
   absl::MutexLock lock(&mu_);
+  for (int32_t id : ids) {
+    text_.Add(TextOf(id));
+    unsent_ids_.push_back(id);
+  }
   final_status_ = absl::OkStatus();
   final_ = std::move(last);
   MaybeWrite();

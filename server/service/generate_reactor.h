@@ -55,9 +55,11 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   // Journals the call's tokens and queues the final message (on the WorkQueue).
   void Complete();
   // Ends the call with `status` and no final message.
-  // Ends a retried call whose client_seq the session already applied: one final message,
-  // FINISH_REASON_DUPLICATE, nothing generated.
+  // Ends a retried call whose client_seq the session already applied: nothing generated,
+  // FINISH_REASON_DUPLICATE; a retry of the session's last call gets that call's tokens again.
   void FinishDuplicate();
+  // The text of a generated token as the stream sends it (none for BOS and EOS).
+  std::string TextOf(int32_t id) const;
   void Fail(const absl::Status& status);
   // Starts the next write if none is in flight and there is something to send.
   void MaybeWrite() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -28,6 +28,17 @@ struct Session {
   int64_t journaled_tokens = 0;  // tokens durable in the store (snapshot + journal)
   int64_t snapshot_tokens = 0;   // state tokens the store's snapshot covers
   uint64_t client_seq = 0;       // the last client sequence number applied (idempotent calls)
+  // The calls the scheduler ran on the session since its tokens were last journaled, each
+  // with how it fed them (journaled with them, so that a replay feeds them the same way).
+  struct Call {
+    int64_t tokens = 0;
+    store::CallShape shape;
+  };
+  std::vector<Call> unjournaled_calls;
+  // The generated tokens of the session's last call when it carried a client sequence number
+  // (last_call_seq): a retry of that call (its answer was lost) gets them again.
+  uint64_t last_call_seq = 0;
+  std::vector<int32_t> last_call_generated;
 };
 
 }  // namespace infmem::session

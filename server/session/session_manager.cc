@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "server/common/status_macros.h"
+#include "server/session/journal_replay.h"
 
 namespace infmem::session {
 namespace {
@@ -166,13 +167,28 @@ absl::StatusOr<std::shared_ptr<Session>> SessionManager::Load(const std::string&
                                               journal.first_index, " to ", end,
                                               ", which do not continue its snapshot of ", seen));
     }
-    pending.assign(journal.tokens.begin() + (seen - journal.first_index), journal.tokens.end());
+    absl::StatusOr<Replayed> replayed = ReplayJournal(model_, *state, journal);
+    if (!replayed.ok()) {
+      return absl::InternalError(absl::StrCat("session '", id,
+                                              "': replaying its journal from token ", seen, ": ",
+                                              replayed.status().message()));
+    }
+    metrics_.AddReplayedTokens(replayed->fed);
+    pending = std::move(replayed->pending);
   }
   auto session = std::make_shared<Session>(std::move(stored.record), std::move(state));
   session->pending = std::move(pending);
   session->journaled_tokens = session->tokens();
   session->snapshot_tokens = seen;
   session->client_seq = journal.client_seq;
+  if (!journal.calls.empty() && journal.client_seq != 0) {
+    const store::JournalCall& last = journal.calls.back();
+    if (last.end == end && last.client_seq == journal.client_seq) {
+      session->last_call_seq = last.client_seq;
+      session->last_call_generated.assign(journal.tokens.end() - last.shape.generated,
+                                          journal.tokens.end());
+    }
+  }
   return session;
 }
 
@@ -238,13 +254,20 @@ absl::Status SessionManager::Commit(SessionLease& lease, absl::Span<const int32_
   Session& s = lease.session();
   const std::string& id = s.record.id;
   absl::Status status;
+  store::CallShape shape;
   if (s.journaled_tokens + static_cast<int64_t>(tokens.size()) != s.tokens()) {
     status = absl::InternalError(absl::StrCat("session '", id, "' holds ", s.tokens(),
                                               " tokens but ", s.journaled_tokens, " + ",
                                               tokens.size(), " are to be journaled"));
   } else if (!tokens.empty() || client_seq > s.client_seq) {
+    // The tokens of exactly one scheduler call keep its shape (a bit-exact replay); others
+    // are journaled plain, and a replay leaves them pending for the next call to feed.
+    if (s.unjournaled_calls.size() == 1 &&
+        s.unjournaled_calls[0].tokens == static_cast<int64_t>(tokens.size())) {
+      shape = s.unjournaled_calls[0].shape;
+    }
     const absl::Time start = absl::Now();
-    status = store_.Append(id, s.journaled_tokens, tokens, client_seq);
+    status = store_.Append(id, s.journaled_tokens, tokens, client_seq, shape);
     metrics_.ObserveJournalSync(SecondsSince(start));
   }
   if (!status.ok()) {
@@ -255,6 +278,11 @@ absl::Status SessionManager::Commit(SessionLease& lease, absl::Span<const int32_
   }
   s.journaled_tokens += static_cast<int64_t>(tokens.size());
   s.client_seq = std::max(s.client_seq, client_seq);
+  if (client_seq > s.last_call_seq) {
+    s.last_call_seq = client_seq;
+    s.last_call_generated.assign(tokens.end() - shape.generated, tokens.end());
+  }
+  s.unjournaled_calls.clear();
   {
     absl::MutexLock lock(&mu_);
     entries_[id].tokens = s.journaled_tokens;

@@ -15,10 +15,12 @@
 namespace infmem::store {
 namespace {
 
-constexpr uint32_t kMagic = 0x314a4d49;     // "IMJ1" read as little-endian
-constexpr uint32_t kSeqMagic = 0x324a4d49;  // "IMJ2": an IMJ1 record with a client sequence
-constexpr size_t kHeaderBytes = 16;         // magic, count, first_index
-constexpr size_t kSeqBytes = 8;             // IMJ2's client_seq, after the header
+constexpr uint32_t kMagic = 0x314a4d49;      // "IMJ1" read as little-endian
+constexpr uint32_t kSeqMagic = 0x324a4d49;   // "IMJ2": an IMJ1 record with a client sequence
+constexpr size_t kHeaderBytes = 16;          // magic, count, first_index
+constexpr uint32_t kCallMagic = 0x334a4d49;  // "IMJ3": a call's last record, with its shape
+constexpr size_t kSeqBytes = 8;              // IMJ2's client_seq, after the header
+constexpr size_t kCallBytes = 24;            // IMJ3's client_seq, call begin, generated, chunk
 constexpr size_t kChecksumBytes = 8;
 
 absl::Status Errno(absl::string_view what, const std::string& path) {
@@ -59,20 +61,32 @@ absl::StatusOr<std::unique_ptr<JournalWriter>> JournalWriter::Open(const std::st
 }
 
 absl::Status JournalWriter::Append(int64_t first_index, absl::Span<const int32_t> tokens,
-                                   uint64_t client_seq) {
+                                   uint64_t client_seq, CallShape shape) {
+  const bool with_shape = shape.prefill_chunk > 0 && !tokens.empty();
+  if (with_shape && (shape.generated < 0 || static_cast<size_t>(shape.generated) > tokens.size())) {
+    return absl::InternalError(absl::StrCat("a call of ", tokens.size(), " tokens cannot have ",
+                                            shape.generated, " generated"));
+  }
   std::string buf;
-  // The sequence number rides on the call's last record (one with no tokens when the call
-  // added none), so it is durable exactly when the call's tokens are.
+  // The sequence number and the shape ride on the call's last record (one with no tokens when
+  // the call added none), so they are durable exactly when the call's tokens are.
   for (size_t done = 0; done < tokens.size() || (client_seq != 0 && buf.empty());) {
     const uint32_t count =
         static_cast<uint32_t>(std::min<size_t>(kMaxJournalRecordTokens, tokens.size() - done));
     const bool last = done + count == tokens.size();
-    const bool with_seq = last && client_seq != 0;
+    const bool with_call = last && with_shape;
+    const bool with_seq = last && client_seq != 0 && !with_call;
     const size_t start = buf.size();
-    Put<uint32_t>(buf, with_seq ? kSeqMagic : kMagic);
+    Put<uint32_t>(buf, with_call ? kCallMagic : with_seq ? kSeqMagic : kMagic);
     Put<uint32_t>(buf, count);
     Put<int64_t>(buf, first_index + static_cast<int64_t>(done));
     if (with_seq) Put<uint64_t>(buf, client_seq);
+    if (with_call) {
+      Put<uint64_t>(buf, client_seq);
+      Put<int64_t>(buf, first_index);
+      Put<uint32_t>(buf, static_cast<uint32_t>(shape.generated));
+      Put<uint32_t>(buf, static_cast<uint32_t>(shape.prefill_chunk));
+    }
     buf.append(reinterpret_cast<const char*>(tokens.data() + done), count * sizeof(int32_t));
     Put<uint64_t>(buf, Fnv1a64(buf.data() + start, buf.size() - start));
     done += count;
@@ -116,7 +130,7 @@ absl::StatusOr<JournalContents> ReadJournal(const std::string& path) {
     const uint32_t magic = Get<uint32_t>(data.data() + pos);
     const uint32_t count = Get<uint32_t>(data.data() + pos + 4);
     const int64_t first = Get<int64_t>(data.data() + pos + 8);
-    if (magic != kMagic && magic != kSeqMagic) {
+    if (magic != kMagic && magic != kSeqMagic && magic != kCallMagic) {
       // A crash can leave the file extended over bytes that were never written (zeros).
       if (std::all_of(data.begin() + static_cast<std::ptrdiff_t>(pos), data.end(),
                       [](char c) { return c == 0; })) {
@@ -126,12 +140,13 @@ absl::StatusOr<JournalContents> ReadJournal(const std::string& path) {
       return corrupt(pos, "bad record magic");
     }
     const bool with_seq = magic == kSeqMagic;
+    const bool with_call = magic == kCallMagic;
     // Only a record carrying a sequence number may hold no tokens.
     if ((count == 0 && !with_seq) || count > kMaxJournalRecordTokens) {
       return corrupt(pos, "bad token count");
     }
     if (first < 0) return corrupt(pos, "negative token index");
-    const size_t head = kHeaderBytes + (with_seq ? kSeqBytes : 0);
+    const size_t head = kHeaderBytes + (with_seq ? kSeqBytes : 0) + (with_call ? kCallBytes : 0);
     const size_t record = head + count * sizeof(int32_t) + kChecksumBytes;
     if (record > left) {
       out.torn_tail = true;
@@ -150,8 +165,26 @@ absl::StatusOr<JournalContents> ReadJournal(const std::string& path) {
                      absl::StrCat("record starts at token ", first, ", expected ", next_index));
     }
     if (next_index < 0) out.first_index = first;
-    if (with_seq) {
+    if (with_seq || with_call) {
       out.client_seq = std::max(out.client_seq, Get<uint64_t>(data.data() + pos + kHeaderBytes));
+    }
+    if (with_call) {
+      JournalCall call;
+      call.begin = Get<int64_t>(data.data() + pos + kHeaderBytes + 8);
+      call.end = first + count;
+      call.client_seq = Get<uint64_t>(data.data() + pos + kHeaderBytes);
+      call.shape.generated =
+          static_cast<int32_t>(Get<uint32_t>(data.data() + pos + kHeaderBytes + 16));
+      call.shape.prefill_chunk =
+          static_cast<int32_t>(Get<uint32_t>(data.data() + pos + kHeaderBytes + 20));
+      // The call began in this record or an earlier one of this journal, after the last call.
+      const int64_t floor =
+          out.calls.empty() ? (next_index < 0 ? first : out.first_index) : out.calls.back().end;
+      if (call.begin < floor || call.begin > first || call.shape.generated < 0 ||
+          call.shape.generated > call.end - call.begin || call.shape.prefill_chunk < 1) {
+        return corrupt(pos, "bad call shape");
+      }
+      out.calls.push_back(call);
     }
     const size_t old = out.tokens.size();
     out.tokens.resize(old + count);

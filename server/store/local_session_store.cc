@@ -180,12 +180,13 @@ absl::StatusOr<JournalWriter*> LocalSessionStore::Writer(const std::string& id) 
 }
 
 absl::Status LocalSessionStore::Append(const std::string& id, int64_t first_index,
-                                       absl::Span<const int32_t> tokens, uint64_t client_seq) {
+                                       absl::Span<const int32_t> tokens, uint64_t client_seq,
+                                       CallShape shape) {
   RETURN_IF_ERROR(ValidateStoredId(id));
   if (tokens.empty() && client_seq == 0) return absl::OkStatus();
   ASSIGN_OR_RETURN(JournalWriter * writer, Writer(id));
   const int64_t before = writer->size();
-  RETURN_IF_ERROR(writer->Append(first_index, tokens, client_seq));
+  RETURN_IF_ERROR(writer->Append(first_index, tokens, client_seq, shape));
   bytes_written_ += writer->size() - before;
   // Concurrent syncs of different sessions' journals share the file system's journal commit
   // (ext4/xfs group them), so many sessions appending at once do not pay one flush each.
@@ -213,10 +214,26 @@ absl::Status LocalSessionStore::WriteSnapshot(const std::string& id, int64_t tok
   fs::remove(fresh, ec);
   {
     ASSIGN_OR_RETURN(auto writer, JournalWriter::Open(fresh, 0));
-    RETURN_IF_ERROR(
-        writer->Append(contents.first_index + skip,
-                       absl::MakeConstSpan(contents.tokens).subspan(static_cast<size_t>(skip)),
-                       contents.client_seq));
+    // The kept tokens keep their calls' shapes: a call the snapshot covers in part becomes
+    // plain tokens (pending after the snapshot), and the sequence number rides on the last.
+    const absl::Span<const int32_t> all(contents.tokens);
+    auto span = [&](int64_t begin, int64_t end) {
+      return all.subspan(static_cast<size_t>(begin - contents.first_index),
+                         static_cast<size_t>(end - begin));
+    };
+    const int64_t end = contents.first_index + static_cast<int64_t>(contents.tokens.size());
+    int64_t at = contents.first_index + skip;
+    for (const JournalCall& call : contents.calls) {
+      if (call.begin < at) continue;
+      const bool last = call.end == end;
+      if (call.begin > at) RETURN_IF_ERROR(writer->Append(at, span(at, call.begin)));
+      RETURN_IF_ERROR(writer->Append(call.begin, span(call.begin, call.end),
+                                     last ? contents.client_seq : 0, call.shape));
+      at = call.end;
+    }
+    if (at < end || (at == contents.first_index + skip && contents.client_seq != 0)) {
+      RETURN_IF_ERROR(writer->Append(at, span(at, end), contents.client_seq));
+    }
     RETURN_IF_ERROR(writer->Sync());
     bytes_written_ += writer->size();
   }

@@ -37,6 +37,9 @@ CREATE TABLE IF NOT EXISTS infmem_journal (
   tokens bytea NOT NULL,
   epoch bigint NOT NULL,
   PRIMARY KEY (session_id, first_index));
+ALTER TABLE infmem_journal ADD COLUMN IF NOT EXISTS generated integer;
+ALTER TABLE infmem_journal ADD COLUMN IF NOT EXISTS prefill_chunk integer;
+ALTER TABLE infmem_journal ADD COLUMN IF NOT EXISTS client_seq numeric(20);
 CREATE TABLE IF NOT EXISTS infmem_snapshots (
   session_id text NOT NULL REFERENCES infmem_sessions (id) ON DELETE CASCADE,
   chunk integer NOT NULL,
@@ -344,7 +347,8 @@ absl::StatusOr<StoredSession> PgSessionStore::Load(const std::string& id) {
                                             " tokens is missing"));
   }
   ASSIGN_OR_RETURN(PgResult journal,
-                   conn.Exec("SELECT first_index, tokens FROM infmem_journal WHERE session_id = "
+                   conn.Exec("SELECT first_index, tokens, generated, prefill_chunk, "
+                             "COALESCE(client_seq, 0) FROM infmem_journal WHERE session_id = "
                              "$1 ORDER BY first_index",
                              {PgParam::Text(id)}));
   int64_t next = -1;
@@ -360,6 +364,18 @@ absl::StatusOr<StoredSession> PgSessionStore::Load(const std::string& id) {
     s.journal.tokens.resize(old + bytes.size() / sizeof(int32_t));
     std::memcpy(s.journal.tokens.data() + old, bytes.data(), bytes.size());
     next = first + static_cast<int64_t>(bytes.size() / sizeof(int32_t));
+    if (!journal.IsNull(i, 2) && !journal.IsNull(i, 3)) {  // a row is one call
+      JournalCall call{first, next, {}};
+      ASSIGN_OR_RETURN(const int64_t generated, journal.Int(i, 2));
+      ASSIGN_OR_RETURN(const int64_t chunk, journal.Int(i, 3));
+      if (generated < 0 || generated > next - first || chunk < 1 || chunk > INT32_MAX) {
+        return absl::DataLossError(absl::StrCat("session '", id, "': journal row at token ", first,
+                                                " has a bad call shape"));
+      }
+      call.shape = {static_cast<int32_t>(generated), static_cast<int32_t>(chunk)};
+      ASSIGN_OR_RETURN(call.client_seq, journal.Uint(i, 4));
+      s.journal.calls.push_back(call);
+    }
   }
   metrics_.ObserveStore("load", SecondsSince(start));
   return s;
@@ -384,7 +400,8 @@ absl::StatusOr<SessionStat> PgSessionStore::Stat(const std::string& id) const {
 }
 
 absl::Status PgSessionStore::Append(const std::string& id, int64_t first_index,
-                                    absl::Span<const int32_t> tokens, uint64_t client_seq) {
+                                    absl::Span<const int32_t> tokens, uint64_t client_seq,
+                                    CallShape shape) {
   RETURN_IF_ERROR(ValidateStoredId(id));
   if (tokens.empty() && client_seq == 0) return absl::OkStatus();
   ASSIGN_OR_RETURN(const int64_t epoch, EpochOf(id));
@@ -399,10 +416,16 @@ absl::Status PgSessionStore::Append(const std::string& id, int64_t first_index,
   std::string sql = guard;
   if (!tokens.empty()) {
     sql = absl::StrCat("WITH s AS (", guard,
-                       ") INSERT INTO infmem_journal (session_id, first_index, tokens, epoch) "
-                       "SELECT id, $5, $6, $2 FROM s");
+                       ") INSERT INTO infmem_journal (session_id, first_index, tokens, epoch, "
+                       "generated, prefill_chunk, client_seq) SELECT id, $5, $6, $2, "
+                       "$7::integer, $8::integer, $4::numeric FROM s");
     params.push_back(PgParam::Text(Num(first_index)));
     params.push_back(PgParam::Binary(TokenBytes(tokens)));
+    const bool known = shape.prefill_chunk > 0;
+    params.push_back(known ? PgParam::Text(Num(static_cast<int64_t>(shape.generated)))
+                           : PgParam::Null());
+    params.push_back(known ? PgParam::Text(Num(static_cast<int64_t>(shape.prefill_chunk)))
+                           : PgParam::Null());
   }
   ASSIGN_OR_RETURN(PgResult done, pool_->Take().Exec(sql, params));
   metrics_.ObserveStore("append", SecondsSince(start));

@@ -62,7 +62,7 @@ class PgSessionStore final : public SessionStore {
   absl::StatusOr<StoredSession> Load(const std::string& id) override;
   absl::StatusOr<SessionStat> Stat(const std::string& id) const override;
   absl::Status Append(const std::string& id, int64_t first_index, absl::Span<const int32_t> tokens,
-                      uint64_t client_seq = 0) override;
+                      uint64_t client_seq = 0, CallShape shape = {}) override;
   absl::Status WriteSnapshot(const std::string& id, int64_t tokens_seen,
                              const std::string& state) override;
   void Release(const std::string& id) override;

@@ -54,7 +54,8 @@ struct StoredSession {
   SessionRecord record;
   std::string snapshot;     // Model::SerializeState bytes; empty when none was written yet
   JournalContents journal;  // tokens appended, journal.first_index being the first's index,
-                            // journal.client_seq the last client sequence number applied
+                            // journal.client_seq the last client sequence number applied,
+                            // journal.calls the calls recorded with their shapes
 };
 
 // The durable home of sessions. Two implementations: LocalSessionStore (a directory, one
@@ -78,10 +79,12 @@ class SessionStore {
   // (the SessionManager's invariant).
   virtual absl::StatusOr<SessionStat> Stat(const std::string& id) const = 0;
   // Appends `tokens` (the first has absolute index `first_index`) and, when not 0, the
-  // client sequence number of the call that added them, durably. Unavailable when this
-  // process no longer owns the session (cluster): nothing was written.
+  // client sequence number of the call that added them, and its shape when known (the
+  // journal's calls then hold it), durably. Unavailable when this process no longer owns the
+  // session (cluster): nothing was written.
   virtual absl::Status Append(const std::string& id, int64_t first_index,
-                              absl::Span<const int32_t> tokens, uint64_t client_seq = 0) = 0;
+                              absl::Span<const int32_t> tokens, uint64_t client_seq = 0,
+                              CallShape shape = {}) = 0;
   // Replaces the snapshot with `state`, which covers the first `tokens_seen` tokens, then
   // drops the journal's tokens before that index.
   virtual absl::Status WriteSnapshot(const std::string& id, int64_t tokens_seen,

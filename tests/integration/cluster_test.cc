@@ -414,6 +414,97 @@ TEST_F(ClusterTest, ARetriedAppendAfterAFailoverIsNotDuplicated) {
   EXPECT_EQ(retry.session_tokens(), first.session_tokens() + first.appended_tokens());
 }
 
+// The state bytes and pending tokens of session `id`, exported through `stub` (retried while
+// the session is unavailable: its owner died and its lease has not run out).
+std::pair<std::string, std::vector<int32_t>> ExportState(v1::Infmem::Stub& stub,
+                                                         const std::string& id) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  for (;;) {
+    v1::ExportSessionRequest request;
+    request.set_session_id(id);
+    auto context = ContextWithin(std::chrono::seconds(30));
+    context->AddMetadata("x-infmem-session", id);
+    auto reader = stub.ExportSession(context.get(), request);
+    std::pair<std::string, std::vector<int32_t>> out;
+    v1::SessionChunk chunk;
+    for (bool first = true; reader->Read(&chunk); first = false) {
+      out.first += chunk.data();
+      if (first)
+        out.second.assign(chunk.pending_token_ids().begin(), chunk.pending_token_ids().end());
+    }
+    const grpc::Status status = reader->Finish();
+    if (status.ok()) return out;
+    if (absl::Now() > deadline) {
+      ADD_FAILURE() << "exporting " << id << ": " << status.error_message();
+      return {};
+    }
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+}
+
+// Fault 2: a Generate whose deadline passed on the client's side before its first token (its
+// replica was paused) loses nothing: the retry with its client_seq gets the tokens. Fault 3: a
+// session rebuilt by takeover from its journal (the owner killed) is bit for bit the session that
+// never moved, although other sessions shared its decode steps.
+TEST_F(ClusterTest, ARetriedGenerateGetsItsTokensAndATakeoverRebuildsTheStateBitForBit) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster(3, 3));
+  auto stub = ClusterStub();
+  std::vector<SessionLog> logs = MakeLogs(2);
+  for (SessionLog& log : logs) CreateSession(*stub, log);
+  SessionLog& log = logs[0];
+  for (int k = 0; k < 4; ++k) {
+    std::thread other([&] { NextCall(*ClusterStub(), logs[1], 2); });  // a generation alongside
+    NextCall(*stub, log, k % 2 == 0 ? 0 : 2);  // appends and 3-token generations in turn
+    other.join();
+  }
+  const int owner = OwnerOf(log.id);
+  ASSERT_GE(owner, 0);
+  auto direct = replica(owner).NewStub();
+  v1::GenerateRequest request;
+  request.set_session_id(log.id);
+  request.set_max_tokens(6);
+  request.set_dry_run(true);
+  const Generation expected = Generate(*direct, request, Routed(log.id).get());
+  ASSERT_TRUE(expected.status.ok()) << expected.status.error_message();
+  ASSERT_EQ(expected.ids.size(), 6u);
+
+  request.set_dry_run(false);
+  request.set_client_seq(++log.seq);
+  kill(replica(owner).pid(), SIGSTOP);
+  auto hurried = ContextWithin(std::chrono::seconds(1));
+  hurried->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+  const Generation lost = Generate(*direct, request, hurried.get());
+  absl::SleepFor(absl::Milliseconds(500));  // paused under its lease: no takeover
+  kill(replica(owner).pid(), SIGCONT);
+  EXPECT_EQ(lost.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
+      << lost.status.error_message();
+  Generation retried;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    retried = Generate(*stub, request, Routed(log.id).get());
+    if (retried.status.ok()) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(retried.status.ok()) << retried.status.error_message();
+  // Whether the paused replica ran the call once resumed (its own deadline counts from when
+  // it read the call) or not: the retry gets the tokens, generated once.
+  EXPECT_EQ(retried.ids, expected.ids);
+  const int64_t after_retry = retried.last.usage().session_tokens();
+  Generation again = Generate(*stub, request, Routed(log.id).get());
+  ASSERT_TRUE(again.status.ok()) << again.status.error_message();
+  EXPECT_EQ(again.last.finish_reason(), v1::FINISH_REASON_DUPLICATE);
+  EXPECT_EQ(again.ids, expected.ids);
+  EXPECT_EQ(again.last.usage().session_tokens(), after_retry);
+
+  const auto unmoved = ExportState(*direct, log.id);
+  ASSERT_FALSE(unmoved.first.empty());
+  ASSERT_EQ(OwnerOf(log.id), owner);
+  replica(owner).Kill();
+  const auto taken_over = ExportState(*stub, log.id);  // another replica replays the journal
+  EXPECT_NE(OwnerOf(log.id), owner);
+  EXPECT_EQ(taken_over.second, unmoved.second);
+  EXPECT_TRUE(taken_over.first == unmoved.first) << "the state rebuilt by takeover differs";
+}
+
 TEST_F(ClusterTest, AReplicaRestartedUnderItsOwnNameServesItsPreviousSessionsAtOnce) {
   // A container restarted in place keeps its --replica_id and --advertise_address. Its
   // previous life's lease must not make it wait for itself: with a lease of 15 s, the session

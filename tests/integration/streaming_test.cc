@@ -173,10 +173,15 @@ TEST_F(StreamingTest, ACallThatFailsBeforeItsFirstTokenDoesNotConsumeItsClientSe
   v1::Session after_retry;
   ASSERT_TRUE(Get(*stub_, "s", &after_retry).ok());
   EXPECT_EQ(after_retry.tokens(), before.tokens() + retried.last.usage().prompt_tokens() + 4);
-  // Now the number is spent: a third send is a duplicate.
+  // Now the number is spent: a third send is a duplicate, which gets the tokens the call
+  // generated again (its answer might have been lost) and stores nothing.
   const Generation again = Generate(*stub_, request);
   EXPECT_EQ(again.last.finish_reason(), v1::FINISH_REASON_DUPLICATE);
-  EXPECT_TRUE(again.ids.empty());
+  EXPECT_EQ(again.ids, retried.ids);
+  EXPECT_EQ(again.text, retried.text);
+  v1::Session after_again;
+  ASSERT_TRUE(Get(*stub_, "s", &after_again).ok());
+  EXPECT_EQ(after_again.tokens(), after_retry.tokens());
 
   // The same for an Append: all or nothing.
   v1::AppendRequest append;

@@ -195,6 +195,64 @@ TEST_F(JournalTest, AnEmptyRecordWithoutASequenceNumberIsCorrupt) {
   EXPECT_THAT(j.status().message(), HasSubstr("bad token count"));
 }
 
+TEST_F(JournalTest, CallShapesRideOnTheCallsLastRecords) {
+  auto w = JournalWriter::Open(path_, 0).value();
+  ASSERT_TRUE(w->Append(0, Range(0, 3)).ok());  // a session's first tokens: no shape
+  ASSERT_TRUE(w->Append(3, Range(3, 8), 5, CallShape{2, 7}).ok());
+  ASSERT_TRUE(w->Append(8, Range(8, 9), 0, CallShape{0, 3}).ok());
+  // A shape cannot claim more generated tokens than the call has.
+  EXPECT_EQ(w->Append(9, Range(9, 10), 0, CallShape{2, 3}).code(), absl::StatusCode::kInternal);
+  auto j = ReadJournal(path_).value();
+  EXPECT_EQ(j.tokens, Range(0, 9));
+  EXPECT_EQ(j.client_seq, 5u);
+  ASSERT_EQ(j.calls.size(), 2u);
+  EXPECT_EQ(j.calls[0].begin, 3);
+  EXPECT_EQ(j.calls[0].end, 8);
+  EXPECT_EQ(j.calls[0].shape.generated, 2);
+  EXPECT_EQ(j.calls[0].shape.prefill_chunk, 7);
+  EXPECT_EQ(j.calls[0].client_seq, 5u);
+  EXPECT_EQ(j.calls[1].begin, 8);
+  EXPECT_EQ(j.calls[1].end, 9);
+  EXPECT_EQ(j.calls[1].shape.generated, 0);
+  EXPECT_EQ(j.calls[1].shape.prefill_chunk, 3);
+  EXPECT_EQ(j.calls[1].client_seq, 0u);
+  // The last call torn: its tokens and its shape are gone together.
+  const std::string bytes = Bytes();
+  Rewrite(bytes.substr(0, bytes.size() - 1));
+  j = ReadJournal(path_).value();
+  EXPECT_TRUE(j.torn_tail);
+  EXPECT_EQ(j.tokens, Range(0, 8));
+  EXPECT_EQ(j.calls.size(), 1u);
+}
+
+TEST_F(JournalTest, ACallShapeThatDoesNotFitItsTokensIsCorrupt) {
+  // IMJ3 records of two tokens at index 0 with (begin, generated, chunk) as given.
+  auto record = [](int64_t begin, uint32_t generated, uint32_t chunk) {
+    std::string rec;
+    auto put = [&rec](auto v) { rec.append(reinterpret_cast<const char*>(&v), sizeof(v)); };
+    put(uint32_t{0x334a4d49});
+    put(uint32_t{2});
+    put(int64_t{0});
+    put(uint64_t{0});
+    put(begin);
+    put(generated);
+    put(chunk);
+    put(int32_t{1});
+    put(int32_t{2});
+    put(Fnv1a64(rec.data(), rec.size()));
+    return rec;
+  };
+  Rewrite(record(0, 2, 1));
+  ASSERT_TRUE(ReadJournal(path_).ok());  // all generated, chunk 1: fits
+  for (const std::string& bad : {record(0, 3, 7), record(0, 1, 0), record(1, 0, 7),
+                                 record(-1, 0, 7), record(0, 0xffffffffu, 7)}) {
+    Rewrite(bad + record(0, 0, 7));  // followed by more data: not a torn tail
+    auto j = ReadJournal(path_);
+    EXPECT_EQ(j.status().code(), absl::StatusCode::kDataLoss);
+    EXPECT_THAT(j.status().message(), HasSubstr("bad call shape"));
+  }
+}
+
 TEST_F(JournalTest, OpenFailsWithThePathInTheMessage) {
   auto w = JournalWriter::Open("/nonexistent-dir/journal", 0);
   ASSERT_FALSE(w.ok());

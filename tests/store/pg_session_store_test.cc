@@ -68,7 +68,7 @@ TEST_F(PgSessionStoreTest, CreateAppendSnapshotLoadRoundTrip) {
   ASSERT_TRUE(
       store->Create({"s", 0xfedcba9876543210ull, 1234}, InitialState{"", 0, {1, 2, 3}}).ok());
   EXPECT_EQ(store->Create({"s", 1, 1}).code(), absl::StatusCode::kAlreadyExists);
-  ASSERT_TRUE(store->Append("s", 3, std::vector<int32_t>{4, 5}).ok());
+  ASSERT_TRUE(store->Append("s", 3, std::vector<int32_t>{4, 5}, 6, CallShape{1, 7}).ok());
   ASSERT_TRUE(store->WriteSnapshot("s", 4, std::string(20 << 20, 'x')).ok());  // 3 chunks
   ASSERT_TRUE(store->Append("s", 5, std::vector<int32_t>{6}, /*client_seq=*/7).ok());
   store->Release("s");
@@ -80,6 +80,13 @@ TEST_F(PgSessionStoreTest, CreateAppendSnapshotLoadRoundTrip) {
   EXPECT_EQ(s.journal.first_index, 3);
   EXPECT_THAT(s.journal.tokens, ElementsAre(4, 5, 6));
   EXPECT_EQ(s.journal.client_seq, 7u);
+  // A row is one call: its shape comes back with it (none for the plain append).
+  ASSERT_EQ(s.journal.calls.size(), 1u);
+  EXPECT_EQ(s.journal.calls[0].begin, 3);
+  EXPECT_EQ(s.journal.calls[0].end, 5);
+  EXPECT_EQ(s.journal.calls[0].shape.generated, 1);
+  EXPECT_EQ(s.journal.calls[0].shape.prefill_chunk, 7);
+  EXPECT_EQ(s.journal.calls[0].client_seq, 6u);
   EXPECT_EQ(store->Stat("s").value().tokens, 6);
   EXPECT_EQ(store->Load("nope").status().code(), absl::StatusCode::kNotFound);
   ASSERT_TRUE(store->Create({"B-2", 1, 1}).ok());
@@ -153,11 +160,14 @@ TEST_F(PgSessionStoreTest, CorruptRowsAreDataLossNamingTheSession) {
   ASSERT_TRUE(a->Create({"odd", 1, 1}, InitialState{"", 0, {1}}).ok());
   ASSERT_TRUE(a->Create({"gap", 1, 1}, InitialState{"", 0, {1}}).ok());
   ASSERT_TRUE(a->Create({"nosnap", 1, 1}).ok());
+  ASSERT_TRUE(a->Create({"shape", 1, 1}, InitialState{"", 0, {1}}).ok());
+  ASSERT_TRUE(a->Append("shape", 1, std::vector<int32_t>{2, 3}, 0, CallShape{2, 7}).ok());
   Sql("UPDATE infmem_journal SET tokens = '\\x010203' WHERE session_id = 'odd'");
+  Sql("UPDATE infmem_journal SET generated = 3 WHERE session_id = 'shape' AND first_index = 1");
   Sql("INSERT INTO infmem_journal VALUES ('gap', 5, '\\x01000000', 1)");
   Sql("UPDATE infmem_sessions SET snapshot_tokens = 9 WHERE id = 'nosnap'");
   Sql("UPDATE infmem_sessions SET seed = 0, created_unix_ms = 0 WHERE id = 'odd'");
-  for (const std::string id : {"odd", "gap", "nosnap"}) {
+  for (const std::string id : {"odd", "gap", "nosnap", "shape"}) {
     absl::Status status = a->Load(id).status();
     EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << id << ": " << status;
     EXPECT_THAT(status.message(), HasSubstr(id));

@@ -139,6 +139,33 @@ TEST_F(SessionStoreTest, SnapshotReplacesTheOldOneAndCompactsTheJournal) {
   EXPECT_FALSE(fs::exists(root_ + "/s/state.safetensors.tmp"));
 }
 
+TEST_F(SessionStoreTest, CompactionKeepsTheShapesOfTheCallsAfterTheSnapshot) {
+  ASSERT_TRUE(store_->Create(Record("s")).ok());
+  ASSERT_TRUE(store_->Append("s", 0, Tokens(0, 5), 0, CallShape{0, 7}).ok());
+  ASSERT_TRUE(store_->Append("s", 5, Tokens(5, 9), 3, CallShape{2, 7}).ok());
+  ASSERT_TRUE(store_->Append("s", 9, Tokens(9, 12), 4, CallShape{3, 5}).ok());
+  // The snapshot covers [0, 8): the second call only in part, so its last token stays as a
+  // plain token (pending after the snapshot); the third call keeps its shape.
+  ASSERT_TRUE(store_->WriteSnapshot("s", 8, "x").ok());
+  Reopen();
+  StoredSession s = store_->Load("s").value();
+  EXPECT_EQ(s.journal.first_index, 8);
+  EXPECT_EQ(s.journal.tokens, Tokens(8, 12));
+  EXPECT_EQ(s.journal.client_seq, 4u);
+  ASSERT_EQ(s.journal.calls.size(), 1u);
+  EXPECT_EQ(s.journal.calls[0].begin, 9);
+  EXPECT_EQ(s.journal.calls[0].end, 12);
+  EXPECT_EQ(s.journal.calls[0].shape.generated, 3);
+  EXPECT_EQ(s.journal.calls[0].shape.prefill_chunk, 5);
+  // A snapshot covering everything but the last token keeps the sequence number.
+  ASSERT_TRUE(store_->WriteSnapshot("s", 11, "y").ok());
+  Reopen();
+  s = store_->Load("s").value();
+  EXPECT_EQ(s.journal.tokens, Tokens(11, 12));
+  EXPECT_TRUE(s.journal.calls.empty());
+  EXPECT_EQ(s.journal.client_seq, 4u);
+}
+
 TEST_F(SessionStoreTest, ATornJournalTailIsCutAndAppendsContinueAfterIt) {
   ASSERT_TRUE(store_->Create(Record("s")).ok());
   ASSERT_TRUE(store_->Append("s", 0, Tokens(0, 4)).ok());
