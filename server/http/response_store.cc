@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/common/file_io.h"
 #include "server/common/status_macros.h"
-#include "server/store/durable_file.h"
+#include "server/store/file_system.h"
 
 namespace infmem::http {
 
@@ -23,7 +23,8 @@ absl::StatusOr<ResponseStore> ResponseStore::Open(const std::string& dir) {
 absl::Status ResponseStore::Put(const std::string& key,
                                 const nlohmann::ordered_json& record) const {
   return store::WriteFileDurably(
-      Path(key), record.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+      store::FileSystem::Default(), Path(key),
+      record.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
 }
 
 absl::StatusOr<nlohmann::ordered_json> ResponseStore::Get(const std::string& key) const {
@@ -42,7 +43,7 @@ absl::Status ResponseStore::Delete(const std::string& key) const {
     if (error) return absl::InternalError(absl::StrCat(Path(key), ": ", error.message()));
     return absl::NotFoundError(absl::StrCat("no stored response '", key, "'"));
   }
-  return store::SyncDirectory(dir_);
+  return store::FileSystem::Default().SyncDir(dir_);
 }
 
 }  // namespace infmem::http

@@ -1,14 +1,10 @@
 #include "server/store/journal.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "server/common/file_io.h"
 #include "server/common/hash.h"
 #include "server/common/status_macros.h"
 
@@ -22,10 +18,6 @@ constexpr uint32_t kCallMagic = 0x334a4d49;  // "IMJ3": a call's last record, wi
 constexpr size_t kSeqBytes = 8;              // IMJ2's client_seq, after the header
 constexpr size_t kCallBytes = 24;            // IMJ3's client_seq, call begin, generated, chunk
 constexpr size_t kChecksumBytes = 8;
-
-absl::Status Errno(absl::string_view what, const std::string& path) {
-  return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
-}
 
 template <typename T>
 void Put(std::string& out, T value) {
@@ -41,23 +33,27 @@ T Get(const char* p) {
 
 }  // namespace
 
-JournalWriter::JournalWriter(std::string path, int fd, int64_t size)
-    : path_(std::move(path)), fd_(fd), size_(size) {}
+JournalWriter::JournalWriter(std::string path, std::unique_ptr<AppendFile> file, int64_t size)
+    : path_(std::move(path)), file_(std::move(file)), size_(size) {}
 
-JournalWriter::~JournalWriter() { ::close(fd_); }
+JournalWriter::~JournalWriter() = default;
 
 absl::StatusOr<std::unique_ptr<JournalWriter>> JournalWriter::Open(const std::string& path,
-                                                                   int64_t valid_bytes) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("opening journal", path);
-  const off_t end = ::lseek(fd, 0, SEEK_END);
-  if (end < 0 || (end > valid_bytes && ::ftruncate(fd, valid_bytes) != 0)) {
-    const absl::Status status = Errno("cutting the torn tail of", path);
-    ::close(fd);
-    return status;
+                                                                   int64_t valid_bytes,
+                                                                   FileSystem* fs) {
+  FileSystem& files = fs != nullptr ? *fs : FileSystem::Default();
+  bool created = false;
+  ASSIGN_OR_RETURN(std::unique_ptr<AppendFile> file, files.OpenAppend(path, &created));
+  if (created) RETURN_IF_ERROR(files.SyncDir(ParentDir(path)));
+  const int64_t end = file->Size();
+  if (end > valid_bytes) {
+    if (absl::Status cut = file->Truncate(valid_bytes); !cut.ok()) {
+      return absl::InternalError(
+          absl::StrCat("cutting the torn tail of ", path, ": ", cut.message()));
+    }
   }
-  return std::unique_ptr<JournalWriter>(
-      new JournalWriter(path, fd, std::min<int64_t>(end, valid_bytes)));
+  const int64_t size = std::min<int64_t>(end, valid_bytes);
+  return std::unique_ptr<JournalWriter>(new JournalWriter(path, std::move(file), size));
 }
 
 absl::Status JournalWriter::Append(int64_t first_index, absl::Span<const int32_t> tokens,
@@ -91,30 +87,32 @@ absl::Status JournalWriter::Append(int64_t first_index, absl::Span<const int32_t
     Put<uint64_t>(buf, Fnv1a64(buf.data() + start, buf.size() - start));
     done += count;
   }
-  for (size_t written = 0; written < buf.size();) {
-    const ssize_t n = ::write(fd_, buf.data() + written, buf.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      // Leave no partial record behind a later append: cut back to the last whole record.
-      const absl::Status status = Errno("appending to journal", path_);
-      if (::ftruncate(fd_, size_) != 0) return Errno("restoring journal", path_);
-      return status;
+  if (absl::Status written = file_->Append(buf); !written.ok()) {
+    // Leave no partial record behind a later append: cut back to the last whole record.
+    if (absl::Status cut = file_->Truncate(size_); !cut.ok()) {
+      return absl::InternalError(absl::StrCat("restoring journal ", path_, " after \"",
+                                              written.message(), "\": ", cut.message()));
     }
-    written += static_cast<size_t>(n);
+    return written;
   }
   size_ += static_cast<int64_t>(buf.size());
   return absl::OkStatus();
 }
 
-absl::Status JournalWriter::Sync() {
-  if (::fdatasync(fd_) != 0) return Errno("syncing journal", path_);
+absl::Status JournalWriter::Sync() { return file_->Sync(); }
+
+absl::Status JournalWriter::Truncate(int64_t size) {
+  RETURN_IF_ERROR(file_->Truncate(size));
+  size_ = size;
   return absl::OkStatus();
 }
 
-absl::StatusOr<JournalContents> ReadJournal(const std::string& path) {
+absl::StatusOr<JournalContents> ReadJournal(const std::string& path, FileSystem* fs) {
+  FileSystem& files = fs != nullptr ? *fs : FileSystem::Default();
   JournalContents out;
-  if (::access(path.c_str(), F_OK) != 0) return out;
-  ASSIGN_OR_RETURN(const std::string data, ReadFile(path));
+  absl::StatusOr<std::string> read = files.ReadFile(path);
+  if (absl::IsNotFound(read.status())) return out;  // a missing journal reads as empty
+  ASSIGN_OR_RETURN(const std::string data, std::move(read));
   auto corrupt = [&](size_t offset, absl::string_view why) {
     return absl::DataLossError(
         absl::StrCat("journal ", path, " is corrupt at byte ", offset, ": ", why));

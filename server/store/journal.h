@@ -23,6 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "server/store/file_system.h"
 
 namespace infmem::store {
 
@@ -47,10 +48,13 @@ struct JournalCall {
 
 class JournalWriter {
  public:
-  // Opens `path` for appending, creating it if missing; `valid_bytes` (from ReadJournal) cuts
-  // a torn tail first. Returns an error naming the path when the file cannot be opened.
+  // Opens `path` for appending, creating it if missing (and then syncing its directory, so
+  // that the file's entry is as durable as the bytes Sync makes durable); `valid_bytes` (from
+  // ReadJournal) cuts a torn tail first. Returns an error naming the path when the file cannot
+  // be opened. `fs` null: FileSystem::Default().
   static absl::StatusOr<std::unique_ptr<JournalWriter>> Open(const std::string& path,
-                                                             int64_t valid_bytes);
+                                                             int64_t valid_bytes,
+                                                             FileSystem* fs = nullptr);
   ~JournalWriter();
   JournalWriter(const JournalWriter&) = delete;
   JournalWriter& operator=(const JournalWriter&) = delete;
@@ -63,13 +67,15 @@ class JournalWriter {
                       uint64_t client_seq = 0, CallShape shape = {});
   // Makes every appended byte durable (fdatasync).
   absl::Status Sync();
+  // Cuts the journal back to `size` bytes (a record that could not be made durable).
+  absl::Status Truncate(int64_t size);
   // Returns the bytes written so far (file size).
   int64_t size() const { return size_; }
 
  private:
-  JournalWriter(std::string path, int fd, int64_t size);
+  JournalWriter(std::string path, std::unique_ptr<AppendFile> file, int64_t size);
   std::string path_;
-  int fd_;
+  std::unique_ptr<AppendFile> file_;
   int64_t size_;
 };
 
@@ -85,7 +91,7 @@ struct JournalContents {
 // Reads the journal at `path` (a missing file reads as empty). A last record that is
 // incomplete or fails its checksum is a torn tail: reported and excluded. DataLoss when a bad
 // record is followed by more data, or when records do not continue each other's indexes.
-absl::StatusOr<JournalContents> ReadJournal(const std::string& path);
+absl::StatusOr<JournalContents> ReadJournal(const std::string& path, FileSystem* fs = nullptr);
 
 }  // namespace infmem::store
 

@@ -1,20 +1,15 @@
 #include "server/store/local_session_store.h"
 
 #include <algorithm>
-#include <filesystem>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
-#include "server/common/file_io.h"
 #include "server/common/status_macros.h"
 #include "server/common/strict_json.h"
-#include "server/store/durable_file.h"
 
 namespace infmem::store {
 namespace {
-
-namespace fs = std::filesystem;
 
 constexpr char kRecordFile[] = "session.json";
 constexpr char kSnapshotFile[] = "state.safetensors";
@@ -30,8 +25,9 @@ std::string RecordJson(const SessionRecord& r) {
       .dump();
 }
 
-absl::StatusOr<SessionRecord> ParseRecord(const std::string& id, const std::string& path) {
-  ASSIGN_OR_RETURN(const std::string text, ReadFile(path));
+absl::StatusOr<SessionRecord> ParseRecord(FileSystem& fs, const std::string& id,
+                                          const std::string& path) {
+  ASSIGN_OR_RETURN(const std::string text, fs.ReadFile(path));
   auto bad = [&](absl::string_view why) {
     return absl::DataLossError(absl::StrCat("session record ", path, ": ", why));
   };
@@ -56,90 +52,97 @@ absl::StatusOr<SessionRecord> ParseRecord(const std::string& id, const std::stri
 }
 
 // Writes the snapshot and journal of `initial` into the directory `dir`, durably.
-absl::Status WriteInitialState(const std::string& dir, const InitialState& initial) {
+absl::Status WriteInitialState(FileSystem& fs, const std::string& dir,
+                               const InitialState& initial) {
   if (!initial.snapshot.empty()) {
-    RETURN_IF_ERROR(WriteFileDurably(dir + "/" + kSnapshotFile, initial.snapshot));
+    RETURN_IF_ERROR(WriteFileDurably(fs, dir + "/" + kSnapshotFile, initial.snapshot));
   }
   if (initial.tokens.empty()) return absl::OkStatus();
-  ASSIGN_OR_RETURN(auto writer, JournalWriter::Open(dir + "/" + kJournalFile, 0));
+  ASSIGN_OR_RETURN(auto writer, JournalWriter::Open(dir + "/" + kJournalFile, 0, &fs));
   RETURN_IF_ERROR(writer->Append(initial.tokens_seen, initial.tokens));
   return writer->Sync();
 }
 
 }  // namespace
 
-LocalSessionStore::LocalSessionStore(std::string root) : root_(std::move(root)) {}
+LocalSessionStore::LocalSessionStore(std::string root, FileSystem& fs)
+    : root_(std::move(root)), fs_(fs) {}
 LocalSessionStore::~LocalSessionStore() = default;
 
-absl::StatusOr<std::unique_ptr<LocalSessionStore>> LocalSessionStore::Open(
-    const std::string& root) {
-  std::error_code ec;
-  fs::create_directories(root, ec);
-  if (ec)
+absl::StatusOr<std::unique_ptr<LocalSessionStore>> LocalSessionStore::Open(const std::string& root,
+                                                                           FileSystem* fs) {
+  FileSystem& files = fs != nullptr ? *fs : FileSystem::Default();
+  // The directories made here must be durable before any session in them is acknowledged:
+  // sync the parent of each one created (found by the power-loss explorer).
+  std::vector<std::string> missing;
+  for (std::string dir = root; !dir.empty() && dir != "/" && dir != "." && !files.Exists(dir);
+       dir = ParentDir(dir)) {
+    missing.push_back(dir);
+  }
+  if (absl::Status made = files.CreateDirs(root); !made.ok()) {
     return absl::InternalError(
-        absl::StrCat("creating session directory ", root, ": ", ec.message()));
-  for (const auto& entry : fs::directory_iterator(root, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind(kPendingPrefix, 0) == 0 || name.rfind(kDeletedPrefix, 0) == 0) {
-      fs::remove_all(entry.path(), ec);
+        absl::StrCat("creating session directory ", root, ": ", made.message()));
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    RETURN_IF_ERROR(files.SyncDir(ParentDir(*it)));
+  }
+  ASSIGN_OR_RETURN(const std::vector<DirEntry> entries, files.List(root));
+  for (const DirEntry& entry : entries) {
+    if (entry.name.rfind(kPendingPrefix, 0) == 0 || entry.name.rfind(kDeletedPrefix, 0) == 0) {
+      files.RemoveAll(root + "/" + entry.name).IgnoreError();
     }
   }
-  if (ec) return absl::InternalError(absl::StrCat("reading ", root, ": ", ec.message()));
-  return std::unique_ptr<LocalSessionStore>(new LocalSessionStore(root));
+  return std::unique_ptr<LocalSessionStore>(new LocalSessionStore(root, files));
 }
 
 absl::Status LocalSessionStore::Create(const SessionRecord& record, const InitialState& initial) {
   RETURN_IF_ERROR(ValidateStoredId(record.id));
   const std::string dir = Dir(record.id);
-  std::error_code ec;
-  if (fs::exists(dir, ec)) {
+  if (fs_.Exists(dir)) {
     return absl::AlreadyExistsError(absl::StrCat("session '", record.id, "' already exists"));
   }
   // Build the directory aside and rename it into place, so a crash never leaves a session
   // without its record.
   const std::string pending =
       absl::StrCat(root_, "/", kPendingPrefix, record.id, "-", nonce_.fetch_add(1));
-  fs::create_directory(pending, ec);
-  if (ec) return absl::InternalError(absl::StrCat("creating ", pending, ": ", ec.message()));
+  RETURN_IF_ERROR(fs_.CreateDir(pending));
   const std::string json = RecordJson(record);
-  absl::Status status = WriteInitialState(pending, initial);
-  if (status.ok()) status = WriteFileDurably(pending + "/" + kRecordFile, json);
+  absl::Status status = WriteInitialState(fs_, pending, initial);
+  if (status.ok()) status = WriteFileDurably(fs_, pending + "/" + kRecordFile, json);
   if (status.ok()) {
-    fs::rename(pending, dir, ec);
-    if (ec) {
-      status =
-          ec == std::errc::directory_not_empty || ec == std::errc::file_exists
-              ? absl::AlreadyExistsError(absl::StrCat("session '", record.id, "' already exists"))
-              : absl::InternalError(absl::StrCat("creating ", dir, ": ", ec.message()));
+    status = fs_.Rename(pending, dir);
+    if (absl::IsAlreadyExists(status)) {
+      status = absl::AlreadyExistsError(absl::StrCat("session '", record.id, "' already exists"));
     }
   }
   if (!status.ok()) {
-    fs::remove_all(pending, ec);
+    fs_.RemoveAll(pending).IgnoreError();
     return status;
   }
   bytes_written_ +=
       static_cast<int64_t>(json.size() + initial.snapshot.size() + 4 * initial.tokens.size());
-  return SyncDirectory(root_);
+  return fs_.SyncDir(root_);
 }
 
 absl::StatusOr<StoredSession> LocalSessionStore::Load(const std::string& id) {
   RETURN_IF_ERROR(ValidateStoredId(id));
   const std::string dir = Dir(id);
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
+  if (!fs_.IsDirectory(dir)) {
     return absl::NotFoundError(absl::StrCat("session '", id, "' not found"));
   }
   StoredSession s;
-  ASSIGN_OR_RETURN(s.record, ParseRecord(id, dir + "/" + kRecordFile));
-  const std::string snapshot = dir + "/" + kSnapshotFile;
-  if (fs::exists(snapshot, ec)) {
-    ASSIGN_OR_RETURN(s.snapshot, ReadFile(snapshot));
+  ASSIGN_OR_RETURN(s.record, ParseRecord(fs_, id, dir + "/" + kRecordFile));
+  absl::StatusOr<std::string> snapshot = fs_.ReadFile(dir + "/" + kSnapshotFile);
+  if (snapshot.ok()) {
+    s.snapshot = *std::move(snapshot);
+  } else if (!absl::IsNotFound(snapshot.status())) {
+    return snapshot.status();
   }
-  ASSIGN_OR_RETURN(s.journal, ReadJournal(dir + "/" + kJournalFile));
+  ASSIGN_OR_RETURN(s.journal, ReadJournal(dir + "/" + kJournalFile, &fs_));
   // Reopen the writer so that the torn tail, if any, is cut before the next append. File
   // work stays outside the lock, which only guards the map: other sessions never wait on it.
   ASSIGN_OR_RETURN(auto writer,
-                   JournalWriter::Open(dir + "/" + kJournalFile, s.journal.valid_bytes));
+                   JournalWriter::Open(dir + "/" + kJournalFile, s.journal.valid_bytes, &fs_));
   absl::MutexLock lock(&mu_);
   writers_[id] = std::move(writer);
   return s;
@@ -148,13 +151,12 @@ absl::StatusOr<StoredSession> LocalSessionStore::Load(const std::string& id) {
 absl::StatusOr<SessionStat> LocalSessionStore::Stat(const std::string& id) const {
   RETURN_IF_ERROR(ValidateStoredId(id));
   const std::string dir = Dir(id);
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
+  if (!fs_.IsDirectory(dir)) {
     return absl::NotFoundError(absl::StrCat("session '", id, "' not found"));
   }
   SessionStat stat;
-  ASSIGN_OR_RETURN(stat.record, ParseRecord(id, dir + "/" + kRecordFile));
-  ASSIGN_OR_RETURN(const JournalContents journal, ReadJournal(dir + "/" + kJournalFile));
+  ASSIGN_OR_RETURN(stat.record, ParseRecord(fs_, id, dir + "/" + kRecordFile));
+  ASSIGN_OR_RETURN(const JournalContents journal, ReadJournal(dir + "/" + kJournalFile, &fs_));
   stat.tokens = journal.first_index + static_cast<int64_t>(journal.tokens.size());
   return stat;
 }
@@ -166,13 +168,12 @@ absl::StatusOr<JournalWriter*> LocalSessionStore::Writer(const std::string& id) 
     if (it != writers_.end()) return it->second.get();
   }
   // Calls for one session never overlap, so nobody else opens this writer meanwhile.
-  std::error_code ec;
-  if (!fs::is_directory(Dir(id), ec)) {
+  if (!fs_.IsDirectory(Dir(id))) {
     return absl::NotFoundError(absl::StrCat("session '", id, "' not found"));
   }
   const std::string path = Dir(id) + "/" + kJournalFile;
-  ASSIGN_OR_RETURN(const JournalContents contents, ReadJournal(path));
-  ASSIGN_OR_RETURN(auto writer, JournalWriter::Open(path, contents.valid_bytes));
+  ASSIGN_OR_RETURN(const JournalContents contents, ReadJournal(path, &fs_));
+  ASSIGN_OR_RETURN(auto writer, JournalWriter::Open(path, contents.valid_bytes, &fs_));
   JournalWriter* raw = writer.get();
   absl::MutexLock lock(&mu_);
   writers_[id] = std::move(writer);
@@ -190,30 +191,36 @@ absl::Status LocalSessionStore::Append(const std::string& id, int64_t first_inde
   bytes_written_ += writer->size() - before;
   // Concurrent syncs of different sessions' journals share the file system's journal commit
   // (ext4/xfs group them), so many sessions appending at once do not pay one flush each.
-  return writer->Sync();
+  absl::Status synced = writer->Sync();
+  if (!synced.ok()) {
+    // Not acknowledged: take the record back out (best effort: after a failed fsync the page
+    // cache may not say what the disk holds), and reopen the journal on the next call.
+    writer->Truncate(before).IgnoreError();
+    Release(id);
+  }
+  return synced;
 }
 
 absl::Status LocalSessionStore::WriteSnapshot(const std::string& id, int64_t tokens_seen,
                                               const std::string& state) {
   RETURN_IF_ERROR(ValidateStoredId(id));
   const std::string dir = Dir(id);
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) {
+  if (!fs_.IsDirectory(dir)) {
     return absl::NotFoundError(absl::StrCat("session '", id, "' not found"));
   }
-  RETURN_IF_ERROR(WriteFileDurably(dir + "/" + kSnapshotFile, state));
+  RETURN_IF_ERROR(WriteFileDurably(fs_, dir + "/" + kSnapshotFile, state));
   bytes_written_ += static_cast<int64_t>(state.size());
   // Compact the journal: keep only tokens the snapshot does not cover. A crash before the
   // rename leaves the old journal, whose covered tokens recovery skips.
   const std::string journal = dir + "/" + kJournalFile;
-  ASSIGN_OR_RETURN(const JournalContents contents, ReadJournal(journal));
+  ASSIGN_OR_RETURN(const JournalContents contents, ReadJournal(journal, &fs_));
   const int64_t skip = std::clamp<int64_t>(tokens_seen - contents.first_index, 0,
                                            static_cast<int64_t>(contents.tokens.size()));
   Release(id);
   const std::string fresh = journal + ".new";
-  fs::remove(fresh, ec);
+  RETURN_IF_ERROR(fs_.Remove(fresh));
   {
-    ASSIGN_OR_RETURN(auto writer, JournalWriter::Open(fresh, 0));
+    ASSIGN_OR_RETURN(auto writer, JournalWriter::Open(fresh, 0, &fs_));
     // The kept tokens keep their calls' shapes: a call the snapshot covers in part becomes
     // plain tokens (pending after the snapshot), and the sequence number rides on the last.
     const absl::Span<const int32_t> all(contents.tokens);
@@ -237,10 +244,9 @@ absl::Status LocalSessionStore::WriteSnapshot(const std::string& id, int64_t tok
     RETURN_IF_ERROR(writer->Sync());
     bytes_written_ += writer->size();
   }
-  fs::rename(fresh, journal, ec);
-  if (ec) return absl::InternalError(absl::StrCat("replacing ", journal, ": ", ec.message()));
-  RETURN_IF_ERROR(SyncDirectory(dir));
-  ASSIGN_OR_RETURN(auto writer, JournalWriter::Open(journal, INT64_MAX));
+  RETURN_IF_ERROR(fs_.Rename(fresh, journal));
+  RETURN_IF_ERROR(fs_.SyncDir(dir));
+  ASSIGN_OR_RETURN(auto writer, JournalWriter::Open(journal, INT64_MAX, &fs_));
   absl::MutexLock lock(&mu_);
   writers_[id] = std::move(writer);
   return absl::OkStatus();
@@ -256,25 +262,21 @@ absl::Status LocalSessionStore::Delete(const std::string& id) {
   Release(id);
   const std::string dir = Dir(id);
   const std::string gone = absl::StrCat(root_, "/", kDeletedPrefix, id, "-", nonce_.fetch_add(1));
-  std::error_code ec;
-  fs::rename(dir, gone, ec);
-  if (ec == std::errc::no_such_file_or_directory) {
+  if (!fs_.IsDirectory(dir)) {
     return absl::NotFoundError(absl::StrCat("session '", id, "' not found"));
   }
-  if (ec) return absl::InternalError(absl::StrCat("deleting ", dir, ": ", ec.message()));
-  RETURN_IF_ERROR(SyncDirectory(root_));
-  fs::remove_all(gone, ec);  // leftovers are removed by the next Open
+  RETURN_IF_ERROR(fs_.Rename(dir, gone));
+  RETURN_IF_ERROR(fs_.SyncDir(root_));
+  fs_.RemoveAll(gone).IgnoreError();  // leftovers are removed by the next Open
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<std::string>> LocalSessionStore::List() const {
   std::vector<std::string> ids;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(root_, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (entry.is_directory(ec) && ValidateStoredId(name).ok()) ids.push_back(name);
+  ASSIGN_OR_RETURN(const std::vector<DirEntry> entries, fs_.List(root_));
+  for (const DirEntry& entry : entries) {
+    if (entry.is_directory && ValidateStoredId(entry.name).ok()) ids.push_back(entry.name);
   }
-  if (ec) return absl::InternalError(absl::StrCat("listing ", root_, ": ", ec.message()));
   std::sort(ids.begin(), ids.end());
   return ids;
 }

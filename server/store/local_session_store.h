@@ -5,8 +5,9 @@
 //   <id>/state.safetensors   newest snapshot (Model::SerializeState), absent until the first
 //   <id>/journal             token journal (journal.h): tokens appended since the snapshot
 // Creation and deletion are atomic (a directory renamed into or out of place), snapshots
-// replace the old one atomically (durable_file.h), and an Append is durable when it returns.
-// A torn journal tail is cut. Thread-safety as SessionStore.
+// replace the old one atomically (file_system.h), and an Append is durable when it returns.
+// A torn journal tail is cut. All disk work goes through one FileSystem (the POSIX one, or a
+// test's). Thread-safety as SessionStore.
 #ifndef INFMEM_SERVER_STORE_LOCAL_SESSION_STORE_H_
 #define INFMEM_SERVER_STORE_LOCAL_SESSION_STORE_H_
 
@@ -18,6 +19,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "server/store/file_system.h"
 #include "server/store/session_store.h"
 
 namespace infmem::store {
@@ -25,8 +27,9 @@ namespace infmem::store {
 class LocalSessionStore final : public SessionStore {
  public:
   // Opens the store at `root`, creating the directory if missing, and removes leftovers of
-  // interrupted creations and deletions.
-  static absl::StatusOr<std::unique_ptr<LocalSessionStore>> Open(const std::string& root);
+  // interrupted creations and deletions. `fs` (null: FileSystem::Default()) must outlive it.
+  static absl::StatusOr<std::unique_ptr<LocalSessionStore>> Open(const std::string& root,
+                                                                 FileSystem* fs = nullptr);
   ~LocalSessionStore() override;
 
   absl::Status Create(const SessionRecord& record, const InitialState& initial = {}) override;
@@ -42,12 +45,13 @@ class LocalSessionStore final : public SessionStore {
   int64_t bytes_written() const override { return bytes_written_.load(); }
 
  private:
-  explicit LocalSessionStore(std::string root);
+  LocalSessionStore(std::string root, FileSystem& fs);
   std::string Dir(const std::string& id) const { return root_ + "/" + id; }
   // Returns the open journal writer of `id`, opening it (and cutting a torn tail) if needed.
   absl::StatusOr<JournalWriter*> Writer(const std::string& id);
 
   const std::string root_;
+  FileSystem& fs_;
   std::atomic<int64_t> bytes_written_{0};
   std::atomic<uint64_t> nonce_{0};
   absl::Mutex mu_;  // guards the map only; file work happens outside it
