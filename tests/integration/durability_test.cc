@@ -213,6 +213,49 @@ TEST_F(DurabilityTest, ARetriedClientSequenceNumberIsAppliedOnceAcrossRestarts) 
   EXPECT_TRUE(stale.ids.empty());
 }
 
+// A disk whose syncs fail (EIO, through an LD_PRELOAD shim in the real server): the calls that
+// need one fail with an error naming the journal, nothing is acknowledged that is not on
+// disk, the server stays up, and the session goes on once the disk does.
+TEST_F(DurabilityTest, AFailingDiskFailsTheCallsAndTheServerGoesOn) {
+  const std::string flag = dir_ + "/disk-fails";
+  setenv("LD_PRELOAD", INFMEM_FAIL_SYNC_SHIM, 1);
+  setenv("INFMEM_FAIL_SYNC_IF_EXISTS", flag.c_str(), 1);
+  auto server = StartServer();
+  unsetenv("LD_PRELOAD");
+  unsetenv("INFMEM_FAIL_SYNC_IF_EXISTS");
+  ASSERT_NE(server, nullptr);
+  auto stub = server->NewStub();
+  ASSERT_TRUE(Create(*stub, "s", "The jury said that").ok());
+  v1::AppendResponse acked;
+  ASSERT_TRUE(Append(*stub, "s", Piece(0), &acked).ok());
+
+  std::ofstream(flag) << "";
+  const grpc::Status failed = Append(*stub, "s", Piece(1));
+  EXPECT_EQ(failed.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_THAT(failed.error_message(), ::testing::HasSubstr("journal"));
+  const Generation generated = Greedy(*stub, "s", 4);
+  EXPECT_EQ(generated.status.error_code(), grpc::StatusCode::INTERNAL);
+  v1::Session s;
+  ASSERT_TRUE(Get(*stub, "s", &s).ok());  // the server is up, the session as acknowledged
+  EXPECT_EQ(s.tokens(), acked.session_tokens());
+
+  fs::remove(flag);
+  v1::AppendResponse after;
+  ASSERT_TRUE(Append(*stub, "s", Piece(2), &after).ok());
+  EXPECT_EQ(after.session_tokens(), acked.session_tokens() + after.appended_tokens());
+  server->Kill();
+  auto restarted = StartServer();
+  ASSERT_NE(restarted, nullptr);
+  stub = restarted->NewStub();
+  ASSERT_TRUE(Get(*stub, "s", &s).ok());
+  EXPECT_EQ(s.tokens(), after.session_tokens());
+  // The same history on a sound disk continues identically.
+  ASSERT_TRUE(Create(*stub, "reference", "The jury said that").ok());
+  ASSERT_TRUE(Append(*stub, "reference", Piece(0)).ok());
+  ASSERT_TRUE(Append(*stub, "reference", Piece(2)).ok());
+  EXPECT_EQ(Greedy(*stub, "s", 12, true).ids, Greedy(*stub, "reference", 12, true).ids);
+}
+
 TEST_F(DurabilityTest, EvictionAndReloadGiveTheSameResultsAsNeverEvicting) {
   auto evicting = StartServer({"--max_resident_sessions=2"}, dir_ + "/evicting");
   auto resident = StartServer({}, dir_ + "/resident");
