@@ -405,6 +405,7 @@ absl::Status PgSessionStore::Append(const std::string& id, int64_t first_index,
   RETURN_IF_ERROR(ValidateStoredId(id));
   if (tokens.empty() && client_seq == 0) return absl::OkStatus();
   ASSIGN_OR_RETURN(const int64_t epoch, EpochOf(id));
+  if (options_.before_guarded_write) options_.before_guarded_write("append", id);
   const absl::Time start = absl::Now();
   // One statement: the UPDATE checks the epoch and locks the session's row until the insert
   // commits, so a takeover either waits for this append (and reads it) or fences it.
@@ -438,10 +439,11 @@ absl::Status PgSessionStore::WriteSnapshot(const std::string& id, int64_t tokens
                                            const std::string& state) {
   RETURN_IF_ERROR(ValidateStoredId(id));
   ASSIGN_OR_RETURN(const int64_t epoch, EpochOf(id));
+  if (options_.before_guarded_write) options_.before_guarded_write("snapshot", id);
   const absl::Time start = absl::Now();
   auto conn = pool_->Take();
   bool fenced = false;
-  RETURN_IF_ERROR(InTransaction(conn, [&]() -> absl::Status {
+  const absl::Status written = InTransaction(conn, [&]() -> absl::Status {
     ASSIGN_OR_RETURN(
         PgResult mine,
         conn.Exec("SELECT 1 FROM infmem_sessions WHERE id = $1 AND epoch = $2 AND "
@@ -471,8 +473,10 @@ absl::Status PgSessionStore::WriteSnapshot(const std::string& id, int64_t tokens
             "first_index + length(tokens) / 4 <= $2",
             {PgParam::Text(id), PgParam::Text(Num(tokens_seen))})
         .status();
-  }));
+  });
+  // A fenced write rolled back: UNAVAILABLE naming the session, as for an append.
   if (fenced) return Fenced(id);
+  RETURN_IF_ERROR(written);
   bytes_written_ += static_cast<int64_t>(state.size());
   metrics_.ObserveStore("snapshot", SecondsSince(start));
   return absl::OkStatus();
@@ -487,6 +491,7 @@ void PgSessionStore::Release(const std::string& id) {
     epoch = it->second;
     epochs_.erase(it);
   }
+  if (options_.before_guarded_write) options_.before_guarded_write("release", id);
   absl::StatusOr<PgResult> freed = pool_->Take().Exec(
       "UPDATE infmem_sessions SET owner = NULL WHERE id = $1 AND epoch = $2 AND owner = $3",
       {PgParam::Text(id), PgParam::Text(Num(epoch)), PgParam::Text(owner_)});
@@ -497,6 +502,7 @@ void PgSessionStore::Release(const std::string& id) {
 absl::Status PgSessionStore::Delete(const std::string& id) {
   RETURN_IF_ERROR(ValidateStoredId(id));
   ASSIGN_OR_RETURN(const int64_t epoch, TakeOwnership(id));
+  if (options_.before_guarded_write) options_.before_guarded_write("delete", id);
   ASSIGN_OR_RETURN(
       PgResult gone,
       pool_->Take().Exec("DELETE FROM infmem_sessions WHERE id = $1 AND epoch = $2 AND owner = $3",

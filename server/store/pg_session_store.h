@@ -46,6 +46,11 @@ struct PgStoreOptions {
   int connections = 8;  // pooled connections for session work (the heartbeat has its own)
   // Asks the replica at `address` to hand session `id` over; OK once it has released it.
   std::function<absl::Status(const std::string& address, const std::string& id)> request_handoff;
+  // Tests only (null in production): called by Append, WriteSnapshot, Release and Delete
+  // ("append", "snapshot", "release", "delete") once they hold the session's epoch and before
+  // their guarded statement runs, so that a test can interleave a takeover, a release or a
+  // re-creation there deterministically.
+  std::function<void(const std::string& write, const std::string& id)> before_guarded_write;
 };
 
 class PgSessionStore final : public SessionStore {

@@ -32,8 +32,10 @@ class PgSessionStoreTest : public ::testing::Test {
 
   std::unique_ptr<PgSessionStore> OpenStore(
       const std::string& name,
-      std::function<absl::Status(const std::string&, const std::string&)> handoff = nullptr) {
+      std::function<absl::Status(const std::string&, const std::string&)> handoff = nullptr,
+      std::function<void(const std::string&, const std::string&)> before_write = nullptr) {
     PgStoreOptions options;
+    options.before_guarded_write = std::move(before_write);
     options.conninfo = pg_->uri();
     options.replica_id = name;
     options.advertise_address = "127.0.0.1:1";
@@ -122,6 +124,111 @@ TEST_F(PgSessionStoreTest, AFormerOwnerIsFencedAfterItsLeaseExpires) {
   ASSERT_TRUE(b->Append("s", 2, std::vector<int32_t>{3}).ok());
   EXPECT_THAT(b->Load("s").value().journal.tokens, ElementsAre(1, 2, 3));
   EXPECT_EQ(Sql("SELECT count(*) FROM infmem_journal WHERE epoch > 1"), "1");
+}
+
+// Deterministic fencing interleavings: a write of replica a has read the session's epoch, and
+// before its guarded statement runs (PgStoreOptions::before_guarded_write) the session moves.
+// Each term of each guard is the only thing that refuses one of these writes.
+class PgFencingTest : public PgSessionStoreTest {
+ protected:
+  // Opens a (whose `write` runs `race` once, at its guarded statement) and b, and has a create
+  // session "s" (epoch 1, tokens {1}).
+  void SetUpRace(const std::string& write, std::function<void()> race) {
+    a_ = OpenStore("a", nullptr, [this, write, race](const std::string& w, const std::string&) {
+      if (w != write || raced_) return;
+      raced_ = true;
+      race();
+    });
+    b_ = OpenStore("b");
+    ASSERT_TRUE(a_->Create({"s", 1, 1}, InitialState{"", 0, {1}}).ok());
+  }
+  // a loses the session (its lease ends, b takes it) and takes it back: a owns it again, at a
+  // newer epoch than the write in flight holds.
+  void LoseAndRetake() {
+    ExpireLease(*a_);
+    ASSERT_TRUE(b_->Load("s").ok());
+    b_->Release("s");
+    ASSERT_TRUE(a_->Load("s").ok());
+    EXPECT_EQ(Sql("SELECT owner = '" + a_->owner() + "' FROM infmem_sessions WHERE id = 's'"), "t");
+  }
+  std::string Owner() {
+    return Sql("SELECT coalesce(owner, 'none') FROM infmem_sessions WHERE id = 's'");
+  }
+
+  std::unique_ptr<PgSessionStore> a_, b_;
+  bool raced_ = false;
+};
+
+TEST_F(PgFencingTest, AnAppendWhoseEpochWentStaleIsRefusedThoughItsOwnerMatches) {
+  SetUpRace("append", [this] { LoseAndRetake(); });
+  EXPECT_EQ(a_->Append("s", 1, std::vector<int32_t>{99}).code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(raced_);
+  EXPECT_EQ(Sql("SELECT count(*) FROM infmem_journal WHERE first_index = 1"), "0");
+}
+
+TEST_F(PgFencingTest, AnAppendRacingItsOwnReleaseIsRefused) {
+  SetUpRace("append", [this] { a_->Release("s"); });  // same epoch, no owner
+  EXPECT_EQ(a_->Append("s", 1, std::vector<int32_t>{99}).code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(raced_);
+  EXPECT_EQ(Sql("SELECT count(*) FROM infmem_journal WHERE first_index = 1"), "0");
+}
+
+TEST_F(PgFencingTest, ASnapshotWhoseEpochWentStaleIsRefusedThoughItsOwnerMatches) {
+  SetUpRace("snapshot", [this] { LoseAndRetake(); });
+  EXPECT_EQ(a_->WriteSnapshot("s", 1, "stale").code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(raced_);
+  EXPECT_EQ(Sql("SELECT count(*) FROM infmem_snapshots"), "0");
+  EXPECT_EQ(Sql("SELECT snapshot_tokens FROM infmem_sessions WHERE id = 's'"), "0");
+}
+
+TEST_F(PgFencingTest, ASnapshotRacingItsOwnReleaseIsRefused) {
+  SetUpRace("snapshot", [this] { a_->Release("s"); });
+  EXPECT_EQ(a_->WriteSnapshot("s", 1, "stale").code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(raced_);
+  EXPECT_EQ(Sql("SELECT count(*) FROM infmem_snapshots"), "0");
+}
+
+TEST_F(PgFencingTest, AStaleReleaseDoesNotFreeTheSessionItsReplicaTookBack) {
+  // The release read epoch 1; meanwhile a loaded the session again (epoch 2).
+  SetUpRace("release", [this] { ASSERT_TRUE(a_->Load("s").ok()); });
+  a_->Release("s");
+  EXPECT_TRUE(raced_);
+  EXPECT_EQ(Owner(), a_->owner());
+}
+
+TEST_F(PgFencingTest, AStaleReleaseDoesNotFreeASessionMadeAgainUnderTheSameId) {
+  // The release read epoch 1; meanwhile b deleted the session and made a new one, at epoch 1.
+  SetUpRace("release", [this] {
+    ExpireLease(*a_);
+    ASSERT_TRUE(b_->Delete("s").ok());
+    ASSERT_TRUE(b_->Create({"s", 2, 2}).ok());
+  });
+  a_->Release("s");
+  EXPECT_TRUE(raced_);
+  EXPECT_EQ(Owner(), b_->owner());
+}
+
+TEST_F(PgFencingTest, AStaleDeleteIsRefusedThoughItsOwnerMatches) {
+  SetUpRace("delete", [this] { LoseAndRetake(); });
+  EXPECT_EQ(a_->Delete("s").code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(raced_);
+  EXPECT_EQ(Sql("SELECT count(*) FROM infmem_sessions"), "1");
+}
+
+TEST_F(PgFencingTest, AStaleDeleteDoesNotDeleteASessionMadeAgainUnderTheSameId) {
+  // The delete took the session at epoch 2; meanwhile b deleted it, made it again and loaded
+  // it (epoch 2 again, owner b).
+  SetUpRace("delete", [this] {
+    ExpireLease(*a_);
+    ASSERT_TRUE(b_->Delete("s").ok());
+    ASSERT_TRUE(b_->Create({"s", 2, 2}).ok());
+    b_->Release("s");
+    ASSERT_TRUE(b_->Load("s").ok());
+    EXPECT_EQ(Sql("SELECT epoch FROM infmem_sessions WHERE id = 's'"), "2");
+  });
+  EXPECT_EQ(a_->Delete("s").code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(raced_);
+  EXPECT_EQ(Owner(), b_->owner());
 }
 
 TEST_F(PgSessionStoreTest, ALiveOwnerHandsTheSessionOver) {
