@@ -32,6 +32,21 @@ TEST(TokenAuthenticatorTest, MissingMalformedAndUnknownTokensAreUnauthenticated)
   }
 }
 
+// Same-length wrong tokens differing from a real one at each single position: a comparison
+// that looked at only some of the bytes (the last, the first, every other) lets one through.
+TEST(TokenAuthenticatorTest, ATokenWrongInAnyOneByteIsRefused) {
+  auto auth = TokenAuthenticator::Parse(kFile, "tokens").value();
+  const std::string good = "0123456789abcdef-alice";
+  for (size_t i = 0; i < good.size(); ++i) {
+    std::string wrong = good;
+    wrong[i] = wrong[i] == 'x' ? 'y' : 'x';
+    EXPECT_EQ(auth->Authenticate("Bearer " + wrong).status().code(),
+              absl::StatusCode::kUnauthenticated)
+        << "differs at " << i;
+  }
+  EXPECT_EQ(auth->Authenticate("Bearer " + good).value(), "alice");
+}
+
 TEST(TokenAuthenticatorTest, MalformedFilesAreRefusedNamingTheLine) {
   const std::pair<const char*, const char*> cases[] = {
       {"alice\n", "tokens:1: expected"},
