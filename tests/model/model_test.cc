@@ -165,49 +165,69 @@ TEST(ModelTest, BatchedDecodeIsBitIdenticalToSeparateDecodes) {
 // two agree to rounding; float32 is what the server runs.
 class DecodeKernelTest : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(DecodeKernelTest, KernelMatchesTensorOperations) {
-  if (kCpu.device != "cpu") GTEST_SKIP() << "the kernel runs on the CPU only";
-  const std::string dtype = GetParam();
+// Decodes sessions of `lengths` tokens `steps` greedy steps, batched, through the kernel and
+// through the tensor operations, and compares logits and LTM updates at every step.
+void CompareKernelWithTensorOperations(const ModelConfig& config, const std::string& dtype,
+                                       const std::vector<int>& lengths, int steps) {
   ModelOptions kernel_opts{"cpu", dtype, 1};
   ModelOptions ops_opts = kernel_opts;
   ops_opts.decode_kernel = false;
+  auto kernel = Model::CreateRandom(config, 5, kernel_opts).value();
+  auto ops = Model::CreateRandom(config, 5, ops_opts).value();
+  const int n = static_cast<int>(lengths.size());
+  std::vector<std::unique_ptr<SessionState>> a, b;
+  for (int i = 0; i < n; ++i) {
+    const auto t = RandomTokens(lengths[i], config.vocab_size, 200 + i);
+    a.push_back(kernel->NewSession(i));
+    b.push_back(ops->NewSession(i));
+    ASSERT_TRUE(kernel->Prefill(*a.back(), t).ok());
+    ASSERT_TRUE(ops->Prefill(*b.back(), t).ok());
+  }
+  const double tolerance = dtype == "float64" ? 1e-10 : 1e-4;
+  std::vector<int32_t> next;
+  for (int i = 0; i < n; ++i) next.push_back((3 * i + 1) % config.vocab_size);
+  for (int step = 0; step < steps; ++step) {
+    std::vector<SessionState*> rows_a, rows_b;
+    for (int i = 0; i < n; ++i) {
+      rows_a.push_back(a[i].get());
+      rows_b.push_back(b[i].get());
+    }
+    const auto la = kernel->DecodeStep(rows_a, next).value();
+    const auto lb = ops->DecodeStep(rows_b, next).value();
+    ASSERT_LT(RelError(la, lb), tolerance)
+        << MemoryModeName(config.memory) << " " << dtype << " step " << step;
+    const int vocab = config.vocab_size;
+    for (int i = 0; i < n; ++i) {  // greedy: the next token is each row's argmax
+      auto row = la.begin() + i * vocab;
+      next[i] = static_cast<int32_t>(std::max_element(row, row + vocab) - row);
+    }
+  }
+  for (int i = 0; i < n; ++i) {
+    EXPECT_EQ(a[i]->ltm_updates(), b[i]->ltm_updates());
+    // A session that reached its second segment boundary has updated its LTM.
+    if (config.memory == MemoryMode::kInfinite && lengths[i] + steps >= 2 * config.segment_length) {
+      EXPECT_GT(a[i]->ltm_updates(), 0) << "session " << i;
+    }
+  }
+}
+
+TEST_P(DecodeKernelTest, KernelMatchesTensorOperations) {
+  if (kCpu.device != "cpu") GTEST_SKIP() << "the kernel runs on the CPU only";
   for (MemoryMode mode : {MemoryMode::kInfinite, MemoryMode::kWindow}) {
-    const ModelConfig config = TinyConfig(mode);
-    auto kernel = Model::CreateRandom(config, 5, kernel_opts).value();
-    auto ops = Model::CreateRandom(config, 5, ops_opts).value();
-    const int lengths[] = {1, 15, 16, 40, 300};  // every STM window and LTM state
-    std::vector<std::unique_ptr<SessionState>> a, b;
-    for (int i = 0; i < 5; ++i) {
-      const auto t = RandomTokens(lengths[i], config.vocab_size, 200 + i);
-      a.push_back(kernel->NewSession(i));
-      b.push_back(ops->NewSession(i));
-      ASSERT_TRUE(kernel->Prefill(*a.back(), t).ok());
-      ASSERT_TRUE(ops->Prefill(*b.back(), t).ok());
-    }
-    const double tolerance = dtype == "float64" ? 1e-10 : 1e-4;
-    std::vector<int32_t> next = {3, 1, 4, 1, 5};
-    for (int step = 0; step < 100; ++step) {
-      std::vector<SessionState*> rows_a, rows_b;
-      for (int i = 0; i < 5; ++i) {
-        rows_a.push_back(a[i].get());
-        rows_b.push_back(b[i].get());
-      }
-      const auto la = kernel->DecodeStep(rows_a, next).value();
-      const auto lb = ops->DecodeStep(rows_b, next).value();
-      ASSERT_LT(RelError(la, lb), tolerance)
-          << MemoryModeName(mode) << " " << dtype << " step " << step;
-      const int vocab = config.vocab_size;
-      for (int i = 0; i < 5; ++i) {  // greedy: the next token is each row's argmax
-        auto row = la.begin() + i * vocab;
-        next[i] = static_cast<int32_t>(std::max_element(row, row + vocab) - row);
-      }
-    }
-    for (int i = 0; i < 5; ++i) {
-      EXPECT_EQ(a[i]->ltm_updates(), b[i]->ltm_updates());
-      if (mode == MemoryMode::kInfinite) {
-        EXPECT_GT(a[i]->ltm_updates(), 0) << "session " << i;
-      }
-    }
+    // Every STM window and LTM state, over 100 steps.
+    CompareKernelWithTensorOperations(TinyConfig(mode), GetParam(), {1, 15, 16, 40, 300}, 100);
+  }
+}
+
+// The kernel splits a row's STM into chunks of 256 keys, each a task whose partial softmax is
+// combined afterwards: segments long enough for one, two and three chunks and their
+// remainders (the tiny model's segments fit in one).
+TEST_P(DecodeKernelTest, KernelMatchesTensorOperationsAcrossKeyChunks) {
+  if (kCpu.device != "cpu") GTEST_SKIP() << "the kernel runs on the CPU only";
+  for (MemoryMode mode : {MemoryMode::kInfinite, MemoryMode::kWindow, MemoryMode::kFull}) {
+    ModelConfig config = TinyConfig(mode);
+    config.segment_length = 300;  // STM windows of up to 600 keys
+    CompareKernelWithTensorOperations(config, GetParam(), {1, 255, 257, 299, 512, 610, 899}, 12);
   }
 }
 
