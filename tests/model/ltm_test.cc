@@ -183,9 +183,25 @@ TEST(LtmTest, StickyMassSumsToTheProbabilityInsideTheUnitInterval) {
   torch::Tensor var = torch::tensor({1e-4, 1e-3, 1e-2}, kF64).view({3, 1});
   torch::Tensor mass = StickyMass(mu, var, 10);
   ASSERT_EQ(mass.size(0), 10);
-  // Each query's mass is ≤ 1 and ≈1 for a narrow Gaussian well inside [0,1].
-  EXPECT_LE(mass.sum().item<double>(), 3.0 + 1e-9);
-  EXPECT_GT(mass[5].item<double>() + mass[4].item<double>(), 0.99);
+  // Each bin holds the three Gaussians' probability over it (scalar reference, std::erf), so
+  // the total is the three queries' probability inside [0, 1]: all of the narrow one's, less
+  // of the wide one's near the edge.
+  const double mus[] = {0.5, 0.1, 0.9}, vars[] = {1e-4, 1e-3, 1e-2};
+  auto cdf = [](double x, double m, double v) {
+    return 0.5 * (1.0 + std::erf((x - m) / std::sqrt(2.0 * v)));
+  };
+  double inside = 0.0;
+  for (int q = 0; q < 3; ++q) inside += cdf(1.0, mus[q], vars[q]) - cdf(0.0, mus[q], vars[q]);
+  for (int k = 0; k < 10; ++k) {
+    double want = 0.0;
+    for (int q = 0; q < 3; ++q) {
+      want += cdf((k + 1) / 10.0, mus[q], vars[q]) - cdf(k / 10.0, mus[q], vars[q]);
+    }
+    EXPECT_NEAR(mass[k].item<double>(), want, 1e-12) << "bin " << k;
+  }
+  EXPECT_NEAR(mass.sum().item<double>(), inside, 1e-12);
+  EXPECT_LT(inside, 2.9);  // the wide Gaussian at 0.9 loses mass past 1
+  EXPECT_GT(mass[5].item<double>() + mass[4].item<double>(), 0.99);  // the narrow one at 0.5
 }
 
 TEST(LtmTest, StickyDrawIsSeededAndFollowsTheHistogram) {

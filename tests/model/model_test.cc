@@ -233,11 +233,14 @@ TEST_P(DecodeKernelTest, KernelMatchesTensorOperationsAcrossKeyChunks) {
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, DecodeKernelTest, ::testing::Values("float32", "float64"));
 
-TEST(ModelTest, DecodeStepGemmSecondsTimesTheStepsMatrixProducts) {
+// model-bench's helper: its figure is a benchmark's to print, not a test's to time (machines
+// are shared); what a test can hold it to is a positive duration and its argument checks.
+TEST(ModelTest, DecodeStepGemmSecondsReturnsADurationAndRefusesBadArguments) {
   auto model = MakeModel();
   auto one = model->DecodeStepGemmSeconds(1, 3);
   ASSERT_TRUE(one.ok()) << one.status();
   EXPECT_GT(*one, 0.0);
+  EXPECT_LT(*one, 10.0);
   EXPECT_EQ(model->DecodeStepGemmSeconds(0, 3).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(model->DecodeStepGemmSeconds(1, 0).status().code(), absl::StatusCode::kInvalidArgument);
 }
