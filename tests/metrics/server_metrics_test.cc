@@ -81,6 +81,27 @@ TEST(ServerMetricsTest, RecordedValuesAppear) {
   EXPECT_THAT(text, HasSubstr("infmem_generated_tokens_total 40"));
   EXPECT_THAT(text, HasSubstr("infmem_sessions_resident 3"));
   EXPECT_THAT(text, HasSubstr("infmem_decode_batch_size_bucket{le=\"8\"} 1"));
+  // Every other observation of Recorded(), each in its own series.
+  for (const char* line : {
+           "infmem_time_to_first_token_seconds_sum 0.12",
+           "infmem_time_to_first_token_seconds_count 1",
+           "infmem_inter_token_latency_seconds_sum 0.004",
+           "infmem_queue_time_seconds_sum 0.0007",
+           "infmem_request_duration_seconds_sum{code=\"OK\",method=\"Generate\"} 2",
+           "infmem_prompt_tokens_total 16",
+           "infmem_sessions_stored 10",
+           "infmem_session_state_bytes 5313024",
+           "infmem_session_load_seconds_sum 0.02",
+           "infmem_session_save_seconds_sum 0.03",
+           "infmem_journal_sync_seconds_sum 0.0009",
+           "infmem_session_evictions_total 2",
+           "infmem_ltm_updates_total 5",
+           "infmem_decode_batch_size_sum 8",
+       }) {
+    EXPECT_THAT(text, HasSubstr(line)) << line;
+  }
+  // The decode batch of 8 is in the buckets from 8 up, not below.
+  EXPECT_THAT(text, HasSubstr("infmem_decode_batch_size_bucket{le=\"4\"} 0"));
 }
 
 // Runs `promtool check metrics` on `exposition`; returns its exit status and output.
