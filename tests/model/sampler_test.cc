@@ -293,6 +293,24 @@ TEST(SamplerTest, TopPDrawsOnlyFromTheReferenceNucleus) {
   }
 }
 
+// The other side of the nucleus: top_p keeps every token it needs, the last one included.
+// 50 tokens of slightly falling probability; top_p between the mass of the first 24 and of
+// the first 25: all 25 are drawn, none after.
+TEST(SamplerTest, TopPKeepsTheWholeNucleusUpToItsLastToken) {
+  std::vector<float> logits(50);
+  for (int i = 0; i < 50; ++i) logits[i] = -0.01f * static_cast<float>(i);
+  const std::vector<double> probs = Softmax(logits, 1.0);
+  double mass24 = 0.0;
+  for (int i = 0; i < 24; ++i) mass24 += probs[i];
+  SamplingParams params;
+  params.top_p = mass24 + probs[24] / 2;
+  params.seed = 11;
+  Sampler sampler(params);
+  const std::vector<int> counts = Counts(sampler, logits, 5000);
+  for (int id = 0; id < 25; ++id) EXPECT_GT(counts[id], 100) << "id " << id;
+  for (int id = 25; id < 50; ++id) EXPECT_EQ(counts[id], 0) << "id " << id;
+}
+
 TEST(SamplerTest, TopPOverManyEqualTokensKeepsTheLowestIds) {
   // 10000 equal logits: top_p 0.5 keeps ids [0, 5000), found through several sorted chunks.
   const std::vector<float> logits(10000, 0.25f);
