@@ -39,6 +39,9 @@ ABSL_FLAG(int, threads, 2, "Model CPU threads of the server.");
 ABSL_FLAG(std::string, device, "cpu", "The server's --device: cpu, cuda, cuda:N or auto.");
 ABSL_FLAG(std::string, sessions, "1,8,32", "Concurrent session counts to measure.");
 ABSL_FLAG(int, new_tokens, 64, "Tokens each stream generates.");
+ABSL_FLAG(bool, fresh_sessions, false,
+          "Each stream creates its session with its prompt inside the timed call (the work of a "
+          "stateless HTTP completion) instead of generating from one created beforehand.");
 ABSL_FLAG(int64_t, history_tokens, 1 << 20, "History of the long session.");
 ABSL_FLAG(int, appends, 200, "Appends of 16 tokens timed for the bytes-written figure.");
 ABSL_FLAG(bool, cluster, false,
@@ -71,13 +74,19 @@ struct StreamTimes {
   bool ok = false;
 };
 
-StreamTimes Stream(Infmem::Stub& stub, const std::string& id, int n) {
+bool Create(Infmem::Stub& stub, const std::string& id, const std::string& text);
+
+// Streams `n` greedy tokens of session `id`; with `create_text`, creates the session with that
+// text first, inside the timed window.
+StreamTimes Stream(Infmem::Stub& stub, const std::string& id, int n,
+                   const std::string* create_text = nullptr) {
   grpc::ClientContext context;
   infmem::v1::GenerateRequest request;
   request.set_session_id(id);
   request.set_max_tokens(n);
   StreamTimes t;
   const Clock::time_point start = Clock::now();
+  if (create_text != nullptr && !Create(stub, id, *create_text)) return t;
   Clock::time_point last = start;
   auto reader = stub.Generate(&context, request);
   infmem::v1::GenerateResponse message;
@@ -149,13 +158,15 @@ void PrintStreams(const std::string& label, const std::vector<StreamTimes>& stre
               failed ? absl::StrCat(" ", failed, " failed").c_str() : "");
 }
 
+// Streams the sessions `ids` at once; with `texts`, each creates its session in its call.
 std::vector<StreamTimes> Concurrent(Infmem::Stub& stub, const std::vector<std::string>& ids, int n,
-                                    double* wall) {
+                                    double* wall, const std::vector<std::string>* texts = nullptr) {
   std::vector<StreamTimes> out(ids.size());
   std::vector<std::thread> threads;
   const Clock::time_point start = Clock::now();
   for (size_t i = 0; i < ids.size(); ++i) {
-    threads.emplace_back([&, i] { out[i] = Stream(stub, ids[i], n); });
+    threads.emplace_back(
+        [&, i] { out[i] = Stream(stub, ids[i], n, texts ? &(*texts)[i] : nullptr); });
   }
   for (std::thread& t : threads) t.join();
   *wall = Seconds(Clock::now() - start);
@@ -205,16 +216,17 @@ int main(int argc, char** argv) {
   for (absl::string_view count : absl::StrSplit(absl::GetFlag(FLAGS_sessions), ',')) {
     int sessions = 0;
     if (!absl::SimpleAtoi(count, &sessions) || sessions < 1) return 2;
-    std::vector<std::string> ids;
+    std::vector<std::string> ids, texts;
+    const bool fresh = absl::GetFlag(FLAGS_fresh_sessions);
     for (int i = 0; i < sessions; ++i) {
-      ids.push_back(absl::StrCat("c", sessions, "_", i));
-      if (!Create(*stub, ids.back(), absl::StrCat("Session ", i, " begins: the jury said"))) {
-        return 1;
-      }
+      ids.push_back(absl::StrCat(fresh ? "f" : "c", sessions, "_", i));
+      texts.push_back(absl::StrCat("Session ", i, " begins: the jury said"));
+      if (!fresh && !Create(*stub, ids.back(), texts.back())) return 1;
     }
     double wall = 0;
-    const auto streams = Concurrent(*stub, ids, n, &wall);
-    PrintStreams(absl::StrCat(sessions, " concurrent"), streams, wall);
+    const auto streams = Concurrent(*stub, ids, n, &wall, fresh ? &texts : nullptr);
+    PrintStreams(absl::StrCat(sessions, fresh ? " created in the call" : " concurrent"), streams,
+                 wall);
     double tokens = 0;
     for (const auto& s : streams) tokens += static_cast<double>(s.tokens);
     if (sessions == 1) single_rate = tokens / wall;

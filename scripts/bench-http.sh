@@ -4,7 +4,8 @@
 #   1. time to first token per turn of a 20-turn conversation resent whole each turn through
 #      /v1/chat/completions, with reuse (--http_prefix_cache) and without (bench/http_bench.js);
 #   2. aggregate tokens/s of 1 and 32 concurrent streamed greedy completions over HTTP, and the
-#      same streams through gRPC (infmem-bench's rows, same prompts and token counts).
+#      same streams through gRPC (infmem-bench's rows, same prompts and token counts): on
+#      sessions created beforehand, and creating each session in the call as HTTP does.
 # Figures, not assertions. Needs a release build and scripts/fetch-oracles.sh (the client).
 #   scripts/bench-http.sh [MODEL_DIR] [THREADS]
 set -euo pipefail
@@ -46,3 +47,8 @@ echo
 build/release/bench/infmem-bench --server_binary="$server" --model_dir="$model" \
   --threads="$threads" --sessions=1,32 --new_tokens=64 --history_tokens=4096 --appends=10 |
   sed -n '1,/^| 32 concurrent/p'
+echo
+# The same work as an HTTP completion: each stream creates its session with its prompt.
+build/release/bench/infmem-bench --server_binary="$server" --model_dir="$model" \
+  --threads="$threads" --sessions=1,32 --new_tokens=64 --history_tokens=4096 --appends=10 \
+  --fresh_sessions | sed -n '/^| streams/,/^| 32 created/p'
