@@ -245,6 +245,39 @@ TEST(ModelTest, DecodeStepGemmSecondsReturnsADurationAndRefusesBadArguments) {
   EXPECT_EQ(model->DecodeStepGemmSeconds(1, 0).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// The LTM takes segment 0 at the second segment boundary (token 2L), not later: two
+// histories that differ only in segment 0 give different logits from token 2L on, when segment
+// 0 has left the STM and only the LTM remembers it. One layer, so that no key or value of a
+// later token carries segment 0 along; in window mode (no LTM) the logits are then equal
+// there, which shows the difference comes from the LTM alone.
+TEST(ModelTest, TheLtmRemembersTheFirstSegmentFromTheSecondBoundaryOn) {
+  for (MemoryMode mode : {MemoryMode::kInfinite, MemoryMode::kWindow}) {
+    ModelConfig c = TinyConfig(mode);
+    c.n_layers = 1;
+    c.ltm.sticky = false;
+    auto model = Model::CreateRandom(c, 7, kCpu).value();
+    const int seg = model->config().segment_length;
+    std::vector<int32_t> a = RandomTokens(2 * seg + 3, model->config().vocab_size, 21);
+    std::vector<int32_t> b = a;
+    for (int i = 0; i < seg; ++i) b[i] = (b[i] + 1) % model->config().vocab_size;
+    auto sa = model->NewSession(1), sb = model->NewSession(1);
+    // Up to token 2L the STM holds segment 0 itself: the histories differ there anyway.
+    ASSERT_TRUE(model->Prefill(*sa, {a.data(), size_t(2 * seg)}).ok());
+    ASSERT_TRUE(model->Prefill(*sb, {b.data(), size_t(2 * seg)}).ok());
+    for (int i = 2 * seg; i < 2 * seg + 3; ++i) {
+      SessionState* one_a[] = {sa.get()};
+      SessionState* one_b[] = {sb.get()};
+      const auto la = model->DecodeStep(one_a, {a[i]}).value();
+      const auto lb = model->DecodeStep(one_b, {b[i]}).value();
+      if (mode == MemoryMode::kInfinite) {
+        EXPECT_GT(RelError(la, lb), 1e-6) << "token " << i << ": the LTM forgot segment 0";
+      } else {
+        EXPECT_EQ(la, lb) << "token " << i;
+      }
+    }
+  }
+}
+
 TEST(ModelTest, StickyMemoriesDependOnTheSeedOnly) {
   auto model = MakeModel();
   const auto tokens = RandomTokens(400, model->config().vocab_size, 5);
