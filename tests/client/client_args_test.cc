@@ -240,9 +240,12 @@ TEST(ChunkFileTest, RoundTrip) {
   infmem::v1::SessionChunk chunk;
   ASSERT_TRUE(*reader.Next(&chunk));
   EXPECT_EQ(chunk.session().id(), "s");
+  EXPECT_EQ(chunk.data(), "abc");
   EXPECT_THAT(chunk.pending_token_ids(), ElementsAre(42));
   ASSERT_TRUE(*reader.Next(&chunk));
+  EXPECT_FALSE(chunk.has_session());  // each frame is read into a cleared message
   EXPECT_EQ(chunk.data(), second.data());
+  EXPECT_EQ(chunk.pending_token_ids_size(), 0);
   ASSERT_TRUE(*reader.Next(&chunk));
   EXPECT_EQ(chunk.ByteSizeLong(), 0u);
   const absl::StatusOr<bool> end = reader.Next(&chunk);
