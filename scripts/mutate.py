@@ -177,12 +177,14 @@ def main(argv):
       original = f.read()
     if original.count(code) != 1:
       rows.append((name, "-", "-", "does not apply (%d matches): update it" % original.count(code)))
+      print("mutate: %s: %s" % (name, rows[-1][3]), flush=True)
       continue
     if pattern not in baseline:  # on the unmutated build, before any mutation ran
       baseline[pattern] = ctest(pattern, log)
     failed, total, why = baseline[pattern]
     if failed != 0:
       rows.append((name, total, failed, "tests fail unmutated: not an oracle %s" % why))
+      print("mutate: %s: %s" % (name, rows[-1][3]), flush=True)
       continue
     try:
       with open(full, "w") as f:
