@@ -144,9 +144,28 @@ TEST(TrainerTest, FreezingTheBackboneTrainsOnlyTheMemory) {
 
 TEST(SortingEvalTest, RunsOnAModelAndCountsExamples) {
   auto model = Model::CreateRandom(SortingTiny(), 5, kCpu).value();
-  auto acc = train::EvaluateSorting(*model, {train::Split::kTest, 3, 40});
+  const train::SortingEvalSet set{train::Split::kTest, 3, 40};
+  auto acc = train::EvaluateSorting(*model, set);
   ASSERT_TRUE(acc.ok()) << acc.status();
   EXPECT_EQ(acc->examples, 3);
+  // The free-running figures are the tallies of each example's greedy answer against its
+  // truth, counted here on their own.
+  int right = 0, exact = 0, positions = 0;
+  for (int64_t i = 0; i < set.count; ++i) {
+    const train::SortingExample ex = train::MakeSortingExample(set.split, static_cast<uint64_t>(i),
+                                                               set.length, set.seed, set.data);
+    const std::vector<int32_t> truth(ex.tokens.begin() + set.length + 1, ex.tokens.end());
+    const std::vector<int32_t> answer =
+        train::GreedySortingAnswer(*model, ex, static_cast<uint64_t>(i)).value();  // its seed
+    ASSERT_EQ(answer.size(), truth.size());
+    int hits = 0;
+    for (size_t k = 0; k < truth.size(); ++k) hits += answer[k] == truth[k];
+    right += hits;
+    exact += hits == static_cast<int>(truth.size());
+    positions += static_cast<int>(truth.size());
+  }
+  EXPECT_DOUBLE_EQ(acc->per_position, static_cast<double>(right) / positions);
+  EXPECT_DOUBLE_EQ(acc->exact_match, static_cast<double>(exact) / set.count);
   EXPECT_GE(acc->per_position, 0.0);
   EXPECT_LE(acc->per_position, 1.0);
   EXPECT_LE(acc->exact_match, acc->per_position);
