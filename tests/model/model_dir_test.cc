@@ -61,6 +61,7 @@ TEST(ModelDirTest, SentencePieceModelDirectoryLoadsAndGenerates) {
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_EQ((*model)->config().tokenizer.kind, "sentencepiece");
   const std::string a = Generate(**model, **tok, "the cat sat", 20);
+  EXPECT_EQ(a, Generate(**model, **tok, "the cat sat", 20)) << "greedy generation is deterministic";
   // The directory holds the model: the loaded copy continues as the one that was saved.
   EXPECT_EQ(a, Generate(*original, **tok, "the cat sat", 20));
   EXPECT_TRUE(tokenizer::ValidateUtf8(a).ok());

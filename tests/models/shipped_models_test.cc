@@ -67,6 +67,7 @@ TEST_P(ShippedModelTest, LoadsAndGenerates) {
   std::vector<int32_t> ids = l.tokenizer->Encode(prompt).value();
   if (l.model->config().bos_id >= 0) ids.insert(ids.begin(), l.model->config().bos_id);
   const auto out = Greedy(*l.model, ids, 12);
+  ASSERT_EQ(out.size(), 12u);
   // Each greedy token is the (near-)argmax of the same history fed in one prefill: the decode
   // path the server runs agrees with prefill on the shipped weights (within rounding, which
   // may only break a near-tie).
